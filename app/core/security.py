@@ -1,0 +1,89 @@
+"""Passwords (argon2id), signed access tokens (JWT) and opaque refresh tokens.
+
+Access tokens are short-lived and self-contained, so the hot path (a phone posting observations)
+checks a signature instead of a session row. Refresh tokens are random strings stored only as a
+SHA-256 digest: a database leak does not hand out sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from app.core.settings import Settings
+
+ALGORITHM = "HS256"
+
+
+@lru_cache(maxsize=8)
+def _hasher(time_cost: int, memory_kib: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
+
+
+def hash_password(password: str, settings: Settings) -> str:
+    return _hasher(settings.argon2_time_cost, settings.argon2_memory_kib).hash(password)
+
+
+def verify_password(password: str, password_hash: str, settings: Settings) -> bool:
+    try:
+        return _hasher(settings.argon2_time_cost, settings.argon2_memory_kib).verify(
+            password_hash, password
+        )
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# A hash to verify against when the account does not exist, so that the answer takes as long
+# and an attacker cannot tell registered e-mails by timing.
+def dummy_verify(password: str, settings: Settings) -> None:
+    verify_password(password, _dummy_hash(settings.argon2_time_cost, settings.argon2_memory_kib),
+                    settings)
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(time_cost: int, memory_kib: int) -> str:
+    return _hasher(time_cost, memory_kib).hash(secrets.token_urlsafe(16))
+
+
+def create_access_token(
+    subject: uuid.UUID, settings: Settings, *, extra: dict[str, Any] | None = None
+) -> tuple[str, int]:
+    """A signed token for ``subject``; returns it with its lifetime in seconds."""
+    lifetime = settings.access_token_minutes * 60
+    now = datetime.now(UTC)
+    claims: dict[str, Any] = {
+        "sub": str(subject),
+        "iat": now,
+        "exp": now + timedelta(seconds=lifetime),
+        "typ": "access",
+    }
+    if extra:
+        claims.update(extra)
+    return jwt.encode(claims, settings.secret_key, algorithm=ALGORITHM), lifetime
+
+
+def decode_access_token(token: str, settings: Settings) -> dict[str, Any] | None:
+    """The token's claims, or None when it is forged, expired or not an access token."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, settings.secret_key, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
+        )
+    except jwt.PyJWTError:
+        return None
+    return claims if claims.get("typ") == "access" else None
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()

@@ -1,0 +1,70 @@
+"""Settings, read once from the environment (prefix ``SENTINELLES_``) or a ``.env`` file.
+
+Everything a deployment changes lives here, so that the same code serves any commune on any
+machine: the database, the secret, token lifetimes, where media go, and the territory.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "change-me-development-only-secret-key"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SENTINELLES_", env_file=".env", extra="ignore", env_file_encoding="utf-8"
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite:///./var/sentinelles.db"
+    # Pool size per process; PostgreSQL only (SQLite uses one connection per thread).
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+
+    secret_key: str = DEV_SECRET
+    access_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(default=60, ge=1, le=365)
+    # argon2id cost; the defaults follow RFC 9106's second recommendation. Tests lower them.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=64 * 1024, ge=8)
+
+    # Failed sign-ins tolerated per account and per client address in the window, before 429.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_seconds: int = Field(default=15 * 60, ge=1)
+    # Trust X-Forwarded-For from a reverse proxy (only behind one that sets it).
+    trust_forwarded_for: bool = False
+
+    media_dir: Path = Path("./var/media")
+    max_json_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+
+    # The territory the survey covers: the INSEE code of its commune(s) and a display name.
+    territory_name: str = "Loos-en-Gohelle"
+    territory_codes: list[str] = ["62528"]
+
+    # How often a process re-reads the zones table to notice imports by other processes.
+    zone_cache_seconds: float = Field(default=5.0, ge=0)
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Settings:
+        if self.environment == "production" and (
+            self.secret_key == DEV_SECRET or len(self.secret_key) < 32
+        ):
+            raise ValueError(
+                "SENTINELLES_SECRET_KEY must be set to a random string of 32+ characters "
+                "in production (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

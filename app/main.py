@@ -1,0 +1,72 @@
+"""The FastAPI application: routers of every domain under ``/api/v1``, problem+json errors."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
+
+from app import __version__
+from app.accounts.router import router as accounts_router
+from app.core.db import Database, make_engine
+from app.core.errors import Problem, install_error_handlers
+from app.core.middleware import BodySizeLimit
+from app.core.settings import Settings, get_settings
+from app.health.router import router as health_router
+from app.observations.router import router as observations_router
+from app.species.router import router as species_router
+from app.zones.router import router as zones_router
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """
+The service behind the *Sentinelles* phone app and the CPIE's tools: residents submit geotagged
+observations (offline-safe, idempotent on `client_id`), ecologists validate them and keep the
+reference data, everyone sees yearly counts and trends.
+
+Errors are RFC 9457 `application/problem+json` with a stable `code`.
+"""
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if database is None:
+        database = Database(
+            make_engine(settings.database_url, pool_size=settings.database_pool_size)
+        )
+    logging.basicConfig(level=logging.INFO if settings.environment != "test" else logging.WARNING)
+
+    app = FastAPI(
+        title="Sentinelles API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/docs",
+        redoc_url="/redoc",
+        responses={
+            "4XX": {"model": Problem, "content": {"application/problem+json": {}},
+                    "description": "Problem details (RFC 9457)"},
+        },
+    )
+    app.state.settings = settings
+    app.state.db = database
+
+    install_error_handlers(app)
+    app.add_middleware(GZipMiddleware, minimum_size=2048)
+    app.add_middleware(
+        BodySizeLimit,
+        default=settings.max_json_body_bytes,
+        overrides=[(r"/photos$", 21 * 1024 * 1024)],
+    )
+
+    app.include_router(health_router)
+    app.include_router(health_router, prefix=API_PREFIX, include_in_schema=False)
+    for router in (accounts_router, species_router, zones_router, observations_router):
+        app.include_router(router, prefix=API_PREFIX)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for uvicorn (``--factory``): settings from the environment."""
+    return create_app()

@@ -1,0 +1,73 @@
+"""Observations: what a sentinel saw, where and when."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, UniqueConstraint, Uuid
+from sqlmodel import Field, SQLModel
+
+from app.core.db import UTCDateTime, new_id, utcnow
+
+
+class ObservationStatus(StrEnum):
+    pending = "pending"
+    validated = "validated"
+    rejected = "rejected"
+    needs_info = "needs_info"
+
+
+class CountUnit(StrEnum):
+    individuals = "individuals"
+    nests = "nests"
+
+
+def _in(values: type[StrEnum]) -> str:
+    return ", ".join(f"'{v.value}'" for v in values)
+
+
+class Observation(SQLModel, table=True):
+    """Deletion is soft (``deleted_at``) so that phones syncing with ``updated_since`` learn of
+    it; the row keeps its ``updated_at`` bumped like any other change."""
+
+    __tablename__ = "observation"
+    __table_args__ = (
+        UniqueConstraint("observer_id", "client_id"),
+        CheckConstraint("latitude >= -90 AND latitude <= 90", name="latitude_range"),
+        CheckConstraint("longitude >= -180 AND longitude <= 180", name="longitude_range"),
+        CheckConstraint('"count" >= 0 AND "count" <= 100000', name="count_range"),
+        CheckConstraint(f"count_unit IN ({_in(CountUnit)})", name="count_unit_known"),
+        CheckConstraint(f"status IN ({_in(ObservationStatus)})", name="status_known"),
+        Index("ix_observation_observed_at_id", "observed_at", "id"),
+        Index("ix_observation_observer_id_observed_at", "observer_id", "observed_at"),
+        Index("ix_observation_status_observed_at", "status", "observed_at"),
+        Index("ix_observation_species_id", "species_id"),
+        Index("ix_observation_zone_id", "zone_id"),
+        Index("ix_observation_updated_at", "updated_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    client_id: uuid.UUID
+    observer_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("user_account.id", ondelete="RESTRICT"), nullable=False)
+    )
+    species_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("species.id", ondelete="RESTRICT"), nullable=False)
+    )
+    observed_at: datetime = Field(sa_type=UTCDateTime)
+    latitude: float
+    longitude: float
+    accuracy_m: float | None = None
+    count: int = 1
+    count_unit: str = Field(default=CountUnit.individuals.value, max_length=16)
+    notes: str | None = Field(default=None, max_length=2000)
+    zone_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=Column(Uuid, ForeignKey("zone.id", ondelete="SET NULL"), nullable=True),
+    )
+    status: str = Field(default=ObservationStatus.pending.value, max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

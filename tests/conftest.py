@@ -1,0 +1,147 @@
+"""Test harness: every database test runs on SQLite and, when reachable, on PostgreSQL.
+
+One database per backend is migrated once per run with Alembic (the real migrations, not
+``create_all``) and loaded with the default species and zones. Each test then runs inside a
+transaction that is rolled back, so tests never see each other's rows and need no clean-up.
+
+PostgreSQL: ``SENTINELLES_TEST_POSTGRES_URL`` (default: the local server, user ``postgres``)
+names an administrative connection; a throwaway database is created for the run and dropped at
+the end. Set ``SENTINELLES_TEST_REQUIRE_POSTGRES=1`` (CI does) to fail instead of skipping when
+the server cannot be reached.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from app.core.db import Database, make_engine
+from app.core.migrations import upgrade
+from app.core.settings import Settings
+from app.main import create_app
+
+from .factories import load_reference_data
+
+PG_ADMIN_URL = os.environ.get(
+    "SENTINELLES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_PG = os.environ.get("SENTINELLES_TEST_REQUIRE_POSTGRES", "") not in ("", "0", "false")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _postgres_unreachable_reason() -> str | None:
+    try:
+        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # any failure to connect means: no PostgreSQL here
+        return f"PostgreSQL not reachable at {make_url(PG_ADMIN_URL).render_as_string()}: {type(exc).__name__}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database for this run, dropped at the end."""
+    reason = _postgres_unreachable_reason()
+    if reason:
+        if REQUIRE_PG:
+            pytest.fail(reason + " (SENTINELLES_TEST_REQUIRE_POSTGRES is set)")
+        pytest.skip(reason + "; set SENTINELLES_TEST_POSTGRES_URL to run these tests on it")
+    name = f"sentinelles_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def engine(backend: str, request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """The run's database for ``backend``, migrated to head and loaded with reference data."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    eng = make_engine(url, pool_size=5)
+    upgrade(eng)
+    with Session(eng) as session:
+        load_reference_data(session)
+        session.commit()
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        environment="test",
+        database_url="sqlite://",  # unused: the app is handed its Database
+        secret_key="test-secret-key-that-is-long-enough-0123456789",
+        argon2_time_cost=1,
+        argon2_memory_kib=8,
+        media_dir=tmp_path / "media",
+        zone_cache_seconds=0,
+    )
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    conn = engine.connect()
+    trans = conn.begin()
+    try:
+        yield conn
+    finally:
+        trans.rollback()
+        conn.close()
+
+
+@pytest.fixture
+def db(connection: Connection) -> Database:
+    return Database(connection, join_transaction_mode="create_savepoint")
+
+
+@pytest.fixture
+def session(db: Database) -> Iterator[Session]:
+    """A session inside the test's transaction, for factories and service-level tests."""
+    with db.session() as s:
+        yield s
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database) -> FastAPI:
+    return create_app(settings, database=db)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver/api/v1") as c:
+        yield c
+
+
+@pytest.fixture
+def committing_app(settings: Settings, engine: Engine) -> FastAPI:
+    """An app on the real engine, committing for real: for tests of concurrent requests, which
+    need several connections. Such tests must create their own users so they leave nothing that
+    other tests could see."""
+    return create_app(settings, database=Database(engine))
