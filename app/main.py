@@ -45,8 +45,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         docs_url="/docs",
         redoc_url="/redoc",
         responses={
-            "4XX": {"model": Problem, "content": {"application/problem+json": {}},
-                    "description": "Problem details (RFC 9457)"},
+            "4XX": {
+                "model": Problem,
+                "content": {"application/problem+json": {}},
+                "description": "Problem details (RFC 9457)",
+            },
         },
     )
     app.state.settings = settings

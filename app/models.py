@@ -1,7 +1,7 @@
 """Every table, imported in one place so that Alembic and the tests see the whole schema."""
 
-from app.core import db as _db  # noqa: F401  (sets the naming convention first)
 from app.accounts.models import LoginThrottle, RefreshToken, User
+from app.core import db as _db  # noqa: F401  (sets the naming convention first)
 from app.observations.models import Observation
 from app.species.models import Species
 from app.zones.models import Zone

@@ -45,7 +45,8 @@ def _postgres_unreachable_reason() -> str | None:
             conn.execute(text("SELECT 1"))
         engine.dispose()
     except Exception as exc:  # any failure to connect means: no PostgreSQL here
-        return f"PostgreSQL not reachable at {make_url(PG_ADMIN_URL).render_as_string()}: {type(exc).__name__}"
+        where = make_url(PG_ADMIN_URL).render_as_string()
+        return f"PostgreSQL not reachable at {where}: {type(exc).__name__}"
     return None
 
 
@@ -76,8 +77,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def engine(backend: str, request: pytest.FixtureRequest,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def engine(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
     """The run's database for ``backend``, migrated to head and loaded with reference data."""
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.db'}"

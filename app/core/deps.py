@@ -1,4 +1,4 @@
-"""Dependencies every router shares, as annotated types so a route's signature says what it needs."""
+"""Dependencies every router shares, as annotated types: a signature says what a route needs."""
 
 from __future__ import annotations
 

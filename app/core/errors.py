@@ -167,7 +167,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
         return problem_response(
-            exc.status, exc.code, exc.detail, title=exc.title, errors=exc.errors,
+            exc.status,
+            exc.code,
+            exc.detail,
+            title=exc.title,
+            errors=exc.errors,
             headers=exc.headers,
         )
 
@@ -200,15 +204,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
         log.info("integrity error answered as 409: %s", exc.orig)
-        return problem_response(
-            409, "conflict", "The request conflicts with data already stored."
-        )
+        return problem_response(409, "conflict", "The request conflicts with data already stored.")
 
     @app.exception_handler(OperationalError)
     async def _operational(_: Request, exc: OperationalError) -> JSONResponse:
         log.exception("database unavailable", exc_info=exc)
         return problem_response(
-            503, "service.database_unavailable", "The database is not answering; try again.",
+            503,
+            "service.database_unavailable",
+            "The database is not answering; try again.",
             headers={"Retry-After": "5"},
         )
 

@@ -44,7 +44,8 @@ class BodySizeLimit:
                     declared = -1
                 if declared > limit:
                     response = problem_response(
-                        413, "request.too_large",
+                        413,
+                        "request.too_large",
                         f"The body is {declared} bytes; at most {limit} are accepted here.",
                     )
                     await response(scope, receive, send)

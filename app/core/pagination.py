@@ -22,7 +22,8 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
 LimitQuery = Annotated[
-    int, Query(ge=1, le=MAX_LIMIT, description=f"Page size (default {DEFAULT_LIMIT}, max {MAX_LIMIT}).")
+    int,
+    Query(ge=1, le=MAX_LIMIT, description=f"Page size (default {DEFAULT_LIMIT}, max {MAX_LIMIT})."),
 ]
 CursorQuery = Annotated[
     str | None,
@@ -51,7 +52,12 @@ def decode_cursor(cursor: str, *, length: int) -> list[Any]:
         raise Unprocessable(
             "The cursor is not one this service gave out.",
             code="request.invalid_cursor",
-            errors=[FieldError(field="cursor", message="Unknown or damaged cursor.",
-                               code="request.invalid_cursor")],
+            errors=[
+                FieldError(
+                    field="cursor",
+                    message="Unknown or damaged cursor.",
+                    code="request.invalid_cursor",
+                )
+            ],
         )
     return values

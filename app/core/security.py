@@ -44,8 +44,9 @@ def verify_password(password: str, password_hash: str, settings: Settings) -> bo
 # A hash to verify against when the account does not exist, so that the answer takes as long
 # and an attacker cannot tell registered e-mails by timing.
 def dummy_verify(password: str, settings: Settings) -> None:
-    verify_password(password, _dummy_hash(settings.argon2_time_cost, settings.argon2_memory_kib),
-                    settings)
+    verify_password(
+        password, _dummy_hash(settings.argon2_time_cost, settings.argon2_memory_kib), settings
+    )
 
 
 @lru_cache(maxsize=4)

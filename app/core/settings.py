@@ -56,7 +56,8 @@ class Settings(BaseSettings):
         ):
             raise ValueError(
                 "SENTINELLES_SECRET_KEY must be set to a random string of 32+ characters "
-                "in production (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                "in production, e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
             )
         return self
 

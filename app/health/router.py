@@ -30,9 +30,7 @@ def readyz(request: Request) -> JSONResponse:
             conn.execute(text("SELECT 1"))
             current = current_revision(conn)
     except Exception:
-        return JSONResponse(
-            {"status": "unavailable", "database": "unreachable"}, status_code=503
-        )
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
     head = head_revision()
     if current != head:
         return JSONResponse(

@@ -29,7 +29,7 @@ def _in(values: type[StrEnum]) -> str:
 
 
 class Observation(SQLModel, table=True):
-    """Deletion is soft (``deleted_at``) so that phones syncing with ``updated_since`` learn of
+    """A sighting. Deletion is soft (``deleted_at``) so that phones syncing with ``updated_since`` learn of
     it; the row keeps its ``updated_at`` bumped like any other change."""
 
     __tablename__ = "observation"
@@ -46,6 +46,7 @@ class Observation(SQLModel, table=True):
         Index("ix_observation_species_id", "species_id"),
         Index("ix_observation_zone_id", "zone_id"),
         Index("ix_observation_updated_at", "updated_at"),
+        Index("ix_observation_public_longitude_public_latitude", "public_longitude", "public_latitude"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -63,6 +64,14 @@ class Observation(SQLModel, table=True):
     count: int = 1
     count_unit: str = Field(default=CountUnit.individuals.value, max_length=16)
     notes: str | None = Field(default=None, max_length=2000)
+    # The position everyone but the observer and staff sees: the exact one, or for a sensitive
+    # species the centre of its grid cell. Computed on write (and again when a species'
+    # sensitivity changes) so that every output and every bbox filter reads it without
+    # projecting anything per row.
+    public_latitude: float
+    public_longitude: float
+    public_accuracy_m: float | None = None
+    generalised: bool = False
     zone_id: uuid.UUID | None = Field(
         default=None,
         sa_column=Column(Uuid, ForeignKey("zone.id", ondelete="SET NULL"), nullable=True),

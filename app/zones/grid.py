@@ -64,12 +64,16 @@ def _cell_of(latitude: float, longitude: float, size_m: int) -> Cell:
     lon_c, lat_c = to_wgs84(x0 + size_m / 2, y0 + size_m / 2)
     label = f"{size_m // 1000}km" if size_m >= 1000 else f"{size_m}m"
     digits = 3 if size_m >= CELL_10KM else 4
-    code = f"{label}L93E{i * size_m // 10_000 if digits == 3 else i:0{digits}d}" \
+    code = (
+        f"{label}L93E{i * size_m // 10_000 if digits == 3 else i:0{digits}d}"
         f"N{j * size_m // 10_000 if digits == 3 else j:0{digits}d}"
+    )
     return Cell(code=code, size_m=size_m, x0=x0, y0=y0, latitude=lat_c, longitude=lon_c)
 
 
-def generalise(latitude: float, longitude: float, size_m: int = CELL_10KM) -> tuple[float, float, float]:
+def generalise(
+    latitude: float, longitude: float, size_m: int = CELL_10KM
+) -> tuple[float, float, float]:
     """``(latitude, longitude, accuracy_m)`` of the cell's centre and its half-diagonal."""
     cell = cell_of(latitude, longitude, size_m)
     return cell.latitude, cell.longitude, round(cell.half_diagonal_m, 1)
