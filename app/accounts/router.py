@@ -1,3 +1,122 @@
-from fastapi import APIRouter
+"""HTTP endpoints of accounts: register, sign in (OAuth2 password flow), refresh, me, roles."""
 
-router = APIRouter()
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.security import OAuth2PasswordRequestForm
+
+from app.accounts import service
+from app.accounts.dependencies import AdminUser, CurrentUser
+from app.accounts.schemas import RefreshRequest, TokenPair, UserCreate, UserPublic, UserRoleUpdate
+from app.accounts.throttle import ClientAddress, FailureKeepingSession
+from app.core.deps import SessionDep, SettingsDep
+from app.core.errors import PROBLEM_JSON, Problem
+
+router = APIRouter(tags=["accounts"])
+
+
+def _problem(description: str, **extra: Any) -> dict[str, Any]:
+    """An error answer for OpenAPI; ``model`` registers the Problem schema the ref points to."""
+    content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    return {"model": Problem, "description": description, "content": content, **extra}
+
+
+_UNAUTHENTICATED = _problem("No valid access token (`auth.unauthenticated`, `auth.invalid_token`)")
+_TOO_MANY = _problem(
+    "Too many failed sign-ins for this account or from this address "
+    "(`auth.too_many_attempts`); retry after `Retry-After` seconds",
+    headers={"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+)
+
+
+@router.post(
+    "/auth/register",
+    status_code=201,
+    response_model=UserPublic,
+    summary="Create an account (role `sentinel`)",
+    responses={
+        409: _problem("An account already uses this e-mail address (`auth.email_taken`)"),
+        422: _problem(
+            "Bad e-mail (`auth.email_invalid`), password shorter than 10 characters "
+            "(`auth.password_too_short`), or unknown fields"
+        ),
+    },
+)
+def register(body: UserCreate, session: SessionDep, settings: SettingsDep) -> UserPublic:
+    user = service.register_user(
+        session,
+        settings,
+        email=body.email,
+        password=body.password,
+        display_name=body.display_name,
+    )
+    return UserPublic.model_validate(user)
+
+
+@router.post(
+    "/auth/token",
+    response_model=TokenPair,
+    summary="Sign in with e-mail (`username`) and password (OAuth2 password flow)",
+    responses={
+        401: _problem("Wrong e-mail or password (`auth.invalid_credentials`)"),
+        429: _TOO_MANY,
+    },
+)
+def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: FailureKeepingSession,
+    settings: SettingsDep,
+    client_ip: ClientAddress,
+) -> TokenPair:
+    return service.login(
+        session, settings, email=form.username, password=form.password, client_ip=client_ip
+    )
+
+
+@router.post(
+    "/auth/refresh",
+    response_model=TokenPair,
+    summary="Exchange a refresh token for new tokens (the old one stops working)",
+    responses={
+        401: _problem(
+            "Unknown (`auth.invalid_refresh_token`), expired (`auth.refresh_token_expired`) or "
+            "already used refresh token (`auth.refresh_token_reused`: every token of its chain "
+            "is revoked)"
+        ),
+    },
+)
+def refresh(
+    body: RefreshRequest, session: FailureKeepingSession, settings: SettingsDep
+) -> TokenPair:
+    return service.rotate_refresh_token(session, settings, body.refresh_token)
+
+
+@router.get(
+    "/me",
+    response_model=UserPublic,
+    summary="The signed-in account",
+    responses={401: _UNAUTHENTICATED},
+)
+def me(user: CurrentUser) -> UserPublic:
+    return UserPublic.model_validate(user)
+
+
+@router.patch(
+    "/users/{user_id}",
+    response_model=UserPublic,
+    summary="Change an account's role (admins only)",
+    responses={
+        401: _UNAUTHENTICATED,
+        403: _problem("The caller is not an admin (`auth.role_required`)"),
+        404: _problem("No user has this id (`user.not_found`)"),
+        422: _problem("Unknown role"),
+    },
+)
+def update_role(
+    user_id: uuid.UUID, body: UserRoleUpdate, session: SessionDep, _admin: AdminUser
+) -> UserPublic:
+    user = service.set_role(session, user_id=user_id, role=body.role)
+    return UserPublic.model_validate(user)

@@ -90,7 +90,11 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            # A deferred transaction that reads then writes cannot take the write lock once
+            # another connection has written ("database is locked", at once, whatever the busy
+            # timeout): requests that write start IMMEDIATE, so they queue for the lock instead.
+            immediate = conn.get_execution_options().get("sqlite_immediate", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(
@@ -125,6 +129,8 @@ def get_session(request: Request) -> Iterator[Session]:
     """
     db: Database = request.app.state.db
     with db.session() as session:
+        if db.dialect == "sqlite" and request.method not in ("GET", "HEAD", "OPTIONS"):
+            session.connection(execution_options={"sqlite_immediate": True})
         try:
             yield session
             session.commit()

@@ -1,0 +1,231 @@
+"""Accounts: registration, sign-in, token rotation and roles.
+
+Refresh tokens rotate on every use and are chained by ``family_id``: presenting one that was
+already used means two parties hold the chain (the usual sign of a stolen token), so the whole
+family is revoked and both must sign in again.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, select, update
+
+from app.accounts import throttle
+from app.accounts.models import RefreshToken, Role, User
+from app.accounts.schemas import EMAIL_MAX_LENGTH, PASSWORD_MAX_LENGTH, TokenPair, UserCreate
+from app.core.db import new_id, utcnow
+from app.core.errors import (
+    Conflict,
+    NotFound,
+    Unauthorized,
+    Unprocessable,
+    problem_code_for,
+    validation_errors,
+)
+from app.core.security import (
+    create_access_token,
+    dummy_verify,
+    hash_password,
+    new_refresh_token,
+    token_digest,
+    verify_password,
+)
+from app.core.settings import Settings
+
+log = logging.getLogger("sentinelles.accounts")
+
+
+class InvalidCredentials(throttle.PersistentFailure, Unauthorized):
+    """Wrong e-mail or password; raised after the failure was recorded in the throttle."""
+
+    code = "auth.invalid_credentials"
+
+    def __init__(self) -> None:
+        super().__init__("The e-mail address or the password is wrong.")
+
+
+class RefreshTokenReused(throttle.PersistentFailure, Unauthorized):
+    """A used refresh token came back; raised after its whole family was revoked."""
+
+    code = "auth.refresh_token_reused"
+
+    def __init__(self) -> None:
+        super().__init__("This refresh token was already used; sign in again.")
+
+
+def get_user(session: Session, user_id: uuid.UUID) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("No user has this id.", code="user.not_found")
+    return user
+
+
+def get_user_by_email(session: Session, email: str) -> User | None:
+    """The account with this address, compared without case."""
+    return session.exec(select(User).where(col(User.email) == email.strip().lower())).first()
+
+
+def register_user(
+    session: Session,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    display_name: str,
+    role: Role = Role.sentinel,
+) -> User:
+    """A new account. The input is checked here as well as by the HTTP schema, so that the
+    command line cannot create an account the API would have refused."""
+    try:
+        data = UserCreate(email=email, password=password, display_name=display_name)
+    except ValidationError as exc:
+        errors = validation_errors(exc.errors())
+        raise Unprocessable(
+            "; ".join(f"{e.field}: {e.message}" for e in errors),
+            code=problem_code_for(errors),
+            errors=errors,
+        ) from None
+    if get_user_by_email(session, data.email) is not None:
+        raise _email_taken()
+
+    user = User(
+        email=data.email,
+        display_name=data.display_name,
+        password_hash=hash_password(data.password, settings),
+        role=role.value,
+    )
+    try:
+        # Two registrations racing for one address: the unique index decides, the loser gets
+        # the same 409 as if it had come second.
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError:
+        raise _email_taken() from None
+    return user
+
+
+def _email_taken() -> Conflict:
+    return Conflict("An account already uses this e-mail address.", code="auth.email_taken")
+
+
+def authenticate(
+    session: Session, settings: Settings, *, email: str, password: str, client_ip: str
+) -> User:
+    """The account these credentials open, or ``InvalidCredentials`` (401).
+
+    Throttled per account and per client address, checked before the password is: a blocked
+    client gets 429 whether or not its guess is right. Unknown addresses cost the same argon2
+    verification as known ones and are throttled the same, so neither timing nor 429s tell
+    which addresses have accounts. The caller must keep the session's writes when this raises
+    (see ``throttle.FailureKeepingSession``), or the failure is not counted.
+    """
+    now = utcnow()
+    email = email.strip().lower()
+    account_key = throttle.throttle_key("account", email)
+    keys = (account_key, throttle.throttle_key("ip", client_ip))
+    for key in keys:
+        throttle.check(session, key, now)
+
+    user = get_user_by_email(session, email) if len(email) <= EMAIL_MAX_LENGTH else None
+    verified = False
+    if len(password) <= PASSWORD_MAX_LENGTH:
+        if user is None:
+            dummy_verify(password, settings)
+        else:
+            verified = verify_password(password, user.password_hash, settings)
+
+    if user is None or not verified:
+        for key in keys:
+            throttle.record_failure(session, key, settings, now)
+        raise InvalidCredentials()
+    throttle.reset(session, account_key)
+    return user
+
+
+def issue_tokens(
+    session: Session, settings: Settings, user: User, *, family_id: uuid.UUID | None = None
+) -> TokenPair:
+    """An access token and a new refresh token; a new family unless ``family_id`` continues
+    one. Only the refresh token's digest is stored."""
+    now = utcnow()
+    if family_id is None:
+        # A new sign-in: the user's expired tokens have no use left, not even theft detection.
+        session.exec(
+            delete(RefreshToken).where(
+                col(RefreshToken.user_id) == user.id, col(RefreshToken.expires_at) <= now
+            )
+        )
+    access_token, lifetime = create_access_token(user.id, settings)
+    refresh_token = new_refresh_token()
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            token_digest=token_digest(refresh_token),
+            family_id=family_id or new_id(),
+            created_at=now,
+            expires_at=now + timedelta(days=settings.refresh_token_days),
+        )
+    )
+    session.flush()
+    return TokenPair(access_token=access_token, expires_in=lifetime, refresh_token=refresh_token)
+
+
+def login(
+    session: Session, settings: Settings, *, email: str, password: str, client_ip: str
+) -> TokenPair:
+    """The OAuth2 password grant: ``authenticate`` then ``issue_tokens``."""
+    user = authenticate(session, settings, email=email, password=password, client_ip=client_ip)
+    return issue_tokens(session, settings, user)
+
+
+def rotate_refresh_token(session: Session, settings: Settings, refresh_token: str) -> TokenPair:
+    """New tokens for a valid refresh token, which is used up; 401 otherwise.
+
+    The token is claimed with a conditional UPDATE, so that of two requests presenting it at the
+    same time only one succeeds and the other is treated as a reuse.
+    """
+    now = utcnow()
+    stored = session.exec(
+        select(RefreshToken).where(col(RefreshToken.token_digest) == token_digest(refresh_token))
+    ).first()
+    if stored is None:
+        raise Unauthorized("The refresh token is not valid.", code="auth.invalid_refresh_token")
+    if stored.used_at is not None:
+        _revoke_family(session, stored)
+        raise RefreshTokenReused()
+    if stored.expires_at <= now:
+        raise Unauthorized("The refresh token has expired.", code="auth.refresh_token_expired")
+
+    claimed = session.exec(
+        update(RefreshToken)
+        .where(col(RefreshToken.id) == stored.id, col(RefreshToken.used_at).is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        _revoke_family(session, stored)
+        raise RefreshTokenReused()
+    user = get_user(session, stored.user_id)
+    return issue_tokens(session, settings, user, family_id=stored.family_id)
+
+
+def _revoke_family(session: Session, token: RefreshToken) -> None:
+    log.warning(
+        "refresh token reused: revoking family %s of user %s", token.family_id, token.user_id
+    )
+    session.exec(delete(RefreshToken).where(col(RefreshToken.family_id) == token.family_id))
+    session.flush()
+
+
+def set_role(session: Session, *, user_id: uuid.UUID, role: Role) -> User:
+    user = get_user(session, user_id)
+    user.role = role.value
+    user.updated_at = utcnow()
+    session.add(user)
+    session.flush()
+    return user
