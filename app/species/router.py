@@ -1,3 +1,66 @@
-from fastapi import APIRouter
+"""HTTP routes of the species reference (read-only: ecologists load files with the CLI)."""
 
-router = APIRouter()
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.core.deps import SessionDep
+from app.core.errors import Problem
+from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
+from app.species import service
+from app.species.schemas import SpeciesPublic
+from app.species.taxref import SpeciesGroup
+
+router = APIRouter(prefix="/species", tags=["species"])
+
+_PROBLEM: dict[str, Any] = {"model": Problem, "content": {"application/problem+json": {}}}
+
+
+@router.get(
+    "",
+    summary="Search the reference species",
+    description=(
+        "Alphabetical by French name (scientific name where there is none). `q` matches "
+        "scientific and French names, ignoring case and accents (`pieride` finds "
+        '"Piéride du Chou"), or a TAXREF `cd_nom`.'
+    ),
+    response_model=Page[SpeciesPublic],
+    responses={422: {**_PROBLEM, "description": "Bad query parameter or cursor"}},
+)
+def list_species(
+    session: SessionDep,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=service.MAX_QUERY_LENGTH,
+            description="Part of a name or a cd_nom.",
+            examples=["hirondelle"],
+        ),
+    ] = None,
+    group: Annotated[SpeciesGroup | None, Query(description="Only this group.")] = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> Page[SpeciesPublic]:
+    listing = service.list_species(
+        session, q=q, group=group.value if group else None, limit=limit, cursor=cursor
+    )
+    return Page[SpeciesPublic](
+        items=[SpeciesPublic.model_validate(s) for s in listing.items],
+        next_cursor=listing.next_cursor,
+    )
+
+
+@router.get(
+    "/{species_id}",
+    summary="One reference species",
+    response_model=SpeciesPublic,
+    responses={
+        404: {**_PROBLEM, "description": "No species has this id (`species.not_found`)"},
+        422: {**_PROBLEM, "description": "The id is not a UUID"},
+    },
+)
+def get_species(session: SessionDep, species_id: uuid.UUID) -> SpeciesPublic:
+    return SpeciesPublic.model_validate(service.get_species(session, species_id))

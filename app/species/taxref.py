@@ -35,14 +35,29 @@ DEFAULT_RANKS: frozenset[str] = frozenset({"ES", "SSES"})
 SEARCH_SEPARATOR = "\t"
 
 CSV_COLUMNS = (
-    "cd_nom", "cd_ref", "scientific_name", "authority", "vernacular_fr", "vernacular_en",
-    "group", "rank", "sensitive", "source",
+    "cd_nom",
+    "cd_ref",
+    "scientific_name",
+    "authority",
+    "vernacular_fr",
+    "vernacular_en",
+    "group",
+    "rank",
+    "sensitive",
+    "source",
 )
 CSV_REQUIRED = ("cd_nom", "scientific_name")
 TAXREF_REQUIRED = ("CD_NOM", "CD_REF", "RANG", "LB_NOM")
 TAXREF_OPTIONAL = (
-    "LB_AUTEUR", "NOM_VERN", "NOM_VERN_ENG", "REGNE", "CLASSE", "ORDRE", "FAMILLE",
-    "GROUP1_INPN", "GROUP2_INPN",
+    "LB_AUTEUR",
+    "NOM_VERN",
+    "NOM_VERN_ENG",
+    "REGNE",
+    "CLASSE",
+    "ORDRE",
+    "FAMILLE",
+    "GROUP1_INPN",
+    "GROUP2_INPN",
 )
 
 BUTTERFLY_FAMILIES = frozenset(
@@ -58,7 +73,6 @@ _INPN_GROUP2 = {
 _TRUE = frozenset({"1", "true", "yes", "oui", "vrai", "t", "y"})
 _FALSE = frozenset({"0", "false", "no", "non", "faux", "f", "n"})
 _LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss"})
-_WHITESPACE = re.compile(r"\s+")
 _VERSION_IN_NAME = re.compile(r"taxref[_\-\s]?v?(\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
@@ -107,9 +121,11 @@ class SpeciesRow:
 def fold(text: str) -> str:
     """Lower-case, accent-free, single-spaced: how names are stored for search and how queries
     are compared with them, so ``PIÉRIDE`` finds "Piéride du Chou" on any database."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
+    if text.isascii():  # most of TAXREF: skip the Unicode work
+        return " ".join(text.lower().split())
+    decomposed = unicodedata.normalize("NFKD", text.lower().translate(_LIGATURES))
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _WHITESPACE.sub(" ", stripped.lower()).strip()
+    return " ".join(stripped.lower().split())
 
 
 def split_vernacular(names: str | None) -> list[str]:
@@ -119,9 +135,7 @@ def split_vernacular(names: str | None) -> list[str]:
     return [n.strip() for n in names.split(",") if n.strip()]
 
 
-def make_search_text(
-    *, scientific_name: str, vernacular_name: str | None, cd_nom: int
-) -> str:
+def make_search_text(*, scientific_name: str, vernacular_name: str | None, cd_nom: int) -> str:
     """The displayed name first (lists sort on this column), then every other name, then the id."""
     parts = [fold(vernacular_name or scientific_name), fold(scientific_name)]
     parts += [fold(n) for n in split_vernacular(vernacular_name)]
@@ -248,8 +262,11 @@ class RowParser:
     def parse_line(self, text: str, line: int) -> SpeciesRow | None:
         """One physical line (no embedded newline), as the hypothesis tests feed it."""
         try:
-            rows = list(csv.reader([text], delimiter=self.delimiter, strict=True)
-                        if self.format == "csv" else [text.rstrip("\r\n").split("\t")])
+            rows = list(
+                csv.reader([text], delimiter=self.delimiter, strict=True)
+                if self.format == "csv"
+                else [text.rstrip("\r\n").split("\t")]
+            )
         except csv.Error as exc:
             raise SpeciesFileError(line, "the line is not valid CSV") from exc
         return self.parse(rows[0] if rows else [], line)
@@ -259,8 +276,10 @@ class RowParser:
         cd_ref_text = _clean(self._get(fields, "cd_ref"))
         cd_ref = _taxon_id(cd_ref_text, what="cd_ref", line=line) if cd_ref_text else cd_nom
         scientific = _required(
-            self._get(fields, "scientific_name"), limit=MAX_SCIENTIFIC_NAME,
-            what="scientific_name", line=line,
+            self._get(fields, "scientific_name"),
+            limit=MAX_SCIENTIFIC_NAME,
+            what="scientific_name",
+            line=line,
         )
         group_text = _clean(self._get(fields, "group")).lower() or SpeciesGroup.other.value
         if group_text not in SpeciesGroup.__members__:
@@ -329,20 +348,15 @@ class RowParser:
         )
 
 
-def parse_header(
-    text: str, *, ranks: Collection[str] | None = DEFAULT_RANKS
-) -> RowParser:
+def parse_header(text: str, *, ranks: Collection[str] | None = DEFAULT_RANKS) -> RowParser:
     """The parser for a file whose first line is ``text``; a BOM is tolerated."""
     header = text.lstrip("\ufeff").rstrip("\r\n")
     if "\t" in header:
         names = [h.strip().upper() for h in header.split("\t")]
         missing = [c for c in TAXREF_REQUIRED if c not in names]
         if missing:
-            raise SpeciesFileError(
-                1, f"a TAXREF file needs the columns {', '.join(missing)}"
-            )
-        return RowParser("taxref", {n: i for i, n in reversed(list(enumerate(names)))},
-                         ranks=ranks)
+            raise SpeciesFileError(1, f"a TAXREF file needs the columns {', '.join(missing)}")
+        return RowParser("taxref", {n: i for i, n in reversed(list(enumerate(names)))}, ranks=ranks)
     try:
         names = [h.strip().lower() for h in next(csv.reader([header]), [])]
     except csv.Error as exc:
