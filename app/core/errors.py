@@ -131,6 +131,8 @@ def problem_response(
 def field_path(loc: Sequence[Any]) -> str:
     """``("body", "observations", 3, "latitude")`` -> ``observations[3].latitude``."""
     parts = list(loc)
+    if parts and parts[0] == "body" and all(isinstance(p, int) for p in parts[1:]):
+        return "body"  # a JSON syntax error, located by its character position
     if parts and parts[0] in ("body", "query", "path", "header", "cookie", "form"):
         parts = parts[1:]
     out = ""
@@ -188,6 +190,26 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        cause = exc.__cause__
+        if exc.status_code == 400 and isinstance(cause, AppError):
+            # FastAPI wraps whatever failed while it read the body: the size limit's 413.
+            return problem_response(
+                cause.status,
+                cause.code,
+                cause.detail,
+                title=cause.title,
+                errors=cause.errors,
+                headers=cause.headers,
+            )
+        if exc.status_code == 400 and isinstance(cause, ValueError):
+            # Bytes that are not UTF-8, or an integer too long for Python's JSON parser.
+            message = "The body is not valid JSON."
+            return problem_response(
+                422,
+                "request.malformed_json",
+                message,
+                errors=[FieldError(field="body", message=message, code="json_invalid")],
+            )
         codes = {
             404: "not_found",
             405: "method_not_allowed",

@@ -29,8 +29,9 @@ def _in(values: type[StrEnum]) -> str:
 
 
 class Observation(SQLModel, table=True):
-    """A sighting. Deletion is soft (``deleted_at``) so that phones syncing with ``updated_since`` learn of
-    it; the row keeps its ``updated_at`` bumped like any other change."""
+    """A sighting. Deletion is soft (``deleted_at``) so that phones syncing with
+    ``updated_since`` learn of it; the row keeps its ``updated_at`` bumped like any other
+    change."""
 
     __tablename__ = "observation"
     __table_args__ = (
@@ -46,7 +47,9 @@ class Observation(SQLModel, table=True):
         Index("ix_observation_species_id", "species_id"),
         Index("ix_observation_zone_id", "zone_id"),
         Index("ix_observation_updated_at", "updated_at"),
-        Index("ix_observation_public_longitude_public_latitude", "public_longitude", "public_latitude"),
+        Index(
+            "ix_observation_public_longitude_public_latitude", "public_longitude", "public_latitude"
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

@@ -1,3 +1,172 @@
-from fastapi import APIRouter
+"""Observations over HTTP: the phone app's capture and sync API."""
 
-router = APIRouter()
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+
+from app.accounts.dependencies import CurrentUser, OptionalUser
+from app.core.deps import SessionDep, SettingsDep
+from app.core.errors import Problem
+from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
+from app.observations import service
+from app.observations.dependencies import (
+    ObservationFiltersDep,
+    OwnedObservation,
+    RemovableObservation,
+    VisibleObservation,
+)
+from app.observations.schemas import (
+    BatchResponse,
+    ObservationBatch,
+    ObservationCreate,
+    ObservationPage,
+    ObservationPublic,
+    ObservationUpdate,
+)
+
+router = APIRouter(prefix="/observations", tags=["observations"])
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "model": Problem,
+        "content": {"application/problem+json": {}},
+        "description": description,
+    }
+
+
+Responses = dict[int | str, dict[str, Any]]
+
+UNAUTHENTICATED: Responses = {401: _problem("No valid access token.")}
+INVALID: Responses = {422: _problem("Invalid input; `errors` names each field at fault.")}
+NOT_FOUND: Responses = {404: _problem("No such observation, or not one the caller may see.")}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ObservationPublic,
+    summary="Submit an observation",
+    description="Stores an observation made on the phone. Resending the same `client_id` "
+    "answers 200 with the observation stored the first time, unchanged (whatever the new "
+    "payload says), so a phone may retry freely.",
+    responses={
+        200: {"model": ObservationPublic, "description": "Already stored (same `client_id`)."},
+        **UNAUTHENTICATED,
+        **INVALID,
+    },
+)
+def create_observation(
+    data: ObservationCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+) -> ObservationPublic:
+    observation, created = service.create_observation(session, settings, observer=user, data=data)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return observation
+
+
+@router.post(
+    "/batch",
+    response_model=BatchResponse,
+    summary="Submit up to 500 observations at once",
+    description="Each item is checked and stored on its own: valid items are stored even when "
+    "others are rejected. `results` answers each item in the order sent: `created`, "
+    "`existing` (its `client_id` was stored before, or earlier in the batch: nothing changed) "
+    "or `rejected` with its `errors` (field names relative to the item). A body that is not "
+    '`{"observations": [...]}` with at most 500 items is refused whole (422).',
+    responses={**UNAUTHENTICATED, **INVALID},
+)
+def create_batch(
+    batch: ObservationBatch, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> BatchResponse:
+    return service.create_batch(session, settings, observer=user, items=batch.observations)
+
+
+@router.get(
+    "",
+    response_model=ObservationPage,
+    summary="List observations",
+    description="Observers see all of their own observations, ecologists and admins see "
+    "everything, anyone else (anonymous callers included) validated observations only; "
+    "positions of sensitive species are generalised for those who are neither the observer "
+    "nor staff, and `bbox` matches the position as the caller sees it.\n\n"
+    "**Order**: newest first, by `observed_at` then `id`, descending. With `updated_since` "
+    "(phone sync): oldest change first, by `updated_at` then `id`, ascending, listing every "
+    "observation changed at or after that time, deleted ones included as tombstones "
+    "(`deleted: true`); keep following `next_cursor` until it is null, then remember the "
+    "largest `updated_at` seen for the next sync. Without `updated_since`, deleted "
+    "observations are never listed.",
+    responses={**UNAUTHENTICATED, **INVALID},
+)
+def list_observations(
+    session: SessionDep,
+    viewer: OptionalUser,
+    filters: ObservationFiltersDep,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> ObservationPage:
+    return service.list_observations(
+        session, viewer=viewer, filters=filters, limit=limit, cursor=cursor
+    )
+
+
+@router.get(
+    "/{observation_id}",
+    response_model=ObservationPublic,
+    summary="Read one observation",
+    responses={**NOT_FOUND, **INVALID},
+)
+def read_observation(
+    session: SessionDep, viewer: OptionalUser, observation: VisibleObservation
+) -> ObservationPublic:
+    return service.read_observation(session, observation=observation, viewer=viewer)
+
+
+@router.patch(
+    "/{observation_id}",
+    response_model=ObservationPublic,
+    summary="Correct an observation",
+    description="Its observer only, while it is `pending` or `needs_info`. Any subset of the "
+    "fields of a creation except `client_id`; the zone and public position follow.",
+    responses={
+        **UNAUTHENTICATED,
+        403: _problem("The caller can see the observation but is not its observer."),
+        **NOT_FOUND,
+        409: _problem("The observation has been reviewed and can no longer be edited."),
+        **INVALID,
+    },
+)
+def update_observation(
+    data: ObservationUpdate,
+    user: CurrentUser,
+    observation: OwnedObservation,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> ObservationPublic:
+    return service.update_observation(
+        session, settings, observation=observation, data=data, editor=user
+    )
+
+
+@router.delete(
+    "/{observation_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Delete an observation",
+    description="Its observer, an ecologist or an admin. Phones syncing with `updated_since` "
+    "see it afterwards as a tombstone (`deleted: true`).",
+    responses={
+        **UNAUTHENTICATED,
+        403: _problem("The caller can see the observation but may not delete it."),
+        **NOT_FOUND,
+    },
+)
+def delete_observation(session: SessionDep, observation: RemovableObservation) -> Response:
+    service.delete_observation(session, observation=observation)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

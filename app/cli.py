@@ -1,0 +1,474 @@
+"""The ``sentinelles`` command: serve, migrate, load reference data, create accounts, load a demo.
+
+Thin on purpose: each command reads the settings, opens one session, calls a service function and
+commits once; the work itself lives in the services (and ``app.demo``), where the tests reach it.
+A database that does not answer is one line on stderr and exit code 1, never a traceback.
+"""
+
+import random
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+    ProgrammingError,
+)
+from sqlmodel import Session
+
+from app import __version__
+from app.accounts.models import Role
+from app.core.db import make_engine
+from app.core.errors import AppError
+from app.core.migrations import current_revision, head_revision, upgrade
+from app.core.settings import Settings, get_settings
+
+cli = typer.Typer(
+    name="sentinelles",
+    help="Sentinelles: the backend of the Loos-en-Gohelle citizen biodiversity survey.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+MIN_PASSWORD_LENGTH = 10
+# SQLite's and PostgreSQL's words for a table that is not there: the schema was never migrated.
+_MISSING_TABLE = re.compile(r"no such (table|column)|(relation|column) .* does not exist")
+
+
+def main() -> None:
+    """Entry point of the ``sentinelles`` script."""
+    cli()
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"sentinelles {__version__}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Sentinelles: the backend of the Loos-en-Gohelle citizen biodiversity survey.
+
+    Settings come from SENTINELLES_* environment variables or a .env file (see README.md);
+    the database is SENTINELLES_DATABASE_URL (default: SQLite in ./var/sentinelles.db).
+    """
+
+
+# --- shared plumbing ---------------------------------------------------------------------------
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    return typer.Exit(code=1)
+
+
+def _load_settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+        raise _fail(
+            f"invalid configuration ({where}): {first.get('msg', 'invalid value')}"
+        ) from None
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable URL>"
+
+
+@contextmanager
+def _engine(settings: Settings) -> Iterator[Engine]:
+    """The configured engine; an unreachable database ends the command with one clear line."""
+    url = settings.database_url
+    try:
+        engine = make_engine(url, pool_size=2)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise _fail(f"SENTINELLES_DATABASE_URL is not a usable database URL ({exc})") from None
+    try:
+        # Connect before any progress bar is drawn, so that a dead database is one line.
+        with engine.connect():
+            pass
+        yield engine
+    except (OperationalError, InterfaceError, ProgrammingError) as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        if _MISSING_TABLE.search(reason):
+            raise _fail(
+                f"the database at {_safe_url(url)} has no schema or an old one ({reason}): "
+                "run `sentinelles migrate`"
+            ) from None
+        if isinstance(exc, ProgrammingError):
+            raise
+        raise _fail(f"cannot reach the database at {_safe_url(url)}: {reason}") from None
+    finally:
+        engine.dispose()
+
+
+def _print_problem(exc: AppError) -> None:
+    err.print(f"[bold red]error:[/] {escape(exc.detail)}")
+    for e in exc.errors or []:
+        line = f"{e.field}: {e.message}"
+        if line not in exc.detail:
+            err.print(f"  {line}", markup=False)
+
+
+def _summary(title: str, rows: list[tuple[str, str]]) -> None:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for name, value in rows:
+        table.add_row(name, value)
+    out.print(table)
+
+
+# --- serve and migrate -------------------------------------------------------------------------
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every one).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    reload: Annotated[
+        bool, typer.Option(help="Restart on code changes (development only; one process).")
+    ] = False,
+) -> None:
+    """Run the HTTP API with uvicorn (interactive documentation at /docs)."""
+    import uvicorn
+
+    settings = _load_settings()
+    if settings.is_sqlite and workers > 1:
+        err.print(
+            "[yellow]warning:[/] SQLite lets one process write at a time; with several workers "
+            "use PostgreSQL (SENTINELLES_DATABASE_URL=postgresql+psycopg://…)."
+        )
+    if reload and workers > 1:
+        err.print("[yellow]warning:[/] --reload runs a single process; --workers is ignored.")
+    _warn_if_not_migrated(settings)
+    out.print(
+        f"Sentinelles API on http://{host}:{port}  (documentation: http://{host}:{port}/docs)"
+    )
+    uvicorn.run(
+        "app.main:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=None if reload else workers,
+        reload=reload,
+    )
+
+
+def _warn_if_not_migrated(settings: Settings) -> None:
+    """A hint before serving; /readyz reports the same to orchestrators."""
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            current = current_revision(conn)
+    except Exception as exc:  # serving goes on: the database may come up after the process
+        err.print(f"[yellow]warning:[/] the database does not answer yet ({type(exc).__name__}).")
+        return
+    finally:
+        engine.dispose()
+    if current != head_revision():
+        err.print(
+            "[yellow]warning:[/] the database schema is not up to date: run `sentinelles migrate`."
+        )
+
+
+@cli.command()
+def migrate(
+    revision: Annotated[str, typer.Option(help="Alembic revision to upgrade to.")] = "head",
+) -> None:
+    """Create or upgrade the database schema (Alembic migrations)."""
+    settings = _load_settings()
+    with _engine(settings) as engine:
+        with engine.connect() as conn:
+            before = current_revision(conn)
+        upgrade(engine, revision)
+        with engine.connect() as conn:
+            after = current_revision(conn)
+    where = _safe_url(settings.database_url)
+    if before == after:
+        out.print(f"Database {where} already at revision {after}.")
+    else:
+        out.print(f"Database {where} upgraded from {before or 'empty'} to revision {after}.")
+
+
+# --- accounts ----------------------------------------------------------------------------------
+
+
+@cli.command("create-user")
+def create_user(
+    email: Annotated[str, typer.Argument(help="E-mail address, used to sign in.")],
+    role: Annotated[Role, typer.Option(help="What the account may do.")] = Role.sentinel,
+    password: Annotated[
+        str | None,
+        typer.Option(help="At least 10 characters; asked twice, hidden, when left out."),
+    ] = None,
+    display_name: Annotated[
+        str | None, typer.Option(help="Name shown to others (default: the e-mail's local part).")
+    ] = None,
+) -> None:
+    """Create an account with any role (an ecologist of the CPIE, an admin, a teacher)."""
+    from app.accounts.service import register_user
+
+    settings = _load_settings()
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise _fail(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    name = display_name or email.split("@", 1)[0]
+    with _engine(settings) as engine, Session(engine) as session:
+        try:
+            user = register_user(
+                session, settings, email=email, password=password, display_name=name, role=role
+            )
+        except AppError as exc:
+            if exc.code == "auth.email_taken":
+                raise _fail(
+                    f"an account with the e-mail {email.strip().lower()} exists already"
+                ) from None
+            _print_problem(exc)
+            raise typer.Exit(code=1) from None
+        session.commit()
+        out.print(f"Created {user.role} account {user.email} ({user.display_name}), id {user.id}.")
+
+
+# --- reference data ----------------------------------------------------------------------------
+
+
+@cli.command("import-species")
+def import_species_command(
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Our CSV extract or a full TAXREF .txt (default: the shipped extract).",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ] = None,
+    taxref_version: Annotated[
+        str | None,
+        typer.Option(help="TAXREF version to record, e.g. 18.0 (default: read from the name)."),
+    ] = None,
+    all_ranks: Annotated[
+        bool,
+        typer.Option(help="Keep every rank of a TAXREF file, not only species and subspecies."),
+    ] = False,
+) -> None:
+    """Load or update the species reference (upsert on cd_nom; all or nothing)."""
+    from app.species.service import DEFAULT_SPECIES_FILE, import_species
+    from app.species.taxref import DEFAULT_RANKS
+
+    settings = _load_settings()
+    path = file or DEFAULT_SPECIES_FILE
+    with _engine(settings) as engine, Session(engine) as session:
+        with _byte_progress(path) as on_progress:
+            try:
+                report = import_species(
+                    session,
+                    path,
+                    on_progress=on_progress,
+                    taxref_version=taxref_version,
+                    ranks=None if all_ranks else DEFAULT_RANKS,
+                )
+            except AppError as exc:
+                session.rollback()
+                _print_problem(exc)
+                raise typer.Exit(code=1) from None
+        session.commit()
+    _summary(
+        f"Species from {path.name}",
+        [
+            ("format", report.format),
+            ("TAXREF version", report.taxref_version or "-"),
+            ("rows read", f"{report.total:,}"),
+            ("created", f"{report.created:,}"),
+            ("updated", f"{report.updated:,}"),
+            ("skipped", f"{report.skipped:,}"),
+        ],
+    )
+
+
+@contextmanager
+def _byte_progress(path: Path) -> Iterator[Callable[[int, int], None]]:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"Reading {path.name}", total=path.stat().st_size)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield on_progress
+
+
+@cli.command("import-zones")
+def import_zones_command(
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A GeoJSON FeatureCollection of Polygons/MultiPolygons with code and name "
+            "properties (default: the shipped communes).",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ] = None,
+    kind: Annotated[
+        str, typer.Option(help="Kind of the zones whose features carry no `kind` property.")
+    ] = "commune",
+) -> None:
+    """Load or update survey zones (upsert on code; all or nothing)."""
+    from app.zones.service import DEFAULT_ZONES_FILE, import_zones
+
+    settings = _load_settings()
+    path = file or DEFAULT_ZONES_FILE
+    with _engine(settings) as engine, Session(engine) as session:
+        with err.status(f"Reading {path.name}…"):
+            try:
+                report = import_zones(session, path, default_kind=kind)
+            except AppError as exc:
+                session.rollback()
+                _print_problem(exc)
+                raise typer.Exit(code=1) from None
+        session.commit()
+    _summary(
+        f"Zones from {path.name}",
+        [
+            ("features", f"{report.total:,}"),
+            ("created", f"{report.created:,}"),
+            ("updated", f"{report.updated:,}"),
+        ],
+    )
+
+
+# --- demo --------------------------------------------------------------------------------------
+
+
+@cli.command()
+def demo(
+    sentinels: Annotated[int, typer.Option(help="Demo residents to create.", min=1, max=99)] = 8,
+    observations: Annotated[int, typer.Option(help="Sightings to generate.", min=0)] = 1500,
+    year: Annotated[
+        int | None,
+        typer.Option(help="Season to generate (default: this year, up to today)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed, for a repeatable demo.")] = 42,
+    reset: Annotated[
+        bool, typer.Option(help="Delete the demo observations and generate them again.")
+    ] = False,
+) -> None:
+    """Load demo accounts and a season of sightings across Loos-en-Gohelle (idempotent).
+
+    Loads the shipped species and communes first when the database has none. Running it again
+    adds nothing; --reset replaces the demo observations (other data is left alone).
+    """
+    from app.demo import DEMO_PASSWORD, DemoError, load_demo
+
+    settings = _load_settings()
+    with _engine(settings) as engine, Session(engine) as session:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("Demo sightings", total=observations)
+
+            def on_progress(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            try:
+                report = load_demo(
+                    session,
+                    settings,
+                    random.Random(seed),
+                    sentinels=sentinels,
+                    observations=observations,
+                    year=year,
+                    reset=reset,
+                    on_progress=on_progress,
+                )
+            except DemoError as exc:
+                session.rollback()
+                raise _fail(str(exc)) from None
+            except AppError as exc:
+                session.rollback()
+                _print_problem(exc)
+                raise typer.Exit(code=1) from None
+        session.commit()
+
+    if report.species_loaded or report.zones_loaded:
+        loaded = [
+            n
+            for n, done in (("species", report.species_loaded), ("zones", report.zones_loaded))
+            if done
+        ]
+        out.print(f"Loaded the shipped {' and '.join(loaded)}.")
+    table = Table(title=f"Demo accounts (password: {DEMO_PASSWORD})", title_justify="left")
+    table.add_column("e-mail", no_wrap=True)
+    table.add_column("role")
+    table.add_column("name")
+    for account in report.accounts:
+        table.add_row(account.email, account.role, account.display_name)
+    out.print(table)
+    if report.observations_deleted:
+        out.print(f"Deleted {report.observations_deleted:,} demo observations.")
+    if report.observations_existing:
+        out.print(
+            f"{report.observations_existing:,} demo observations are already there; "
+            "nothing added (--reset generates them again)."
+        )
+    else:
+        out.print(
+            f"Created {report.observations_created:,} observations of the {report.year} season."
+        )

@@ -1,0 +1,165 @@
+"""Load-or-refuse dependencies, so that no route repeats a 404 or 403 check.
+
+An observation the caller may not see answers 404 like one that does not exist: its existence
+(a rare species' nest, say) is itself information.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Path, Query
+from pydantic import AwareDatetime, TypeAdapter, ValidationError
+
+from app.accounts.dependencies import CurrentUser, OptionalUser, is_staff
+from app.accounts.models import User
+from app.core.deps import SessionDep
+from app.core.errors import FieldError, Forbidden, NotFound, Unprocessable, validation_errors
+from app.observations import service
+from app.observations.models import Observation, ObservationStatus
+from app.observations.schemas import BBox, ObservationFilters
+from app.observations.visibility import can_see
+
+_aware_datetime = TypeAdapter(AwareDatetime)
+
+
+def _not_found() -> NotFound:
+    return NotFound("No such observation.", code="observation.not_found")
+
+
+def valid_observation_id(
+    session: SessionDep,
+    observation_id: Annotated[uuid.UUID, Path(description="The observation's server id.")],
+) -> Observation:
+    observation = service.get_observation(session, observation_id)
+    if observation is None:
+        raise _not_found()
+    return observation
+
+
+ValidObservation = Annotated[Observation, Depends(valid_observation_id)]
+
+
+def visible_observation(viewer: OptionalUser, observation: ValidObservation) -> Observation:
+    if not can_see(viewer, observation):
+        raise _not_found()
+    return observation
+
+
+VisibleObservation = Annotated[Observation, Depends(visible_observation)]
+
+
+def _refuse(user: User, observation: Observation, detail: str) -> Forbidden | NotFound:
+    """403 to whoever may see the observation, 404 to anyone else."""
+    if can_see(user, observation):
+        return Forbidden(detail, code="observation.not_observer")
+    return _not_found()
+
+
+def owned_observation(user: CurrentUser, observation: ValidObservation) -> Observation:
+    """The caller's own observation (only its observer edits it)."""
+    if observation.observer_id != user.id:
+        raise _refuse(user, observation, "Only its observer may change this observation.")
+    return observation
+
+
+OwnedObservation = Annotated[Observation, Depends(owned_observation)]
+
+
+def removable_observation(user: CurrentUser, observation: ValidObservation) -> Observation:
+    """The caller's own observation, or any for an ecologist or admin."""
+    if observation.observer_id != user.id and not is_staff(user):
+        raise _refuse(user, observation, "Only its observer or an ecologist may delete this.")
+    return observation
+
+
+RemovableObservation = Annotated[Observation, Depends(removable_observation)]
+
+
+def _invalid(field: str, message: str, code: str) -> Unprocessable:
+    return Unprocessable(
+        f"{field}: {message}",
+        code=code,
+        errors=[FieldError(field=field, message=message, code=code)],
+    )
+
+
+def parse_bbox(raw: str) -> BBox:
+    """``minlon,minlat,maxlon,maxlat`` in WGS 84 degrees, or a 422 naming ``bbox``."""
+    parts = raw.split(",")
+    code = "request.invalid_bbox"
+    if len(parts) != 4:
+        raise _invalid("bbox", "Give four numbers: minlon,minlat,maxlon,maxlat.", code)
+    try:
+        min_lon, min_lat, max_lon, max_lat = (float(p) for p in parts)
+    except ValueError:
+        raise _invalid("bbox", "Give four numbers: minlon,minlat,maxlon,maxlat.", code) from None
+    if not all(math.isfinite(v) for v in (min_lon, min_lat, max_lon, max_lat)):
+        raise _invalid("bbox", "The corners must be finite numbers.", code)
+    if not (-180 <= min_lon <= 180 and -180 <= max_lon <= 180):
+        raise _invalid("bbox", "Longitudes must lie in [-180, 180].", code)
+    if not (-90 <= min_lat <= 90 and -90 <= max_lat <= 90):
+        raise _invalid("bbox", "Latitudes must lie in [-90, 90].", code)
+    if min_lon > max_lon or min_lat > max_lat:
+        raise _invalid("bbox", "The minimum corner must come before the maximum corner.", code)
+    return BBox(min_lon=min_lon, min_lat=min_lat, max_lon=max_lon, max_lat=max_lat)
+
+
+def parse_updated_since(raw: str) -> datetime:
+    """An RFC 3339 time with an offset. A ``+`` left unescaped in a URL arrives as a space
+    (``...T07:45:00 02:00``); it is read as the ``+`` it was."""
+    text = raw.strip()
+    if len(text) > 6 and text[-6] == " " and text[-3] == ":":
+        text = text[:-6] + "+" + text[-5:]
+    try:
+        return _aware_datetime.validate_python(text)
+    except ValidationError as exc:
+        errors = validation_errors(exc.errors(include_url=False, include_input=False))
+        message = errors[0].message if errors else "Not an RFC 3339 time with an offset."
+        raise _invalid("updated_since", message, "request.invalid_datetime") from None
+
+
+def observation_filters(
+    mine: Annotated[
+        bool, Query(description="Only the caller's own observations (needs a signed-in user).")
+    ] = False,
+    species_id: Annotated[uuid.UUID | None, Query()] = None,
+    zone_id: Annotated[uuid.UUID | None, Query()] = None,
+    status: Annotated[ObservationStatus | None, Query()] = None,
+    year: Annotated[
+        int | None, Query(ge=1900, le=2100, description="Year of `observed_at` (UTC).")
+    ] = None,
+    updated_since: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="RFC 3339 time with an offset: what changed at or after it, deletions "
+            "included, oldest change first.",
+            examples=["2026-04-12T07:45:00+02:00"],
+            json_schema_extra={"format": "date-time"},
+        ),
+    ] = None,
+    bbox: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="`minlon,minlat,maxlon,maxlat` (WGS 84).",
+            examples=["2.70,50.40,2.85,50.50"],
+        ),
+    ] = None,
+) -> ObservationFilters:
+    return ObservationFilters(
+        mine=mine,
+        species_id=species_id,
+        zone_id=zone_id,
+        status=status,
+        year=year,
+        updated_since=parse_updated_since(updated_since) if updated_since is not None else None,
+        bbox=parse_bbox(bbox) if bbox is not None else None,
+    )
+
+
+ObservationFiltersDep = Annotated[ObservationFilters, Depends(observation_filters)]

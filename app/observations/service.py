@@ -1,0 +1,556 @@
+"""Observations: capture (single and batch, idempotent on ``client_id``), sync lists, edits.
+
+Capture is the hot path: a phone coming back online may push hundreds of observations, and a
+survey day brings many phones at once. A single POST costs a species look-up and one
+INSERT ... RETURNING (the zone comes from an in-process index, the answer from what was sent);
+a batch costs one species query, one query for the ``client_id``s already stored and one
+multi-row INSERT. Idempotency rests on the unique
+``(observer_id, client_id)`` and ``INSERT ... ON CONFLICT DO NOTHING``, so that two copies of
+the same request racing each other still store one row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import ColumnElement, Insert, Table, and_, inspect, or_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from app.accounts.models import User
+from app.core.db import new_id, utcnow
+from app.core.errors import Conflict, FieldError, Unauthorized, Unprocessable, validation_errors
+from app.core.pagination import decode_cursor, encode_cursor
+from app.core.settings import Settings
+from app.observations.models import CountUnit, Observation, ObservationStatus
+from app.observations.schemas import (
+    BatchResponse,
+    BatchResult,
+    BatchStatus,
+    ObservationCreate,
+    ObservationFilters,
+    ObservationPage,
+    ObservationPublic,
+    ObservationUpdate,
+)
+from app.observations.visibility import (
+    bbox_clause,
+    present,
+    present_at,
+    public_position,
+    visible_clause,
+)
+from app.species import service as species_service
+from app.species.models import Species
+from app.zones import service as zones_service
+
+EDITABLE_STATUSES = frozenset({ObservationStatus.pending.value, ObservationStatus.needs_info.value})
+
+_table = inspect(Observation).local_table
+assert isinstance(_table, Table)
+OBSERVATION_TABLE: Table = _table
+
+# Cursor kinds: the default order (newest first) and the sync order (oldest change first).
+_NEWEST_FIRST = "o"
+_CHANGES = "u"
+
+
+# --- species ---------------------------------------------------------------------------------
+
+
+def _species_errors(
+    species_id: uuid.UUID | None,
+    cd_nom: int | None,
+    species: Species | None,
+) -> list[FieldError]:
+    """Why ``species`` (looked up by ``species_id`` if given, else by ``cd_nom``) does not do."""
+    if species_id is None and cd_nom is None:
+        return [
+            FieldError(
+                field="species_id",
+                message="Give the species as `species_id` or `cd_nom`.",
+                code="observation.species_required",
+            )
+        ]
+    if species is None:
+        field = "species_id" if species_id is not None else "cd_nom"
+        return [
+            FieldError(
+                field=field,
+                message="No species of the reference has this id.",
+                code="observation.unknown_species",
+            )
+        ]
+    if species_id is not None and cd_nom is not None and species.cd_nom != cd_nom:
+        return [
+            FieldError(
+                field="cd_nom",
+                message=f"`cd_nom` {cd_nom} is not the species `species_id` names "
+                f"({species.cd_nom}).",
+                code="observation.species_mismatch",
+            )
+        ]
+    return []
+
+
+def _raise_for(errors: list[FieldError]) -> None:
+    if errors:
+        raise Unprocessable(
+            "; ".join(f"{e.field}: {e.message}" for e in errors),
+            code=errors[0].code,
+            errors=errors,
+        )
+
+
+def _resolve_species(
+    session: Session, *, species_id: uuid.UUID | None, cd_nom: int | None
+) -> Species:
+    """The species a payload names, or a 422 naming the field at fault."""
+    species = None
+    if species_id is not None or cd_nom is not None:
+        species = species_service.resolve_species(
+            session, species_id=species_id, cd_nom=None if species_id is not None else cd_nom
+        )
+    _raise_for(_species_errors(species_id, cd_nom, species))
+    assert species is not None
+    return species
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def _row(
+    *,
+    observer_id: uuid.UUID,
+    data: ObservationCreate,
+    species: Species,
+    zone_id: uuid.UUID | None,
+    now: datetime,
+) -> dict[str, Any]:
+    public = public_position(
+        sensitive=species.sensitive,
+        latitude=data.latitude,
+        longitude=data.longitude,
+        accuracy_m=data.accuracy_m,
+    )
+    return {
+        "id": new_id(),
+        "client_id": data.client_id,
+        "observer_id": observer_id,
+        "species_id": species.id,
+        "observed_at": data.observed_at,
+        "latitude": data.latitude,
+        "longitude": data.longitude,
+        "accuracy_m": data.accuracy_m,
+        "count": data.count,
+        "count_unit": data.count_unit.value,
+        "notes": data.notes,
+        "public_latitude": public.latitude,
+        "public_longitude": public.longitude,
+        "public_accuracy_m": public.accuracy_m,
+        "generalised": public.generalised,
+        "zone_id": zone_id,
+        "status": ObservationStatus.pending.value,
+        "created_at": now,
+        "updated_at": now,
+        "deleted_at": None,
+    }
+
+
+def _present_new(row: Mapping[str, Any], *, cd_nom: int) -> ObservationPublic:
+    """A row just inserted, as its observer sees it (exactly): built from what was sent, so
+    that the fast path needs no second query."""
+    return ObservationPublic.model_construct(
+        id=row["id"],
+        client_id=row["client_id"],
+        species_id=row["species_id"],
+        cd_nom=cd_nom,
+        observed_at=row["observed_at"],
+        latitude=row["latitude"],
+        longitude=row["longitude"],
+        accuracy_m=row["accuracy_m"],
+        count=row["count"],
+        count_unit=CountUnit(row["count_unit"]),
+        notes=row["notes"],
+        zone_id=row["zone_id"],
+        status=ObservationStatus(row["status"]),
+        observer_id=row["observer_id"],
+        photos=[],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        generalised=False,
+        deleted=False,
+    )
+
+
+def _insert_statement(dialect: str) -> Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(OBSERVATION_TABLE).on_conflict_do_nothing(
+        index_elements=["observer_id", "client_id"]
+    )
+
+
+# Built once: building and hashing the statement per request costs more than running it.
+_INSERT_IF_NEW = {name: _insert_statement(name) for name in ("sqlite", "postgresql")}
+_INSERT_IF_NEW_RETURNING = {
+    name: statement.returning(OBSERVATION_TABLE.c.client_id, OBSERVATION_TABLE.c.id)
+    for name, statement in _INSERT_IF_NEW.items()
+}
+
+
+def _insert_missing(
+    session: Session, rows: Sequence[Mapping[str, Any]]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Inserts the rows whose ``(observer_id, client_id)`` is not stored yet (rows of one
+    observer).
+
+    Returns ``client_id -> id`` of the rows this call inserted; a row stored meanwhile by a
+    concurrent request is left alone (the database decides, not a prior SELECT).
+    """
+    if not rows:
+        return {}
+    connection = session.connection()
+    dialect = connection.dialect.name
+    if len(rows) == 1 or dialect != "postgresql":
+        result = connection.execute(_INSERT_IF_NEW_RETURNING[dialect], [dict(r) for r in rows])
+        return dict(result.all())
+    # psycopg pipelines a plain executemany, where RETURNING would have SQLAlchemy render one
+    # statement of every row's values: faster to insert, then read back which ids are ours.
+    connection.execute(_INSERT_IF_NEW[dialect], [dict(r) for r in rows])
+    ours = {row["client_id"]: row["id"] for row in rows}
+    stored = _stored_ids(session, observer_id=rows[0]["observer_id"], client_ids=ours)
+    return {client_id: id_ for client_id, id_ in stored.items() if ours[client_id] == id_}
+
+
+def _stored_ids(
+    session: Session, *, observer_id: uuid.UUID, client_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID]:
+    wanted = list(client_ids)
+    if not wanted:
+        return {}
+    statement = select(Observation.client_id, Observation.id).where(
+        col(Observation.observer_id) == observer_id, col(Observation.client_id).in_(wanted)
+    )
+    return dict(session.exec(statement).all())
+
+
+def _stored(
+    session: Session, *, observer_id: uuid.UUID, client_id: uuid.UUID
+) -> tuple[Observation, Species]:
+    statement = (
+        select(Observation, Species)
+        .join(Species, col(Species.id) == col(Observation.species_id))
+        .where(col(Observation.observer_id) == observer_id, col(Observation.client_id) == client_id)
+    )
+    found = session.exec(statement).one_or_none()
+    if found is None:
+        # Only a concurrent request that inserted the row and then rolled back gets here.
+        raise Conflict(
+            "Another request with this client_id was in progress; send it again.",
+            code="observation.client_id_in_flight",
+        )
+    return found
+
+
+def create_observation(
+    session: Session, settings: Settings, *, observer: User, data: ObservationCreate
+) -> tuple[ObservationPublic, bool]:
+    """The observation and whether it was created now (False: this ``client_id`` was stored
+    before, and the stored observation is returned unchanged, whatever this payload says)."""
+    observer_id = observer.id
+    species = _resolve_species(session, species_id=data.species_id, cd_nom=data.cd_nom)
+    zone_id = zones_service.locate_zone(
+        session, settings, latitude=data.latitude, longitude=data.longitude
+    )
+    row = _row(observer_id=observer_id, data=data, species=species, zone_id=zone_id, now=utcnow())
+    if _insert_missing(session, [row]):
+        return _present_new(row, cd_nom=species.cd_nom), True
+    observation, stored_species = _stored(
+        session, observer_id=observer_id, client_id=data.client_id
+    )
+    # The observer sees their own observation exactly.
+    return present_at(observation, stored_species, exact=True), False
+
+
+def _client_id_of(item: Any) -> uuid.UUID | None:
+    """The item's ``client_id`` when readable, so that a rejection can be matched to it."""
+    if isinstance(item, Mapping):
+        value = item.get("client_id")
+        if isinstance(value, str):
+            try:
+                return uuid.UUID(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _parse_item(item: Any) -> ObservationCreate | list[FieldError]:
+    if not isinstance(item, Mapping):
+        return [
+            FieldError(
+                field="body",
+                message="Each observation must be a JSON object.",
+                code="observation.not_an_object",
+            )
+        ]
+    try:
+        return ObservationCreate.model_validate(item)
+    except ValidationError as exc:
+        return validation_errors(exc.errors(include_url=False, include_input=False))
+
+
+def create_batch(
+    session: Session, settings: Settings, *, observer: User, items: Sequence[Any]
+) -> BatchResponse:
+    """Stores the valid items of a batch; answers for each item, in the order sent.
+
+    An item whose ``client_id`` is already stored (earlier, by a concurrent request, or by an
+    earlier item of the same batch) is ``existing`` and changes nothing.
+    """
+    observer_id = observer.id
+    parsed = [_parse_item(item) for item in items]
+    valid = [p for p in parsed if isinstance(p, ObservationCreate)]
+
+    by_id, by_cd_nom = species_service.species_by_keys(
+        session,
+        ids={p.species_id for p in valid if p.species_id is not None},
+        cd_noms={p.cd_nom for p in valid if p.cd_nom is not None and p.species_id is None},
+    )
+    results: list[BatchResult | None] = [None] * len(parsed)
+    accepted: list[tuple[int, ObservationCreate, Species]] = []
+    for i, (item, p) in enumerate(zip(items, parsed, strict=True)):
+        if not isinstance(p, ObservationCreate):
+            results[i] = BatchResult(
+                client_id=_client_id_of(item), status=BatchStatus.rejected, id=None, errors=p
+            )
+            continue
+        species = by_id.get(p.species_id) if p.species_id is not None else None
+        if species is None and p.species_id is None and p.cd_nom is not None:
+            species = by_cd_nom.get(p.cd_nom)
+        errors = _species_errors(p.species_id, p.cd_nom, species)
+        if errors or species is None:
+            results[i] = BatchResult(
+                client_id=p.client_id, status=BatchStatus.rejected, id=None, errors=errors
+            )
+            continue
+        accepted.append((i, p, species))
+
+    stored = _stored_ids(
+        session, observer_id=observer_id, client_ids={p.client_id for _, p, _ in accepted}
+    )
+    fresh: dict[uuid.UUID, tuple[ObservationCreate, Species]] = {}
+    for _, p, species in accepted:
+        if p.client_id not in stored and p.client_id not in fresh:
+            fresh[p.client_id] = (p, species)
+
+    zone_ids = zones_service.locate_zones(
+        session, settings, [(p.latitude, p.longitude) for p, _ in fresh.values()]
+    )
+    now = utcnow()
+    rows = [
+        _row(observer_id=observer_id, data=p, species=species, zone_id=zone_id, now=now)
+        for (p, species), zone_id in zip(fresh.values(), zone_ids, strict=True)
+    ]
+    # In client_id order, so that concurrent batches sharing items take their row locks in the
+    # same order and wait for each other instead of deadlocking (PostgreSQL).
+    rows.sort(key=lambda row: row["client_id"])
+    inserted = _insert_missing(session, rows)
+    lost = [client_id for client_id in fresh if client_id not in inserted]
+    stored.update(_stored_ids(session, observer_id=observer_id, client_ids=lost))
+
+    reported: set[uuid.UUID] = set()
+    for i, p, _ in accepted:
+        if p.client_id in inserted and p.client_id not in reported:
+            reported.add(p.client_id)
+            results[i] = BatchResult(
+                client_id=p.client_id, status=BatchStatus.created, id=inserted[p.client_id]
+            )
+            continue
+        stored_id = inserted.get(p.client_id) or stored.get(p.client_id)
+        if stored_id is None:
+            raise Conflict(
+                "Another request with these client_ids was in progress; send the batch again.",
+                code="observation.client_id_in_flight",
+            )
+        results[i] = BatchResult(client_id=p.client_id, status=BatchStatus.existing, id=stored_id)
+    return BatchResponse(results=[r for r in results if r is not None])
+
+
+def get_observation(session: Session, observation_id: uuid.UUID) -> Observation | None:
+    """The observation, None when unknown or deleted."""
+    observation = session.get(Observation, observation_id)
+    if observation is None or observation.deleted_at is not None:
+        return None
+    return observation
+
+
+def read_observation(
+    session: Session, *, observation: Observation, viewer: User | None
+) -> ObservationPublic:
+    species = species_service.get_species(session, observation.species_id)
+    return present(observation, species, viewer)
+
+
+def update_observation(
+    session: Session,
+    settings: Settings,
+    *,
+    observation: Observation,
+    data: ObservationUpdate,
+    editor: User,
+) -> ObservationPublic:
+    """Applies a PATCH of the observer's; the public position, zone and species follow."""
+    if observation.status not in EDITABLE_STATUSES:
+        raise Conflict(
+            f"An observation that is {observation.status} can no longer be edited.",
+            code="observation.not_editable",
+        )
+    changes = data.model_fields_set
+    if changes & {"species_id", "cd_nom"}:
+        species = _resolve_species(session, species_id=data.species_id, cd_nom=data.cd_nom)
+        observation.species_id = species.id
+    else:
+        species = species_service.get_species(session, observation.species_id)
+    for name in ("observed_at", "latitude", "longitude", "accuracy_m", "count", "notes"):
+        if name in changes:
+            setattr(observation, name, getattr(data, name))
+    if "count_unit" in changes and data.count_unit is not None:
+        observation.count_unit = data.count_unit.value
+    if changes & {"latitude", "longitude"}:
+        observation.zone_id = zones_service.locate_zone(
+            session, settings, latitude=observation.latitude, longitude=observation.longitude
+        )
+    public = public_position(
+        sensitive=species.sensitive,
+        latitude=observation.latitude,
+        longitude=observation.longitude,
+        accuracy_m=observation.accuracy_m,
+    )
+    observation.public_latitude = public.latitude
+    observation.public_longitude = public.longitude
+    observation.public_accuracy_m = public.accuracy_m
+    observation.generalised = public.generalised
+    observation.updated_at = utcnow()
+    session.add(observation)
+    session.flush()
+    return present(observation, species, editor)
+
+
+def delete_observation(session: Session, *, observation: Observation) -> None:
+    """Soft delete: the row stays, so that phones syncing with ``updated_since`` learn of it."""
+    now = utcnow()
+    observation.deleted_at = now
+    observation.updated_at = now
+    session.add(observation)
+    session.flush()
+
+
+# --- lists -----------------------------------------------------------------------------------
+
+
+def _invalid_cursor() -> Unprocessable:
+    return Unprocessable(
+        "The cursor is not one this service gave out for this list.",
+        code="request.invalid_cursor",
+        errors=[
+            FieldError(
+                field="cursor",
+                message="Unknown or damaged cursor.",
+                code="request.invalid_cursor",
+            )
+        ],
+    )
+
+
+def _decode_position(cursor: str, *, kind: str) -> tuple[datetime, uuid.UUID]:
+    values = decode_cursor(cursor, length=3)
+    try:
+        if values[0] != kind or not isinstance(values[1], str) or not isinstance(values[2], str):
+            raise ValueError(cursor)
+        at = datetime.fromisoformat(values[1])
+        if at.tzinfo is None:
+            raise ValueError(cursor)
+        return at.astimezone(UTC), uuid.UUID(hex=values[2])
+    except (ValueError, OverflowError):
+        raise _invalid_cursor() from None
+
+
+def _encode_position(kind: str, at: datetime, id_: uuid.UUID) -> str:
+    return encode_cursor([kind, at.isoformat(), id_.hex])
+
+
+def filter_clauses(
+    filters: ObservationFilters, *, viewer: User | None
+) -> list[ColumnElement[bool]]:
+    """The WHERE of ``GET /observations`` for this viewer (exports take the same filters)."""
+    clauses: list[ColumnElement[bool]] = [visible_clause(viewer)]
+    if filters.updated_since is None:
+        clauses.append(col(Observation.deleted_at).is_(None))
+    else:
+        clauses.append(col(Observation.updated_at) >= filters.updated_since)
+    if filters.mine:
+        if viewer is None:
+            raise Unauthorized("`mine=true` needs a signed-in user.")
+        clauses.append(col(Observation.observer_id) == viewer.id)
+    if filters.species_id is not None:
+        clauses.append(col(Observation.species_id) == filters.species_id)
+    if filters.zone_id is not None:
+        clauses.append(col(Observation.zone_id) == filters.zone_id)
+    if filters.status is not None:
+        clauses.append(col(Observation.status) == filters.status.value)
+    if filters.year is not None:
+        start = datetime(filters.year, 1, 1, tzinfo=UTC)
+        end = datetime(filters.year + 1, 1, 1, tzinfo=UTC)
+        clauses.append(col(Observation.observed_at) >= start)
+        clauses.append(col(Observation.observed_at) < end)
+    if filters.bbox is not None:
+        clauses.append(bbox_clause(viewer, filters.bbox))
+    return clauses
+
+
+def list_observations(
+    session: Session,
+    *,
+    viewer: User | None,
+    filters: ObservationFilters,
+    limit: int,
+    cursor: str | None,
+) -> ObservationPage:
+    """A page of the observations ``viewer`` may see.
+
+    Newest first, by ``(observed_at, id)`` descending. With ``updated_since``, the order is
+    the order of changes, ``(updated_at, id)`` ascending, so that a phone resumes its sync
+    where it stopped, and deletions are listed as tombstones (``deleted: true``).
+    """
+    clauses = filter_clauses(filters, viewer=viewer)
+    sync = filters.updated_since is not None
+    kind = _CHANGES if sync else _NEWEST_FIRST
+    at_column = col(Observation.updated_at) if sync else col(Observation.observed_at)
+    id_column = col(Observation.id)
+    if cursor is not None:
+        at, last_id = _decode_position(cursor, kind=kind)
+        if sync:
+            clauses.append(or_(at_column > at, and_(at_column == at, id_column > last_id)))
+        else:
+            clauses.append(or_(at_column < at, and_(at_column == at, id_column < last_id)))
+    order = (at_column.asc(), id_column.asc()) if sync else (at_column.desc(), id_column.desc())
+    statement = (
+        select(Observation, Species)
+        .join(Species, col(Species.id) == col(Observation.species_id))
+        .where(*clauses)
+        .order_by(*order)
+        .limit(limit + 1)
+    )
+    rows = session.exec(statement).all()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last: Observation = rows[-1][0]
+        next_cursor = _encode_position(kind, last.updated_at if sync else last.observed_at, last.id)
+    return ObservationPage(
+        items=[present(obs, species, viewer) for obs, species in rows], next_cursor=next_cursor
+    )

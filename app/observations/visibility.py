@@ -1,0 +1,107 @@
+"""Who sees which observation, and at what precision.
+
+One place for the rule every output follows (single reads, lists, GeoJSON, CSV, exports,
+statistics by place): an observer sees all of their own observations, staff see everything,
+anyone else sees validated ones only; where the species is sensitive, anyone but the observer
+and staff gets the centre of the observation's 10 km Lambert-93 cell instead of the point.
+The SQL helpers apply the same rule inside queries, bbox included, so that a narrow bounding
+box cannot locate a sensitive nest by which rows it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, or_, true
+from sqlalchemy.orm import Mapped
+from sqlmodel import col
+
+from app.accounts.dependencies import is_staff
+from app.accounts.models import User
+from app.observations.models import CountUnit, Observation, ObservationStatus
+from app.observations.schemas import BBox, ObservationPublic
+from app.species.models import Species
+from app.zones.grid import generalise
+
+
+@dataclass(frozen=True, slots=True)
+class PublicPosition:
+    latitude: float
+    longitude: float
+    accuracy_m: float | None
+    generalised: bool
+
+
+def public_position(
+    *, sensitive: bool, latitude: float, longitude: float, accuracy_m: float | None
+) -> PublicPosition:
+    """The position stored for the public on every write of an observation."""
+    if sensitive:
+        lat, lon, accuracy = generalise(latitude, longitude)
+        return PublicPosition(lat, lon, accuracy, True)
+    return PublicPosition(latitude, longitude, accuracy_m, False)
+
+
+def sees_exact(viewer: User | None, obs: Observation) -> bool:
+    """The observer and staff see the exact position of anything they can see."""
+    return viewer is not None and (viewer.id == obs.observer_id or is_staff(viewer))
+
+
+def can_see(viewer: User | None, obs: Observation) -> bool:
+    return obs.status == ObservationStatus.validated.value or sees_exact(viewer, obs)
+
+
+def present(obs: Observation, species: Species, viewer: User | None) -> ObservationPublic:
+    """``obs`` as ``viewer`` may see it; the caller has checked :func:`can_see`."""
+    return present_at(obs, species, exact=sees_exact(viewer, obs))
+
+
+def present_at(obs: Observation, species: Species, *, exact: bool) -> ObservationPublic:
+    """``obs`` with its exact position, or with the public one."""
+    return ObservationPublic.model_construct(
+        id=obs.id,
+        client_id=obs.client_id,
+        species_id=obs.species_id,
+        cd_nom=species.cd_nom,
+        observed_at=obs.observed_at,
+        latitude=obs.latitude if exact else obs.public_latitude,
+        longitude=obs.longitude if exact else obs.public_longitude,
+        accuracy_m=obs.accuracy_m if exact else obs.public_accuracy_m,
+        count=obs.count,
+        count_unit=CountUnit(obs.count_unit),
+        notes=obs.notes,
+        zone_id=obs.zone_id,
+        status=ObservationStatus(obs.status),
+        observer_id=obs.observer_id,
+        photos=[],
+        created_at=obs.created_at,
+        updated_at=obs.updated_at,
+        generalised=False if exact else obs.generalised,
+        deleted=obs.deleted_at is not None,
+    )
+
+
+def visible_clause(viewer: User | None) -> ColumnElement[bool]:
+    """SQL for :func:`can_see`."""
+    validated = col(Observation.status) == ObservationStatus.validated.value
+    if viewer is None:
+        return validated
+    if is_staff(viewer):
+        return true()
+    return or_(validated, col(Observation.observer_id) == viewer.id)
+
+
+def _inside(lat: Mapped[float], lon: Mapped[float], box: BBox) -> ColumnElement[bool]:
+    return and_(lat >= box.min_lat, lat <= box.max_lat, lon >= box.min_lon, lon <= box.max_lon)
+
+
+def bbox_clause(viewer: User | None, box: BBox) -> ColumnElement[bool]:
+    """Rows whose position *as this viewer sees it* lies in ``box``."""
+    exact = _inside(col(Observation.latitude), col(Observation.longitude), box)
+    public = _inside(col(Observation.public_latitude), col(Observation.public_longitude), box)
+    if viewer is None:
+        return public
+    if is_staff(viewer):
+        return exact
+    mine = col(Observation.observer_id) == viewer.id
+    return or_(and_(mine, exact), and_(~mine, public))
