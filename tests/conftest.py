@@ -103,7 +103,7 @@ def settings(tmp_path: Path) -> Settings:
         argon2_time_cost=1,
         argon2_memory_kib=8,
         media_dir=tmp_path / "media",
-        zone_cache_seconds=0,
+        reference_cache_seconds=0,
     )
 
 

@@ -176,3 +176,20 @@ def test_bad_token_is_401(client: TestClient) -> None:
         "/observations", json=payload(), headers={"Authorization": "Bearer not.a.token"}
     )
     assert_problem(r, 401, "auth.invalid_token")
+
+
+def test_token_of_a_deleted_account_is_401_on_capture(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    """The capture path trusts the token's signature but still checks that the account exists:
+    a token outliving its account stores nothing."""
+    gone = create_user(session, settings)
+    headers = auth_headers(gone, settings)
+    session.delete(gone)
+    session.flush()
+
+    single = client.post("/observations", json=payload(), headers=headers)
+    batch = client.post("/observations/batch", json={"observations": [payload()]}, headers=headers)
+
+    assert_problem(single, 401, "auth.invalid_token")
+    assert_problem(batch, 401, "auth.invalid_token")

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
 from app.core.errors import NotFound, Unprocessable
+from app.core.settings import Settings
 from app.species.models import Species
 from app.species.service import (
     DEFAULT_SPECIES_FILE,
@@ -265,53 +266,76 @@ def test_get_species_and_its_404(session: Session) -> None:
     assert caught.value.code == "species.not_found"
 
 
-def test_resolve_species(session: Session) -> None:
+def test_resolve_species(session: Session, settings: Settings) -> None:
     swallow = by_cd_nom(session, 3696)
     toad = by_cd_nom(session, 259)
     assert swallow is not None and toad is not None
 
-    assert resolve_species(session, species_id=swallow.id, cd_nom=None) is swallow
-    assert resolve_species(session, species_id=None, cd_nom=259) is toad
+    assert resolve_species(session, settings, species_id=swallow.id, cd_nom=None).id == swallow.id
+    assert resolve_species(session, settings, species_id=None, cd_nom=259).id == toad.id
     # The id wins when both are given; an unknown id falls back on the cd_nom.
-    assert resolve_species(session, species_id=swallow.id, cd_nom=259) is swallow
-    assert resolve_species(session, species_id=uuid.uuid4(), cd_nom=259) is toad
-    assert resolve_species(session, species_id=uuid.uuid4(), cd_nom=None) is None
-    assert resolve_species(session, species_id=None, cd_nom=999_999_999) is None
-    assert resolve_species(session, species_id=None, cd_nom=None) is None
+    assert resolve_species(session, settings, species_id=swallow.id, cd_nom=259).id == swallow.id
+    assert resolve_species(session, settings, species_id=uuid.uuid4(), cd_nom=259).id == toad.id
+    assert resolve_species(session, settings, species_id=uuid.uuid4(), cd_nom=None) is None
+    assert resolve_species(session, settings, species_id=None, cd_nom=999_999_999) is None
+    assert resolve_species(session, settings, species_id=None, cd_nom=None) is None
 
 
-def test_resolve_species_sees_species_added_in_the_transaction(session: Session) -> None:
+def test_resolve_species_sees_species_added_in_the_transaction(
+    session: Session, settings: Settings
+) -> None:
     added = Species(cd_nom=990_001, cd_ref=990_001, scientific_name="Testus addedus")
     session.add(added)
     session.flush()
 
-    assert resolve_species(session, species_id=None, cd_nom=990_001) is added
-    assert resolve_species(session, species_id=added.id, cd_nom=None) is added
+    assert resolve_species(session, settings, species_id=None, cd_nom=990_001).id == added.id
+    assert resolve_species(session, settings, species_id=added.id, cd_nom=None).id == added.id
 
 
-def test_species_by_keys(session: Session) -> None:
+def test_species_by_keys(session: Session, settings: Settings) -> None:
     swallow = by_cd_nom(session, 3696)
     assert swallow is not None
     unknown = uuid.uuid4()
 
     by_id, by_cd = species_by_keys(
-        session, ids=[swallow.id, unknown, swallow.id], cd_noms=[259, 197, 123_456_789]
+        session, settings, ids=[swallow.id, unknown, swallow.id], cd_noms=[259, 197, 123_456_789]
     )
 
-    assert by_id == {swallow.id: swallow}
+    assert {key: s.cd_nom for key, s in by_id.items()} == {swallow.id: 3696}
     assert set(by_cd) == {259, 197}
     assert by_cd[259].scientific_name == "Bufo bufo"
-    assert species_by_keys(session) == ({}, {})
+    assert species_by_keys(session, settings) == ({}, {})
 
 
-def test_species_by_keys_for_a_batch_of_500(session: Session) -> None:
+def test_species_by_keys_for_a_batch_of_500(session: Session, settings: Settings) -> None:
     everything = list(session.exec(select(Species)))
     ids = [s.id for s in everything] + [uuid.uuid4() for _ in range(500 - len(everything))]
     cd_noms = [s.cd_nom for s in everything] + list(range(900_000, 900_000 + 468))
 
-    by_id, by_cd = species_by_keys(session, ids=ids, cd_noms=cd_noms)
+    by_id, by_cd = species_by_keys(session, settings, ids=ids, cd_noms=cd_noms)
 
     assert len(by_id) == len(by_cd) == 32
+
+
+def test_species_cache_notices_a_species_changed_by_an_import(
+    session: Session, settings: Settings, tmp_path: Path
+) -> None:
+    """Looked-up species are kept per process; a change to the table (here a new French name
+    from an import) is seen at the next look-up, not served stale."""
+    before = resolve_species(session, settings, species_id=None, cd_nom=3696)
+    assert before is not None and before.vernacular_name == "Hirondelle rustique"
+    path = tmp_path / "extract.csv"
+    path.write_text(
+        "cd_nom,cd_ref,scientific_name,authority,vernacular_fr,vernacular_en,group,rank,"
+        "sensitive,source\n"
+        '3696,3696,Hirundo rustica,"Linnaeus, 1758",Hirondelle des granges,,bird,ES,0,test\n',
+        encoding="utf-8",
+    )
+    import_species(session, path)
+
+    after = resolve_species(session, settings, species_id=None, cd_nom=3696)
+
+    assert after is not None and after.vernacular_name == "Hirondelle des granges"
 
 
 # --- importing TAXREF -------------------------------------------------------------------------

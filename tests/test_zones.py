@@ -218,7 +218,7 @@ def test_index_notices_zones_that_vanish_with_a_rollback(
 def test_index_is_reused_while_the_cache_is_fresh(session: Session, settings: Settings) -> None:
     from app.zones.index import get_zone_index, invalidate_zone_index
 
-    cached = settings.model_copy(update={"zone_cache_seconds": 3600})
+    cached = settings.model_copy(update={"reference_cache_seconds": 3600})
     invalidate_zone_index()  # an index left by an earlier test may hold its rolled-back zones
     first = get_zone_index(session, cached)
 

@@ -3,18 +3,51 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import bindparam, select
+from sqlmodel import Session, col
 
 from app.accounts.models import Role, User
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import Forbidden, Unauthorized
 from app.core.security import decode_access_token
+from app.core.settings import Settings
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def subject_of(token: str, settings: Settings) -> uuid.UUID:
+    """The user id a bearer token was signed for; 401 when forged, expired or malformed."""
+    claims = decode_access_token(token, settings)
+    if claims is None:
+        raise Unauthorized("The access token is invalid or has expired.", code="auth.invalid_token")
+    try:
+        return uuid.UUID(str(claims["sub"]))
+    except ValueError as exc:
+        raise Unauthorized("The access token is invalid.", code="auth.invalid_token") from exc
+
+
+def load_user(session: Session, user_id: uuid.UUID) -> User:
+    """The account a valid token names; 401 when it no longer exists."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise Unauthorized("The account no longer exists.", code="auth.invalid_token")
+    return user
+
+
+_USER_EXISTS = select(col(User.id)).where(col(User.id) == bindparam("user_id"))
+
+
+def ensure_user_exists(session: Session, user_id: uuid.UUID) -> uuid.UUID:
+    """401 unless the account a valid token names still exists: the capture path's check,
+    one indexed look-up without loading the account."""
+    if session.connection().execute(_USER_EXISTS, {"user_id": user_id}).first() is None:
+        raise Unauthorized("The account no longer exists.", code="auth.invalid_token")
+    return user_id
 
 
 def get_current_user_optional(
@@ -23,33 +56,34 @@ def get_current_user_optional(
     """The signed-in user, None for an anonymous request, 401 for a bad or expired token."""
     if token is None:
         return None
-    claims = decode_access_token(token, settings)
-    if claims is None:
-        raise Unauthorized("The access token is invalid or has expired.", code="auth.invalid_token")
-    try:
-        user_id = uuid.UUID(str(claims["sub"]))
-    except ValueError as exc:
-        raise Unauthorized("The access token is invalid.", code="auth.invalid_token") from exc
-    user = session.get(User, user_id)
-    if user is None:
-        raise Unauthorized("The account no longer exists.", code="auth.invalid_token")
-    return user
+    return load_user(session, subject_of(token, settings))
 
 
-def get_current_user(user: User | None = Depends(get_current_user_optional)) -> User:
+async def get_current_user(user: User | None = Depends(get_current_user_optional)) -> User:
     if user is None:
         raise Unauthorized()
     return user
 
 
+async def get_token_subject(
+    settings: SettingsDep, token: str | None = Depends(oauth2_scheme)
+) -> uuid.UUID:
+    """The caller's user id from the token alone, without the database: for routes that load
+    the user inside their own unit of work (see ``run_unit_of_work``)."""
+    if token is None:
+        raise Unauthorized()
+    return subject_of(token, settings)
+
+
 OptionalUser = Annotated[User | None, Depends(get_current_user_optional)]
 CurrentUser = Annotated[User, Depends(get_current_user)]
+TokenSubject = Annotated[uuid.UUID, Depends(get_token_subject)]
 
 
-def require_roles(*roles: Role) -> Callable[[User], User]:
+def require_roles(*roles: Role) -> Callable[[User], Awaitable[User]]:
     allowed = {r.value for r in roles}
 
-    def check(user: CurrentUser) -> User:
+    async def check(user: CurrentUser) -> User:
         if user.role not in allowed:
             raise Forbidden(
                 f"This needs one of the roles: {', '.join(sorted(allowed))}.",

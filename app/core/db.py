@@ -7,13 +7,16 @@ whatever names each database invents.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Iterator
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from fastapi import Request
+import anyio.to_thread
+from fastapi import Depends, Request
 from sqlalchemy import Connection, DateTime, Engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import sessionmaker
@@ -27,6 +30,9 @@ SQLModel.metadata.naming_convention = {
     "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -109,6 +115,9 @@ class Database:
         # A Connection (with join_transaction_mode="create_savepoint") is how tests run each
         # test inside a transaction that is rolled back.
         self.bind = bind
+        self._write_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
         self.session_factory = sessionmaker(
             bind=bind, class_=Session, expire_on_commit=False, **session_kwargs
         )
@@ -120,8 +129,76 @@ class Database:
     def session(self) -> Session:
         return self.session_factory()
 
+    def write_gate(self) -> asyncio.Lock:
+        """The lock writing requests of this process take in turn on SQLite (one per event
+        loop: a lock belongs to the loop it was first awaited in)."""
+        loop = asyncio.get_running_loop()
+        gate = self._write_gates.get(loop)
+        if gate is None:
+            gate = self._write_gates[loop] = asyncio.Lock()
+        return gate
 
-def get_session(request: Request) -> Iterator[Session]:
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def sqlite_write_turn(request: Request) -> AsyncIterator[None]:
+    """On SQLite, writing requests of one process wait for their turn here, in the event loop.
+
+    SQLite has one writer at a time; without this, writers of the same process would queue in
+    SQLite's busy handler, which polls with sleeps of up to 100 ms: under load, most of the time
+    would go to sleeping while the lock is free. Waiting here costs no thread (a thread-level
+    lock could exhaust the thread pool that the lock holder needs to finish). Other processes
+    still queue in the busy handler. PostgreSQL needs none of this.
+    """
+    db: Database = request.app.state.db
+    if db.dialect != "sqlite" or request.method in READ_METHODS:
+        yield
+        return
+    async with db.write_gate():
+        yield
+
+
+async def run_unit_of_work(
+    request: Request, work: Callable[[Session], T], *, inline_on_sqlite: bool = False
+) -> T:
+    """Runs ``work`` with a session of its own in ONE worker thread: commit, or roll back.
+
+    The capture endpoints use this instead of the session dependency: each sync dependency
+    and the route would otherwise take a thread hop of their own (five or six per request),
+    and under load those hand-offs, not the database, bound the ingest rate.
+
+    ``inline_on_sqlite``: for a unit of work of a few hundred microseconds on SQLite (one
+    observation), run it in the event loop itself. SQLite does no network wait and takes one
+    writer at a time, and the GIL lets one thread run Python at a time, so a thread would add
+    its hand-off cost and nothing else. Never for work that may take long (a batch, a list).
+    """
+    db: Database = request.app.state.db
+    writes = request.method not in READ_METHODS
+
+    def run() -> T:
+        with db.session() as session:
+            if writes and db.dialect == "sqlite":
+                session.connection(execution_options={"sqlite_immediate": True})
+            try:
+                result = work(session)
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            return result
+
+    if db.dialect != "sqlite":
+        return await anyio.to_thread.run_sync(run)
+    if not writes:
+        return run() if inline_on_sqlite else await anyio.to_thread.run_sync(run)
+    async with db.write_gate():
+        return run() if inline_on_sqlite else await anyio.to_thread.run_sync(run)
+
+
+def get_session(
+    request: Request, _turn: None = Depends(sqlite_write_turn, scope="function")
+) -> Iterator[Session]:
     """The request's unit of work: services flush, this commits once, or rolls back on error.
 
     Declared with ``scope="function"`` where used, so the commit happens before the response is
@@ -129,7 +206,7 @@ def get_session(request: Request) -> Iterator[Session]:
     """
     db: Database = request.app.state.db
     with db.session() as session:
-        if db.dialect == "sqlite" and request.method not in ("GET", "HEAD", "OPTIONS"):
+        if db.dialect == "sqlite" and request.method not in READ_METHODS:
             session.connection(execution_options={"sqlite_immediate": True})
         try:
             yield session

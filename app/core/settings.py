@@ -46,8 +46,8 @@ class Settings(BaseSettings):
     territory_name: str = "Loos-en-Gohelle"
     territory_codes: list[str] = ["62528"]
 
-    # How often a process re-reads the zones table to notice imports by other processes.
-    zone_cache_seconds: float = Field(default=5.0, ge=0)
+    # How often a process checks the species and zones tables for changes made by others.
+    reference_cache_seconds: float = Field(default=5.0, ge=0)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
-from app.accounts.dependencies import CurrentUser, OptionalUser
+from app.accounts.dependencies import CurrentUser, OptionalUser, TokenSubject, ensure_user_exists
+from app.core.db import run_unit_of_work
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import Problem
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
@@ -58,14 +59,20 @@ NOT_FOUND: Responses = {404: _problem("No such observation, or not one the calle
         **INVALID,
     },
 )
-def create_observation(
+async def create_observation(
     data: ObservationCreate,
-    user: CurrentUser,
-    session: SessionDep,
+    observer_id: TokenSubject,
     settings: SettingsDep,
+    request: Request,
     response: Response,
 ) -> ObservationPublic:
-    observation, created = service.create_observation(session, settings, observer=user, data=data)
+    observation, created = await run_unit_of_work(
+        request,
+        lambda session: service.create_observation(
+            session, settings, observer_id=ensure_user_exists(session, observer_id), data=data
+        ),
+        inline_on_sqlite=True,
+    )
     if not created:
         response.status_code = status.HTTP_200_OK
     return observation
@@ -82,10 +89,18 @@ def create_observation(
     '`{"observations": [...]}` with at most 500 items is refused whole (422).',
     responses={**UNAUTHENTICATED, **INVALID},
 )
-def create_batch(
-    batch: ObservationBatch, user: CurrentUser, session: SessionDep, settings: SettingsDep
+async def create_batch(
+    batch: ObservationBatch, observer_id: TokenSubject, settings: SettingsDep, request: Request
 ) -> BatchResponse:
-    return service.create_batch(session, settings, observer=user, items=batch.observations)
+    return await run_unit_of_work(
+        request,
+        lambda session: service.create_batch(
+            session,
+            settings,
+            observer_id=ensure_user_exists(session, observer_id),
+            items=batch.observations,
+        ),
+    )
 
 
 @router.get(

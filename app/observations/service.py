@@ -107,13 +107,16 @@ def _raise_for(errors: list[FieldError]) -> None:
 
 
 def _resolve_species(
-    session: Session, *, species_id: uuid.UUID | None, cd_nom: int | None
+    session: Session, settings: Settings, *, species_id: uuid.UUID | None, cd_nom: int | None
 ) -> Species:
     """The species a payload names, or a 422 naming the field at fault."""
     species = None
     if species_id is not None or cd_nom is not None:
         species = species_service.resolve_species(
-            session, species_id=species_id, cd_nom=None if species_id is not None else cd_nom
+            session,
+            settings,
+            species_id=species_id,
+            cd_nom=None if species_id is not None else cd_nom,
         )
     _raise_for(_species_errors(species_id, cd_nom, species))
     assert species is not None
@@ -257,12 +260,11 @@ def _stored(
 
 
 def create_observation(
-    session: Session, settings: Settings, *, observer: User, data: ObservationCreate
+    session: Session, settings: Settings, *, observer_id: uuid.UUID, data: ObservationCreate
 ) -> tuple[ObservationPublic, bool]:
     """The observation and whether it was created now (False: this ``client_id`` was stored
     before, and the stored observation is returned unchanged, whatever this payload says)."""
-    observer_id = observer.id
-    species = _resolve_species(session, species_id=data.species_id, cd_nom=data.cd_nom)
+    species = _resolve_species(session, settings, species_id=data.species_id, cd_nom=data.cd_nom)
     zone_id = zones_service.locate_zone(
         session, settings, latitude=data.latitude, longitude=data.longitude
     )
@@ -304,19 +306,19 @@ def _parse_item(item: Any) -> ObservationCreate | list[FieldError]:
 
 
 def create_batch(
-    session: Session, settings: Settings, *, observer: User, items: Sequence[Any]
+    session: Session, settings: Settings, *, observer_id: uuid.UUID, items: Sequence[Any]
 ) -> BatchResponse:
     """Stores the valid items of a batch; answers for each item, in the order sent.
 
     An item whose ``client_id`` is already stored (earlier, by a concurrent request, or by an
     earlier item of the same batch) is ``existing`` and changes nothing.
     """
-    observer_id = observer.id
     parsed = [_parse_item(item) for item in items]
     valid = [p for p in parsed if isinstance(p, ObservationCreate)]
 
     by_id, by_cd_nom = species_service.species_by_keys(
         session,
+        settings,
         ids={p.species_id for p in valid if p.species_id is not None},
         cd_noms={p.cd_nom for p in valid if p.cd_nom is not None and p.species_id is None},
     )
@@ -411,7 +413,9 @@ def update_observation(
         )
     changes = data.model_fields_set
     if changes & {"species_id", "cd_nom"}:
-        species = _resolve_species(session, species_id=data.species_id, cd_nom=data.cd_nom)
+        species = _resolve_species(
+            session, settings, species_id=data.species_id, cd_nom=data.cd_nom
+        )
         observation.species_id = species.id
     else:
         species = species_service.get_species(session, observation.species_id)

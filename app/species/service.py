@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
@@ -12,9 +13,11 @@ from sqlalchemy import Table, and_, collate, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from app.core.cache import RevisionCache, table_revision
 from app.core.db import utcnow
 from app.core.errors import FieldError, NotFound, Unprocessable
 from app.core.pagination import decode_cursor, encode_cursor
+from app.core.settings import Settings
 from app.species.models import Species
 from app.species.taxref import (
     DEFAULT_RANKS,
@@ -65,38 +68,78 @@ def get_species(session: Session, species_id: uuid.UUID) -> Species:
     return species
 
 
-def resolve_species(
-    session: Session, *, species_id: uuid.UUID | None, cd_nom: int | None
-) -> Species | None:
-    """The species an observation names, by our id first, else by its TAXREF ``cd_nom``.
+class SpeciesLookup:
+    """Species already looked up by this process, by id and by ``cd_nom``: a capture names
+    one of a few dozen species, and re-reading it for every observation would cost more than
+    storing the observation. Filled on demand (TAXREF has hundreds of thousands of names);
+    instances are detached from any session and only read."""
 
-    ``session.get`` answers repeated ids from the session's identity map; no cache outlives the
-    session, so a species added or rolled back elsewhere is never answered stale.
-    """
-    if species_id is not None:
-        species = session.get(Species, species_id)
-        if species is not None:
-            return species
-    if cd_nom is not None:
-        return session.exec(select(Species).where(Species.cd_nom == cd_nom)).first()
-    return None
+    def __init__(self) -> None:
+        self.by_id: dict[uuid.UUID, Species] = {}
+        self.by_cd_nom: dict[int, Species] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, session: Session, found: Iterable[Species]) -> None:
+        with self._lock:
+            for species in found:
+                if species in session:
+                    session.expunge(species)
+                self.by_id[species.id] = species
+                self.by_cd_nom[species.cd_nom] = species
+
+
+_lookups: RevisionCache[SpeciesLookup] = RevisionCache(
+    revision_of=lambda session: table_revision(session, Species),
+    build=lambda _session: SpeciesLookup(),
+)
+
+
+def invalidate_species_cache() -> None:
+    _lookups.invalidate()
+
+
+def resolve_species(
+    session: Session,
+    settings: Settings,
+    *,
+    species_id: uuid.UUID | None,
+    cd_nom: int | None,
+) -> Species | None:
+    """The species an observation names, by our id first, else by its TAXREF ``cd_nom``."""
+    by_id, by_cd_nom = species_by_keys(
+        session,
+        settings,
+        ids=() if species_id is None else (species_id,),
+        cd_noms=() if cd_nom is None else (cd_nom,),
+    )
+    if species_id is not None and species_id in by_id:
+        return by_id[species_id]
+    return by_cd_nom.get(cd_nom) if cd_nom is not None else None
 
 
 def species_by_keys(
-    session: Session, *, ids: Iterable[uuid.UUID] = (), cd_noms: Iterable[int] = ()
+    session: Session,
+    settings: Settings,
+    *,
+    ids: Iterable[uuid.UUID] = (),
+    cd_noms: Iterable[int] = (),
 ) -> tuple[dict[uuid.UUID, Species], dict[int, Species]]:
-    """Every species named in a batch, in at most two queries: ``({id: s}, {cd_nom: s})``."""
+    """Every species named in a batch, from this process's cache, else in at most two
+    queries: ``({id: s}, {cd_nom: s})``. The instances are shared: read them, never change
+    them."""
+    lookup = _lookups.get(session, max_age=settings.reference_cache_seconds)
     wanted_ids = set(ids)
     wanted_cd_noms = set(cd_noms)
-    by_id: dict[uuid.UUID, Species] = {}
-    by_cd_nom: dict[int, Species] = {}
-    if wanted_ids:
-        for species in session.exec(select(Species).where(col(Species.id).in_(wanted_ids))):
-            by_id[species.id] = species
-    if wanted_cd_noms:
-        query = select(Species).where(col(Species.cd_nom).in_(wanted_cd_noms))
-        for species in session.exec(query):
-            by_cd_nom[species.cd_nom] = species
+    missing_ids = wanted_ids - lookup.by_id.keys()
+    missing_cd_noms = wanted_cd_noms - lookup.by_cd_nom.keys()
+    if missing_ids:
+        query = select(Species).where(col(Species.id).in_(missing_ids))
+        lookup.remember(session, session.exec(query).all())
+    if missing_cd_noms:
+        query = select(Species).where(col(Species.cd_nom).in_(missing_cd_noms))
+        lookup.remember(session, session.exec(query).all())
+    by_id = {key: lookup.by_id[key] for key in wanted_ids if key in lookup.by_id}
+    by_cd_nom = {key: lookup.by_cd_nom[key] for key in wanted_cd_noms if key in lookup.by_cd_nom}
     return by_id, by_cd_nom
 
 
@@ -229,6 +272,7 @@ def import_species(
             savepoint.rollback()
             _fail(errors)
         savepoint.commit()
+        invalidate_species_cache()
         lines.report(done=True)
     # Objects already in this session may hold the old values: the upsert went around the ORM.
     session.expire_all()

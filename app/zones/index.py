@@ -3,7 +3,7 @@
 Zones are few and change rarely, while every observation needs its zone: holding the shapes in
 memory beats a spatial query per point, and works the same on SQLite and PostgreSQL without a
 spatial extension. Each process keeps one index per database and checks a cheap revision
-(``count(*)``, ``max(updated_at)``) at most every ``zone_cache_seconds`` to notice imports made
+(``count(*)``, ``max(updated_at)``) at most every ``reference_cache_seconds`` to notice imports made
 elsewhere, or zones that vanished with a rolled-back transaction.
 """
 
@@ -11,24 +11,19 @@ from __future__ import annotations
 
 import json
 import math
-import threading
-import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 import shapely
 from shapely.geometry import shape
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
+from app.core.cache import RevisionCache, table_revision
 from app.core.settings import Settings
 from app.zones.models import Zone
-
-Revision = tuple[int, datetime | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,46 +78,17 @@ class ZoneIndex:
         return answers
 
 
-@dataclass
-class _CacheEntry:
-    index: ZoneIndex
-    revision: Revision
-    checked_at: float
-
-
-_cache: dict[str, _CacheEntry] = {}
-_lock = threading.Lock()
+_cache: RevisionCache[ZoneIndex] = RevisionCache(
+    revision_of=lambda session: table_revision(session, Zone),
+    build=lambda session: ZoneIndex.from_rows(session.exec(select(Zone))),
+)
 
 
 def invalidate_zone_index() -> None:
     """Forget every index of this process: the next look-up rebuilds from the database."""
-    with _lock:
-        _cache.clear()
-
-
-def _database_key(session: Session) -> str:
-    engine = session.get_bind().engine
-    return engine.url.render_as_string(hide_password=True)
-
-
-def zone_revision(session: Session) -> Revision:
-    count, latest = session.exec(select(func.count(), func.max(col(Zone.updated_at)))).one()
-    return int(count), latest
+    _cache.invalidate()
 
 
 def get_zone_index(session: Session, settings: Settings) -> ZoneIndex:
     """This process's index of the zones the session sees, rebuilt when they changed."""
-    key = _database_key(session)
-    now = time.monotonic()
-    with _lock:
-        entry = _cache.get(key)
-        if entry is not None and now - entry.checked_at < settings.zone_cache_seconds:
-            return entry.index
-    revision = zone_revision(session)
-    if entry is not None and entry.revision == revision:
-        entry.checked_at = now
-        return entry.index
-    index = ZoneIndex.from_rows(session.exec(select(Zone)))
-    with _lock:
-        _cache[key] = _CacheEntry(index=index, revision=revision, checked_at=now)
-    return index
+    return _cache.get(session, max_age=settings.reference_cache_seconds)
