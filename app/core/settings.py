@@ -23,8 +23,10 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite:///./var/sentinelles.db"
-    # Pool size per process; PostgreSQL only (SQLite uses one connection per thread).
-    database_pool_size: int = Field(default=10, ge=1, le=200)
+    # Connections per process (PostgreSQL; SQLite needs no tuning). At least the number of
+    # requests a process has in flight: a request beyond it waits for a connection rather than
+    # opening (and closing) one of its own.
+    database_pool_size: int = Field(default=20, ge=1, le=200)
 
     secret_key: str = DEV_SECRET
     access_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
