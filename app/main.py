@@ -63,10 +63,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         overrides=[(r"/photos$", 21 * 1024 * 1024)],
     )
 
+    # Routes are matched in order: the capture API, by far the busiest, comes first.
+    for router in (observations_router, accounts_router, species_router, zones_router):
+        app.include_router(router, prefix=API_PREFIX)
     app.include_router(health_router)
     app.include_router(health_router, prefix=API_PREFIX, include_in_schema=False)
-    for router in (accounts_router, species_router, zones_router, observations_router):
-        app.include_router(router, prefix=API_PREFIX)
     return app
 
 

@@ -6,8 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 
-from app.accounts.dependencies import CurrentUser, OptionalUser, TokenSubject, ensure_user_exists
-from app.core.db import run_unit_of_work
+from app.accounts.dependencies import CurrentUser, OptionalUser, TokenSubject, for_account
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import Problem
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
@@ -65,10 +64,11 @@ async def create_observation(
     settings: SettingsDep,
     request: Request,
 ) -> Response:
-    observation, created = await run_unit_of_work(
+    observation, created = await for_account(
         request,
+        observer_id,
         lambda session: service.create_observation(
-            session, settings, observer_id=ensure_user_exists(session, observer_id), data=data
+            session, settings, observer_id=observer_id, data=data
         ),
         inline_on_sqlite=True,
     )
@@ -95,13 +95,11 @@ async def create_observation(
 async def create_batch(
     batch: ObservationBatch, observer_id: TokenSubject, settings: SettingsDep, request: Request
 ) -> BatchResponse:
-    return await run_unit_of_work(
+    return await for_account(
         request,
+        observer_id,
         lambda session: service.create_batch(
-            session,
-            settings,
-            observer_id=ensure_user_exists(session, observer_id),
-            items=batch.observations,
+            session, settings, observer_id=observer_id, items=batch.observations
         ),
     )
 
