@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
@@ -13,19 +13,15 @@ from app.accounts.dependencies import AdminUser, CurrentUser
 from app.accounts.schemas import RefreshRequest, TokenPair, UserCreate, UserPublic, UserRoleUpdate
 from app.accounts.throttle import ClientAddress, FailureKeepingSession
 from app.core.deps import SessionDep, SettingsDep
-from app.core.errors import PROBLEM_JSON, Problem
+from app.core.errors import problem_doc
 
 router = APIRouter(tags=["accounts"])
 
 
-def _problem(description: str, **extra: Any) -> dict[str, Any]:
-    """An error answer for OpenAPI; ``model`` registers the Problem schema the ref points to."""
-    content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    return {"model": Problem, "description": description, "content": content, **extra}
-
-
-_UNAUTHENTICATED = _problem("No valid access token (`auth.unauthenticated`, `auth.invalid_token`)")
-_TOO_MANY = _problem(
+_UNAUTHENTICATED = problem_doc(
+    "No valid access token (`auth.unauthenticated`, `auth.invalid_token`)"
+)
+_TOO_MANY = problem_doc(
     "Too many failed sign-ins for this account or from this address "
     "(`auth.too_many_attempts`); retry after `Retry-After` seconds",
     headers={"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
@@ -38,8 +34,8 @@ _TOO_MANY = _problem(
     response_model=UserPublic,
     summary="Create an account (role `sentinel`)",
     responses={
-        409: _problem("An account already uses this e-mail address (`auth.email_taken`)"),
-        422: _problem(
+        409: problem_doc("An account already uses this e-mail address (`auth.email_taken`)"),
+        422: problem_doc(
             "Bad e-mail (`auth.email_invalid`), password shorter than 10 characters "
             "(`auth.password_too_short`), or unknown fields"
         ),
@@ -61,7 +57,7 @@ def register(body: UserCreate, session: SessionDep, settings: SettingsDep) -> Us
     response_model=TokenPair,
     summary="Sign in with e-mail (`username`) and password (OAuth2 password flow)",
     responses={
-        401: _problem("Wrong e-mail or password (`auth.invalid_credentials`)"),
+        401: problem_doc("Wrong e-mail or password (`auth.invalid_credentials`)"),
         429: _TOO_MANY,
     },
 )
@@ -81,7 +77,7 @@ def token(
     response_model=TokenPair,
     summary="Exchange a refresh token for new tokens (the old one stops working)",
     responses={
-        401: _problem(
+        401: problem_doc(
             "Unknown (`auth.invalid_refresh_token`), expired (`auth.refresh_token_expired`) or "
             "already used refresh token (`auth.refresh_token_reused`: every token of its chain "
             "is revoked)"
@@ -110,9 +106,9 @@ def me(user: CurrentUser) -> UserPublic:
     summary="Change an account's role (admins only)",
     responses={
         401: _UNAUTHENTICATED,
-        403: _problem("The caller is not an admin (`auth.role_required`)"),
-        404: _problem("No user has this id (`user.not_found`)"),
-        422: _problem("Unknown role"),
+        403: problem_doc("The caller is not an admin (`auth.role_required`)"),
+        404: problem_doc("No user has this id (`user.not_found`)"),
+        422: problem_doc("Unknown role"),
     },
 )
 def update_role(

@@ -104,6 +104,12 @@ class TooManyRequests(AppError):
         super().__init__(detail, **kw)
 
 
+def problem_doc(description: str, **extra: Any) -> dict[str, Any]:
+    """An error answer as OpenAPI documents it (for a route's ``responses=``)."""
+    content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    return {"model": Problem, "description": description, "content": content, **extra}
+
+
 def problem_response(
     status: int,
     code: str,

@@ -49,15 +49,18 @@ def decode_cursor(cursor: str, *, length: int) -> list[Any]:
     except (ValueError, binascii.Error, UnicodeError):
         values = None
     if not isinstance(values, list) or len(values) != length:
-        raise Unprocessable(
-            "The cursor is not one this service gave out.",
-            code="request.invalid_cursor",
-            errors=[
-                FieldError(
-                    field="cursor",
-                    message="Unknown or damaged cursor.",
-                    code="request.invalid_cursor",
-                )
-            ],
-        )
+        raise invalid_cursor()
     return values
+
+
+def invalid_cursor() -> Unprocessable:
+    """The 422 for a cursor this service did not give out (or that was damaged on the way)."""
+    return Unprocessable(
+        "The cursor is not one this service gave out for this list.",
+        code="request.invalid_cursor",
+        errors=[
+            FieldError(
+                field="cursor", message="Unknown or damaged cursor.", code="request.invalid_cursor"
+            )
+        ],
+    )

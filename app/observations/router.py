@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from app.accounts.dependencies import CurrentUser, OptionalUser, TokenSubject, for_account
 from app.core.deps import SessionDep, SettingsDep
-from app.core.errors import Problem
+from app.core.errors import problem_doc
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.observations import service
 from app.observations.dependencies import (
@@ -29,19 +29,11 @@ from app.observations.schemas import (
 router = APIRouter(prefix="/observations", tags=["observations"])
 
 
-def _problem(description: str) -> dict[str, Any]:
-    return {
-        "model": Problem,
-        "content": {"application/problem+json": {}},
-        "description": description,
-    }
-
-
 Responses = dict[int | str, dict[str, Any]]
 
-UNAUTHENTICATED: Responses = {401: _problem("No valid access token.")}
-INVALID: Responses = {422: _problem("Invalid input; `errors` names each field at fault.")}
-NOT_FOUND: Responses = {404: _problem("No such observation, or not one the caller may see.")}
+UNAUTHENTICATED: Responses = {401: problem_doc("No valid access token.")}
+INVALID: Responses = {422: problem_doc("Invalid input; `errors` names each field at fault.")}
+NOT_FOUND: Responses = {404: problem_doc("No such observation, or not one the caller may see.")}
 
 
 @router.post(
@@ -152,9 +144,9 @@ def read_observation(
     "fields of a creation except `client_id`; the zone and public position follow.",
     responses={
         **UNAUTHENTICATED,
-        403: _problem("The caller can see the observation but is not its observer."),
+        403: problem_doc("The caller can see the observation but is not its observer."),
         **NOT_FOUND,
-        409: _problem("The observation has been reviewed and can no longer be edited."),
+        409: problem_doc("The observation has been reviewed and can no longer be edited."),
         **INVALID,
     },
 )
@@ -179,7 +171,7 @@ def update_observation(
     "see it afterwards as a tombstone (`deleted: true`).",
     responses={
         **UNAUTHENTICATED,
-        403: _problem("The caller can see the observation but may not delete it."),
+        403: problem_doc("The caller can see the observation but may not delete it."),
         **NOT_FOUND,
     },
 )

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 from app.accounts.models import User
 from app.core.db import new_id, utcnow
 from app.core.errors import Conflict, FieldError, Unauthorized, Unprocessable, validation_errors
-from app.core.pagination import decode_cursor, encode_cursor
+from app.core.pagination import decode_cursor, encode_cursor, invalid_cursor
 from app.core.settings import Settings
 from app.observations.models import CountUnit, Observation, ObservationStatus
 from app.observations.schemas import (
@@ -456,20 +456,6 @@ def delete_observation(session: Session, *, observation: Observation) -> None:
 # --- lists -----------------------------------------------------------------------------------
 
 
-def _invalid_cursor() -> Unprocessable:
-    return Unprocessable(
-        "The cursor is not one this service gave out for this list.",
-        code="request.invalid_cursor",
-        errors=[
-            FieldError(
-                field="cursor",
-                message="Unknown or damaged cursor.",
-                code="request.invalid_cursor",
-            )
-        ],
-    )
-
-
 def _decode_position(cursor: str, *, kind: str) -> tuple[datetime, uuid.UUID]:
     values = decode_cursor(cursor, length=3)
     try:
@@ -480,7 +466,7 @@ def _decode_position(cursor: str, *, kind: str) -> tuple[datetime, uuid.UUID]:
             raise ValueError(cursor)
         return at.astimezone(UTC), uuid.UUID(hex=values[2])
     except (ValueError, OverflowError):
-        raise _invalid_cursor() from None
+        raise invalid_cursor() from None
 
 
 def _encode_position(kind: str, at: datetime, id_: uuid.UUID) -> str:

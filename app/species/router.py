@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from app.core.deps import SessionDep
-from app.core.errors import Problem
+from app.core.errors import problem_doc
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
 from app.species import service
 from app.species.schemas import SpeciesPublic
 from app.species.taxref import SpeciesGroup
 
 router = APIRouter(prefix="/species", tags=["species"])
-
-_PROBLEM: dict[str, Any] = {"model": Problem, "content": {"application/problem+json": {}}}
 
 
 @router.get(
@@ -28,7 +26,7 @@ _PROBLEM: dict[str, Any] = {"model": Problem, "content": {"application/problem+j
         '"Piéride du Chou"), or a TAXREF `cd_nom`.'
     ),
     response_model=Page[SpeciesPublic],
-    responses={422: {**_PROBLEM, "description": "Bad query parameter or cursor"}},
+    responses={422: problem_doc("Bad query parameter or cursor")},
 )
 def list_species(
     session: SessionDep,
@@ -58,8 +56,8 @@ def list_species(
     summary="One reference species",
     response_model=SpeciesPublic,
     responses={
-        404: {**_PROBLEM, "description": "No species has this id (`species.not_found`)"},
-        422: {**_PROBLEM, "description": "The id is not a UUID"},
+        404: problem_doc("No species has this id (`species.not_found`)"),
+        422: problem_doc("The id is not a UUID"),
     },
 )
 def get_species(session: SessionDep, species_id: uuid.UUID) -> SpeciesPublic:

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from app.core.cache import RevisionCache, table_revision
 from app.core.db import utcnow
 from app.core.errors import FieldError, NotFound, Unprocessable
-from app.core.pagination import decode_cursor, encode_cursor
+from app.core.pagination import decode_cursor, encode_cursor, invalid_cursor
 from app.core.settings import Settings
 from app.species.models import Species
 from app.species.taxref import (
@@ -155,17 +155,7 @@ def _species_cursor(cursor: str) -> tuple[str, uuid.UUID]:
     try:
         return str(last_key), uuid.UUID(str(last_id))
     except ValueError:
-        raise Unprocessable(
-            "The cursor is not one this service gave out.",
-            code="request.invalid_cursor",
-            errors=[
-                FieldError(
-                    field="cursor",
-                    message="Unknown or damaged cursor.",
-                    code="request.invalid_cursor",
-                )
-            ],
-        ) from None
+        raise invalid_cursor() from None
 
 
 def list_species(

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from app.accounts.dependencies import EcologistUser
 from app.core.deps import SessionDep
-from app.core.errors import Problem
+from app.core.errors import problem_doc
 from app.zones import service
 from app.zones.schemas import ZoneCollection, ZoneFeature, ZoneImport, ZoneImportResult
 
 router = APIRouter(prefix="/zones", tags=["zones"])
-
-_PROBLEM: dict[str, Any] = {"model": Problem, "content": {"application/problem+json": {}}}
 
 
 class GeoJSONResponse(JSONResponse):
@@ -30,7 +28,7 @@ class GeoJSONResponse(JSONResponse):
     summary="The survey zones, as a GeoJSON FeatureCollection",
     response_model=ZoneCollection,
     response_class=GeoJSONResponse,
-    responses={422: {**_PROBLEM, "description": "Bad query parameter"}},
+    responses={422: problem_doc("Bad query parameter")},
 )
 def list_zones(
     session: SessionDep,
@@ -49,8 +47,8 @@ def list_zones(
     response_model=ZoneFeature,
     response_class=GeoJSONResponse,
     responses={
-        404: {**_PROBLEM, "description": "No zone has this id (`zone.not_found`)"},
-        422: {**_PROBLEM, "description": "The id is not a UUID"},
+        404: problem_doc("No zone has this id (`zone.not_found`)"),
+        422: problem_doc("The id is not a UUID"),
     },
 )
 def get_zone(session: SessionDep, zone_id: uuid.UUID) -> ZoneFeature:
@@ -68,10 +66,10 @@ def get_zone(session: SessionDep, zone_id: uuid.UUID) -> ZoneFeature:
     ),
     response_model=ZoneImportResult,
     responses={
-        401: {**_PROBLEM, "description": "Not signed in"},
-        403: {**_PROBLEM, "description": "Not an ecologist or admin"},
-        413: {**_PROBLEM, "description": "Body too large"},
-        422: {**_PROBLEM, "description": "Not a FeatureCollection, or bad features"},
+        401: problem_doc("Not signed in"),
+        403: problem_doc("Not an ecologist or admin"),
+        413: problem_doc("Body too large"),
+        422: problem_doc("Not a FeatureCollection, or bad features"),
     },
 )
 def import_zones(session: SessionDep, _user: EcologistUser, body: ZoneImport) -> ZoneImportResult:
