@@ -36,6 +36,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             make_engine(settings.database_url, pool_size=settings.database_pool_size)
         )
     logging.basicConfig(level=logging.INFO if settings.environment != "test" else logging.WARNING)
+    # /readyz asks Alembic for the schema's revision: its notes would fill the log each time.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
     app = FastAPI(
         title="Sentinelles API",
