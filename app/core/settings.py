@@ -41,7 +41,24 @@ class Settings(BaseSettings):
     # Trust X-Forwarded-For from a reverse proxy (only behind one that sets it).
     trust_forwarded_for: bool = False
 
+    # Photos. "local" keeps files under media_dir; "s3" uses an S3-compatible object store,
+    # which a deployment with several app processes or machines needs.
+    media_backend: Literal["local", "s3"] = "local"
     media_dir: Path = Path("./var/media")
+    s3_bucket: str = "sentinelles-media"
+    s3_endpoint_url: str | None = None  # e.g. http://minio:9000; None = AWS
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_prefix: str = ""
+    # Keep the bytes as uploaded (with their metadata), readable by ecologists only.
+    keep_original_photos: bool = False
+    max_photo_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_photo_pixels: int = Field(default=50_000_000, ge=10_000)
+    max_photos_per_observation: int = Field(default=5, ge=1, le=50)
+    # Photos decoded at once per process: a 12-megapixel photo takes ~36 MB decoded, so this
+    # bounds the memory that uploads can take whatever their number.
+    photo_workers: int = Field(default=2, ge=1, le=16)
     max_json_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
 
     # The territory the survey covers: the INSEE code of its commune(s) and a display name.
