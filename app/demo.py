@@ -31,6 +31,9 @@ from app.accounts.models import Role, User
 from app.accounts.service import register_user
 from app.core.db import utcnow
 from app.core.settings import Settings
+from app.media import service as media_service
+from app.media.models import ObservationPhoto
+from app.media.storage import storage_from_settings
 from app.observations.models import CountUnit, Observation, ObservationStatus
 from app.observations.visibility import public_position
 from app.species.models import Species
@@ -225,6 +228,7 @@ def load_demo(
 
     demo_ids = list(session.scalars(select(col(User.id)).where(_is_demo_email())))
     if reset:
+        delete_demo_photo_files(session, settings, demo_ids)
         report.observations_deleted = delete_demo_observations(session, demo_ids)
     report.observations_existing = (
         session.scalar(
@@ -309,6 +313,25 @@ def ensure_accounts(session: Session, settings: Settings, *, sentinels: int) -> 
             accounts.append(DemoAccount(email, user.display_name, user.role, created=False))
     session.flush()
     return accounts
+
+
+def delete_demo_photo_files(
+    session: Session, settings: Settings, observer_ids: Sequence[uuid.UUID]
+) -> None:
+    """Photos someone uploaded to demo observations: their rows, and their files once the
+    reset is committed (the rows alone would go with the observations, leaving the files)."""
+    if not observer_ids:
+        return
+    with_photos = session.scalars(
+        select(col(ObservationPhoto.observation_id))
+        .join(Observation, col(Observation.id) == col(ObservationPhoto.observation_id))
+        .where(col(Observation.observer_id).in_(observer_ids))
+        .distinct()
+    ).all()
+    if with_photos:
+        media_service.delete_photos_of_observations(
+            session, storage_from_settings(settings), observation_ids=list(with_photos)
+        )
 
 
 def delete_demo_observations(session: Session, observer_ids: Sequence[uuid.UUID]) -> int:

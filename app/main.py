@@ -14,6 +14,7 @@ from app.core.errors import Problem, install_error_handlers
 from app.core.middleware import BodySizeLimit
 from app.core.settings import Settings, get_settings
 from app.health.router import router as health_router
+from app.media.router import router as media_router
 from app.observations.router import router as observations_router
 from app.species.router import router as species_router
 from app.zones.router import router as zones_router
@@ -62,11 +63,18 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(
         BodySizeLimit,
         default=settings.max_json_body_bytes,
-        overrides=[(r"/photos$", 21 * 1024 * 1024)],
+        # A photo upload: the file plus room for the multipart framing and the form fields.
+        overrides=[(r"/photos$", settings.max_photo_bytes + 1024 * 1024)],
     )
 
     # Routes are matched in order: the capture API, by far the busiest, comes first.
-    for router in (observations_router, accounts_router, species_router, zones_router):
+    for router in (
+        observations_router,
+        accounts_router,
+        species_router,
+        zones_router,
+        media_router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health_router)
     app.include_router(health_router, prefix=API_PREFIX, include_in_schema=False)

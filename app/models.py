@@ -2,8 +2,17 @@
 
 from app.accounts.models import LoginThrottle, RefreshToken, User
 from app.core import db as _db  # noqa: F401  (sets the naming convention first)
+from app.media.models import ObservationPhoto
 from app.observations.models import Observation
 from app.species.models import Species
 from app.zones.models import Zone
 
-__all__ = ["LoginThrottle", "Observation", "RefreshToken", "Species", "User", "Zone"]
+__all__ = [
+    "LoginThrottle",
+    "Observation",
+    "ObservationPhoto",
+    "RefreshToken",
+    "Species",
+    "User",
+    "Zone",
+]

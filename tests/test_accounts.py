@@ -59,7 +59,7 @@ def test_register_sign_in_and_read_me(client: TestClient) -> None:
     created = register(client, email="  Camille.Durand@Example.ORG ", display_name="  Camille ")
     assert created.status_code == 201, created.text
     user = created.json()
-    assert set(user) == {"id", "email", "display_name", "role", "created_at"}
+    assert set(user) == {"id", "email", "display_name", "role", "photo_licence", "created_at"}
     assert user["email"] == "camille.durand@example.org"
     assert user["display_name"] == "Camille"
     assert user["role"] == "sentinel"

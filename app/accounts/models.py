@@ -10,6 +10,7 @@ from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, String, Uuid
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime, new_id, utcnow
+from app.media.models import DEFAULT_LICENCE, LICENCE_VALUES
 
 
 class Role(StrEnum):
@@ -24,7 +25,10 @@ ROLE_VALUES = ", ".join(f"'{r.value}'" for r in Role)
 
 class User(SQLModel, table=True):
     __tablename__ = "user_account"
-    __table_args__ = (CheckConstraint(f"role IN ({ROLE_VALUES})", name="role_known"),)
+    __table_args__ = (
+        CheckConstraint(f"role IN ({ROLE_VALUES})", name="role_known"),
+        CheckConstraint(f"photo_licence IN ({LICENCE_VALUES})", name="photo_licence_known"),
+    )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     # Stored lower-cased: e-mail addresses are compared without case.
@@ -32,6 +36,12 @@ class User(SQLModel, table=True):
     display_name: str = Field(max_length=80)
     password_hash: str = Field(max_length=255)
     role: str = Field(default=Role.sentinel.value, max_length=16)
+    # The licence of the user's photos unless an upload names another (exports need one).
+    photo_licence: str = Field(
+        default=DEFAULT_LICENCE.value,
+        max_length=16,
+        sa_column_kwargs={"server_default": DEFAULT_LICENCE.value},
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

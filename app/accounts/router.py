@@ -10,7 +10,14 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from app.accounts import service
 from app.accounts.dependencies import AdminUser, CurrentUser
-from app.accounts.schemas import RefreshRequest, TokenPair, UserCreate, UserPublic, UserRoleUpdate
+from app.accounts.schemas import (
+    RefreshRequest,
+    TokenPair,
+    UserCreate,
+    UserPublic,
+    UserRoleUpdate,
+    UserUpdate,
+)
 from app.accounts.throttle import ClientAddress, FailureKeepingSession
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
@@ -97,6 +104,25 @@ def refresh(
     responses={401: _UNAUTHENTICATED},
 )
 def me(user: CurrentUser) -> UserPublic:
+    return UserPublic.model_validate(user)
+
+
+@router.patch(
+    "/me",
+    response_model=UserPublic,
+    summary="Change the signed-in account's display name or default photo licence",
+    responses={
+        401: _UNAUTHENTICATED,
+        422: problem_doc(
+            "Unknown licence (`photo.unknown_licence`), empty or too long name, a field set "
+            "to null, or unknown fields"
+        ),
+    },
+)
+def update_me(body: UserUpdate, user: CurrentUser, session: SessionDep) -> UserPublic:
+    user = service.update_profile(
+        session, user=user, display_name=body.display_name, photo_licence=body.photo_licence
+    )
     return UserPublic.model_validate(user)
 
 

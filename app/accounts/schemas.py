@@ -15,10 +15,19 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from app.accounts.models import Role
+from app.media.models import PhotoLicence
+from app.media.schemas import Licence
 
 EMAIL_MAX_LENGTH = 254
 EMAIL_LOCAL_MAX_LENGTH = 64
@@ -116,6 +125,7 @@ class UserPublic(BaseModel):
                     "email": "camille.durand@example.org",
                     "display_name": "Camille",
                     "role": "sentinel",
+                    "photo_licence": "CC-BY-4.0",
                     "created_at": "2026-04-12T05:45:00Z",
                 }
             ]
@@ -126,7 +136,33 @@ class UserPublic(BaseModel):
     email: str
     display_name: str
     role: Role
+    photo_licence: PhotoLicence = Field(
+        description="The licence of this account's photos unless an upload names another."
+    )
     created_at: datetime
+
+
+class UserUpdate(BaseModel):
+    """Changes to the signed-in account; a field left out stays as it is."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"display_name": "Camille D.", "photo_licence": "CC0-1.0"}]
+        },
+    )
+
+    display_name: DisplayName | None = None
+    photo_licence: Licence | None = None
+
+    @field_validator("display_name", "photo_licence", mode="before")
+    @classmethod
+    def _no_null(cls, value: object) -> object:
+        if value is None:
+            raise PydanticCustomError(
+                "user.null_not_allowed", "This field may be left out, not set to null."
+            )
+        return value
 
 
 class UserRoleUpdate(BaseModel):

@@ -36,6 +36,7 @@ from app.core.security import (
     verify_password,
 )
 from app.core.settings import Settings
+from app.media.models import PhotoLicence
 
 log = logging.getLogger("sentinelles.accounts")
 
@@ -220,6 +221,24 @@ def _revoke_family(session: Session, token: RefreshToken) -> None:
     )
     session.exec(delete(RefreshToken).where(col(RefreshToken.family_id) == token.family_id))
     session.flush()
+
+
+def update_profile(
+    session: Session,
+    *,
+    user: User,
+    display_name: str | None = None,
+    photo_licence: PhotoLicence | None = None,
+) -> User:
+    """Changes what the account holder may change themself; None leaves a field as it is."""
+    if display_name is not None:
+        user.display_name = display_name
+    if photo_licence is not None:
+        user.photo_licence = PhotoLicence(photo_licence).value
+    user.updated_at = utcnow()
+    session.add(user)
+    session.flush()
+    return user
 
 
 def set_role(session: Session, *, user_id: uuid.UUID, role: Role) -> User:

@@ -162,7 +162,11 @@ async def sqlite_write_turn(request: Request) -> AsyncIterator[None]:
 
 
 async def run_unit_of_work(
-    request: Request, work: Callable[[Session], T], *, inline_on_sqlite: bool = False
+    request: Request,
+    work: Callable[[Session], T],
+    *,
+    inline_on_sqlite: bool = False,
+    read_only: bool = False,
 ) -> T:
     """Runs ``work`` with a session of its own in ONE worker thread: commit, or roll back.
 
@@ -174,9 +178,12 @@ async def run_unit_of_work(
     observation), run it in the event loop itself. SQLite does no network wait and takes one
     writer at a time, and the GIL lets one thread run Python at a time, so a thread would add
     its hand-off cost and nothing else. Never for work that may take long (a batch, a list).
+
+    ``read_only``: the work only reads, whatever the request's method (it then neither waits
+    for nor holds SQLite's write turn).
     """
     db: Database = request.app.state.db
-    writes = request.method not in READ_METHODS
+    writes = request.method not in READ_METHODS and not read_only
 
     def run() -> T:
         with db.session() as session:

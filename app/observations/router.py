@@ -10,6 +10,7 @@ from app.accounts.dependencies import CurrentUser, OptionalUser, TokenSubject, f
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
+from app.media.dependencies import StorageDep
 from app.observations import service
 from app.observations.dependencies import (
     ObservationFiltersDep,
@@ -168,13 +169,16 @@ def update_observation(
     response_class=Response,
     summary="Delete an observation",
     description="Its observer, an ecologist or an admin. Phones syncing with `updated_since` "
-    "see it afterwards as a tombstone (`deleted: true`).",
+    "see it afterwards as a tombstone (`deleted: true`, no photos); its photos and their "
+    "files are removed.",
     responses={
         **UNAUTHENTICATED,
         403: problem_doc("The caller can see the observation but may not delete it."),
         **NOT_FOUND,
     },
 )
-def delete_observation(session: SessionDep, observation: RemovableObservation) -> Response:
-    service.delete_observation(session, observation=observation)
+def delete_observation(
+    session: SessionDep, storage: StorageDep, observation: RemovableObservation
+) -> Response:
+    service.delete_observation(session, storage, observation=observation)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

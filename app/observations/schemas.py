@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from app.core.errors import FieldError
+from app.media.schemas import PhotoPublic
 from app.observations.models import CountUnit, ObservationStatus
 
 MAX_COUNT = 100_000
@@ -236,14 +237,6 @@ class ObservationUpdate(BaseModel):
         return value
 
 
-class PhotoPublic(BaseModel):
-    id: uuid.UUID
-    url: str
-    thumbnail_url: str
-    width: int
-    height: int
-
-
 class ObservationPublic(BaseModel):
     """An observation as a given viewer may see it. Where the species is sensitive and the
     viewer is neither its observer nor staff, the position is the centre of its 10 km
@@ -265,7 +258,10 @@ class ObservationPublic(BaseModel):
     zone_id: uuid.UUID | None
     status: ObservationStatus
     observer_id: uuid.UUID
-    photos: list[PhotoPublic] = Field(default_factory=list)
+    photos: list[PhotoPublic] = Field(
+        default_factory=list,
+        description="In upload order; `exif` in each only for the observer.",
+    )
     created_at: datetime
     updated_at: datetime
     generalised: bool = Field(

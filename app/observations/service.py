@@ -26,6 +26,9 @@ from app.core.db import new_id, utcnow
 from app.core.errors import Conflict, FieldError, Unauthorized, Unprocessable, validation_errors
 from app.core.pagination import decode_cursor, encode_cursor, invalid_cursor
 from app.core.settings import Settings
+from app.media import service as media_service
+from app.media.schemas import present_photo
+from app.media.storage import Storage
 from app.observations.models import CountUnit, Observation, ObservationStatus
 from app.observations.schemas import (
     BatchResponse,
@@ -274,8 +277,15 @@ def create_observation(
     observation, stored_species = _stored(
         session, observer_id=observer_id, client_id=data.client_id
     )
-    # The observer sees their own observation exactly.
-    return present_at(observation, stored_species, exact=True), False
+    # The observer sees their own observation exactly, and its photos' metadata.
+    photos = media_service.photos_of(session, observation_id=observation.id)
+    presented = present_at(
+        observation,
+        stored_species,
+        exact=True,
+        photos=[present_photo(photo, with_exif=True) for photo in photos],
+    )
+    return presented, False
 
 
 def _client_id_of(item: Any) -> uuid.UUID | None:
@@ -394,7 +404,8 @@ def read_observation(
     session: Session, *, observation: Observation, viewer: User | None
 ) -> ObservationPublic:
     species = species_service.get_species(session, observation.species_id)
-    return present(observation, species, viewer)
+    photos = media_service.photos_of(session, observation_id=observation.id)
+    return present(observation, species, viewer, photos=photos)
 
 
 def update_observation(
@@ -441,11 +452,14 @@ def update_observation(
     observation.updated_at = utcnow()
     session.add(observation)
     session.flush()
-    return present(observation, species, editor)
+    photos = media_service.photos_of(session, observation_id=observation.id)
+    return present(observation, species, editor, photos=photos)
 
 
-def delete_observation(session: Session, *, observation: Observation) -> None:
-    """Soft delete: the row stays, so that phones syncing with ``updated_since`` learn of it."""
+def delete_observation(session: Session, storage: Storage, *, observation: Observation) -> None:
+    """Soft delete: the row stays, so that phones syncing with ``updated_since`` learn of it.
+    Its photos go for good (rows now, files once the deletion is committed)."""
+    media_service.delete_observation_photos(session, storage, observation_id=observation.id)
     now = utcnow()
     observation.deleted_at = now
     observation.updated_at = now
@@ -541,6 +555,9 @@ def list_observations(
         rows = rows[:limit]
         last: Observation = rows[-1][0]
         next_cursor = _encode_position(kind, last.updated_at if sync else last.observed_at, last.id)
-    return ObservationPage(
-        items=[present(obs, species, viewer) for obs, species in rows], next_cursor=next_cursor
+    # The photos of the whole page in one query; deleted observations (tombstones) have none.
+    photos = media_service.photos_by_observation(
+        session, [obs.id for obs, _ in rows if obs.deleted_at is None]
     )
+    items = [present(obs, species, viewer, photos=photos.get(obs.id, ())) for obs, species in rows]
+    return ObservationPage(items=items, next_cursor=next_cursor)

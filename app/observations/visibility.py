@@ -10,6 +10,7 @@ box cannot locate a sensitive nest by which rows it returns.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, or_, true
@@ -18,6 +19,8 @@ from sqlmodel import col
 
 from app.accounts.dependencies import is_staff
 from app.accounts.models import User
+from app.media.models import ObservationPhoto
+from app.media.schemas import PhotoPublic, present_photo
 from app.observations.models import CountUnit, Observation, ObservationStatus
 from app.observations.schemas import BBox, ObservationPublic
 from app.species.models import Species
@@ -51,12 +54,36 @@ def can_see(viewer: User | None, obs: Observation) -> bool:
     return obs.status == ObservationStatus.validated.value or sees_exact(viewer, obs)
 
 
-def present(obs: Observation, species: Species, viewer: User | None) -> ObservationPublic:
-    """``obs`` as ``viewer`` may see it; the caller has checked :func:`can_see`."""
-    return present_at(obs, species, exact=sees_exact(viewer, obs))
+def sees_photo_metadata(viewer: User | None, obs: Observation) -> bool:
+    """Only the observer sees what their photos' EXIF said (position, time): not even staff."""
+    return viewer is not None and viewer.id == obs.observer_id
 
 
-def present_at(obs: Observation, species: Species, *, exact: bool) -> ObservationPublic:
+def present(
+    obs: Observation,
+    species: Species,
+    viewer: User | None,
+    *,
+    photos: Sequence[ObservationPhoto] = (),
+) -> ObservationPublic:
+    """``obs`` as ``viewer`` may see it, with its ``photos`` (in upload order); the caller has
+    checked :func:`can_see`."""
+    with_exif = sees_photo_metadata(viewer, obs)
+    return present_at(
+        obs,
+        species,
+        exact=sees_exact(viewer, obs),
+        photos=[present_photo(photo, with_exif=with_exif) for photo in photos],
+    )
+
+
+def present_at(
+    obs: Observation,
+    species: Species,
+    *,
+    exact: bool,
+    photos: Sequence[PhotoPublic] = (),
+) -> ObservationPublic:
     """``obs`` with its exact position, or with the public one."""
     return ObservationPublic.model_construct(
         id=obs.id,
@@ -73,7 +100,7 @@ def present_at(obs: Observation, species: Species, *, exact: bool) -> Observatio
         zone_id=obs.zone_id,
         status=ObservationStatus(obs.status),
         observer_id=obs.observer_id,
-        photos=[],
+        photos=list(photos),
         created_at=obs.created_at,
         updated_at=obs.updated_at,
         generalised=False if exact else obs.generalised,
