@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     max_photo_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     max_photo_pixels: int = Field(default=50_000_000, ge=10_000)
     max_photos_per_observation: int = Field(default=5, ge=1, le=50)
-    # Photos decoded at once per process: a 12-megapixel photo takes ~36 MB decoded, so this
+    # Photos decoded at once per process: a 12-megapixel photo takes ~47 MB decoded, so this
     # bounds the memory that uploads can take whatever their number.
     photo_workers: int = Field(default=2, ge=1, le=16)
     max_json_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)

@@ -433,3 +433,53 @@ def sign_up(api: str, *, display_name: str = "Banc d'essai") -> Account:
         if r.status_code != 200:
             raise RuntimeError(f"token answered {r.status_code}: {r.text[:300]}")
         return Account(id=user_id, email=email, token=str(r.json()["access_token"]))
+
+
+# --- memory over a measure (added for the photos bench) ------------------------------------------
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset the peak resident set (``VmHWM``) of a process and its children to their current
+    RSS (``echo 5 > /proc/<pid>/clear_refs``, Linux 4.0+), so that the peak read after a measure
+    is the measure's own. False when a process of the tree could not be reset (then the peak
+    still includes what came before)."""
+    done = True
+    for p in process_tree(pid):
+        try:
+            Path(f"/proc/{p}/clear_refs").write_text("5")
+        except OSError:
+            done = False
+    return done
+
+
+class RssSampler:
+    """Samples the resident set of a process tree every ``interval`` seconds in a thread while a
+    ``with`` block runs: ``peak_mib`` is the largest sample. A check on ``VmHWM`` that also works
+    where the peak cannot be reset; it misses a spike shorter than the interval."""
+
+    def __init__(self, pid: int, interval: float = 0.01) -> None:
+        import threading  # here rather than at the top: this section was added at the end
+
+        self.pid = pid
+        self.interval = interval
+        self.peak_mib: float | None = None
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            value = rss_mib(self.pid)
+            if value is not None:
+                self.samples += 1
+                if self.peak_mib is None or value > self.peak_mib:
+                    self.peak_mib = value
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
