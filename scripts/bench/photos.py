@@ -4,7 +4,7 @@
         [--concurrency C] [--runs R] [--json PATH]
 
 One phone-like JPEG is made at the start (4032×3024, a landscape with sky, texture and sensor
-noise so that it compresses like a photo, ~4.4 MB at quality 90; EXIF with GPS position,
+noise so that it compresses like a photo, 4.5 MB at quality 90; EXIF with GPS position,
 DateTimeOriginal with its offset, Orientation 6 as a phone held upright writes it, a maker note;
 an XMP packet and a JPEG comment). Then, for each database: a fresh database, migrated, with the
 reference species and zones; ONE ``uvicorn`` process started as production starts it; a
@@ -16,6 +16,8 @@ whole work: decode, orientation, the full-size re-encode and both thumbnails, st
   bytes each time) sent by C connections at once;
 * upload, 20 concurrent: 20 uploads all at once, during which the server's memory is watched:
   its RSS before, its peak (``VmHWM``, reset just before) during, the growth;
+* meanwhile, another sentinel posts an observation every 0.2 s: what uploads make other writers
+  wait;
 * floors, in this process on the same bytes: ``app.media.images.process_photo`` (the service's
   own Pillow work, called directly) and a bare-Pillow version of the same steps written here,
   each single-threaded and on threads (as many as the concurrency, at most one per core); and
