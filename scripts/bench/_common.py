@@ -483,3 +483,16 @@ class RssSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def databases(choice: str, pg_admin_url: str, console: Any) -> Iterator[str]:
+    """The databases a bench runs on (``sqlite``, ``postgresql`` or ``both``); PostgreSQL is
+    skipped, with the reason printed, when it does not answer."""
+    if choice in ("sqlite", "both"):
+        yield "sqlite"
+    if choice in ("postgresql", "both"):
+        reason = postgres_unreachable(pg_admin_url)
+        if reason:
+            console.print(f"[yellow]PostgreSQL skipped: {reason}[/]")
+        else:
+            yield "postgresql"

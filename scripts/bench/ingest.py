@@ -37,7 +37,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -57,9 +57,9 @@ from _common import (
     CpuUse,
     PostgresProbe,
     Server,
+    databases,
     fresh_database,
     machine_info,
-    postgres_unreachable,
     prepare_database,
     run_server,
     sign_up,
@@ -725,23 +725,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def databases(choice: str, pg_admin_url: str) -> Iterator[str]:
-    if choice in ("sqlite", "both"):
-        yield "sqlite"
-    if choice in ("postgresql", "both"):
-        reason = postgres_unreachable(pg_admin_url)
-        if reason:
-            console.print(f"[yellow]PostgreSQL skipped: {reason}[/]")
-        else:
-            yield "postgresql"
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     rng = random.Random(args.seed)
     machine = machine_info()
     runs: list[RunResult] = []
-    for db in databases(args.db, args.pg_admin_url):
+    for db in databases(args.db, args.pg_admin_url, console):
         for i in range(args.runs):
             if args.runs > 1:
                 console.rule(f"{db}: run {i + 1} of {args.runs}")

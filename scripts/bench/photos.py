@@ -44,7 +44,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -67,12 +67,12 @@ from _common import (
     PostgresProbe,
     RssSampler,
     Server,
+    databases,
     fresh_database,
     machine_cpu_jiffies,
     machine_info,
     own_cpu_seconds,
     peak_rss_mib,
-    postgres_unreachable,
     prepare_database,
     reset_peak_rss,
     rss_mib,
@@ -1007,17 +1007,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def databases(choice: str, pg_admin_url: str) -> Iterator[str]:
-    if choice in ("sqlite", "both"):
-        yield "sqlite"
-    if choice in ("postgresql", "both"):
-        reason = postgres_unreachable(pg_admin_url)
-        if reason:
-            console.print(f"[yellow]PostgreSQL skipped: {reason}[/]")
-        else:
-            yield "postgresql"
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     machine = machine_info()
@@ -1027,7 +1016,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.save_photo:
         Path(args.save_photo).write_bytes(photo)
     runs: list[RunResult] = []
-    for db in databases(args.db, args.pg_admin_url):
+    for db in databases(args.db, args.pg_admin_url, console):
         for i in range(args.runs):
             if args.runs > 1:
                 console.rule(f"{db}: run {i + 1} of {args.runs}")
