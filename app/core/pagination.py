@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 
-from app.core.errors import FieldError, Unprocessable
+from app.core.errors import FieldError, Unprocessable, validation_errors
 
 T = TypeVar("T")
 
@@ -64,3 +66,58 @@ def invalid_cursor() -> Unprocessable:
             )
         ],
     )
+
+
+def encode_position(kind: str, at: datetime, id_: uuid.UUID) -> str:
+    """A cursor after the row ``(at, id_)`` of a list sorted by a time then the id; ``kind``
+    names the order, so that a cursor of one order is refused by the other."""
+    return encode_cursor([kind, at.isoformat(), id_.hex])
+
+
+def decode_position(cursor: str, *, kind: str) -> tuple[datetime, uuid.UUID]:
+    """The ``(at, id)`` of a cursor made by :func:`encode_position` for the order ``kind``."""
+    values = decode_cursor(cursor, length=3)
+    try:
+        if values[0] != kind or not isinstance(values[1], str) or not isinstance(values[2], str):
+            raise ValueError(cursor)
+        at = datetime.fromisoformat(values[1])
+        if at.tzinfo is None:
+            raise ValueError(cursor)
+        return at.astimezone(UTC), uuid.UUID(hex=values[2])
+    except (ValueError, OverflowError):
+        raise invalid_cursor() from None
+
+
+_aware_datetime = TypeAdapter(AwareDatetime)
+
+
+def parse_updated_since(raw: str) -> datetime:
+    """An RFC 3339 time with an offset, or a 422 naming ``updated_since``. A ``+`` left
+    unescaped in a URL arrives as a space (``...T07:45:00 02:00``); it is read as the ``+``
+    it was."""
+    text = raw.strip()
+    if len(text) > 6 and text[-6] == " " and text[-3] == ":":
+        text = text[:-6] + "+" + text[-5:]
+    try:
+        return _aware_datetime.validate_python(text)
+    except ValidationError as exc:
+        errors = validation_errors(exc.errors(include_url=False, include_input=False))
+        message = errors[0].message if errors else "Not an RFC 3339 time with an offset."
+        code = "request.invalid_datetime"
+        raise Unprocessable(
+            f"updated_since: {message}",
+            code=code,
+            errors=[FieldError(field="updated_since", message=message, code=code)],
+        ) from None
+
+
+UpdatedSinceQuery = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="RFC 3339 time with an offset: what changed at or after it, deletions "
+        "included, oldest change first.",
+        examples=["2026-04-12T07:45:00+02:00"],
+        json_schema_extra={"format": "date-time"},
+    ),
+]

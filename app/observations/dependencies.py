@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Path, Query
-from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
 from app.accounts.dependencies import CurrentUser, OptionalUser, is_staff
 from app.accounts.models import User
 from app.core.deps import SessionDep
-from app.core.errors import FieldError, Forbidden, NotFound, Unprocessable, validation_errors
+from app.core.errors import FieldError, Forbidden, NotFound, Unprocessable
+from app.core.pagination import UpdatedSinceQuery, parse_updated_since
 from app.observations import service
 from app.observations.models import Observation, ObservationStatus
 from app.observations.schemas import BBox, ObservationFilters
 from app.observations.visibility import can_see
-
-_aware_datetime = TypeAdapter(AwareDatetime)
 
 
 def _not_found() -> NotFound:
@@ -108,20 +105,6 @@ def parse_bbox(raw: str) -> BBox:
     return BBox(min_lon=min_lon, min_lat=min_lat, max_lon=max_lon, max_lat=max_lat)
 
 
-def parse_updated_since(raw: str) -> datetime:
-    """An RFC 3339 time with an offset. A ``+`` left unescaped in a URL arrives as a space
-    (``...T07:45:00 02:00``); it is read as the ``+`` it was."""
-    text = raw.strip()
-    if len(text) > 6 and text[-6] == " " and text[-3] == ":":
-        text = text[:-6] + "+" + text[-5:]
-    try:
-        return _aware_datetime.validate_python(text)
-    except ValidationError as exc:
-        errors = validation_errors(exc.errors(include_url=False, include_input=False))
-        message = errors[0].message if errors else "Not an RFC 3339 time with an offset."
-        raise _invalid("updated_since", message, "request.invalid_datetime") from None
-
-
 def observation_filters(
     mine: Annotated[
         bool, Query(description="Only the caller's own observations (needs a signed-in user).")
@@ -132,16 +115,7 @@ def observation_filters(
     year: Annotated[
         int | None, Query(ge=1900, le=2100, description="Year of `observed_at` (UTC).")
     ] = None,
-    updated_since: Annotated[
-        str | None,
-        Query(
-            max_length=64,
-            description="RFC 3339 time with an offset: what changed at or after it, deletions "
-            "included, oldest change first.",
-            examples=["2026-04-12T07:45:00+02:00"],
-            json_schema_extra={"format": "date-time"},
-        ),
-    ] = None,
+    updated_since: UpdatedSinceQuery = None,
     bbox: Annotated[
         str | None,
         Query(

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 from app.accounts.models import User
 from app.core.db import new_id, utcnow
 from app.core.errors import Conflict, FieldError, Unauthorized, Unprocessable, validation_errors
-from app.core.pagination import decode_cursor, encode_cursor, invalid_cursor
+from app.core.pagination import decode_position, encode_position
 from app.core.settings import Settings
 from app.media import service as media_service
 from app.media.schemas import present_photo
@@ -470,23 +470,6 @@ def delete_observation(session: Session, storage: Storage, *, observation: Obser
 # --- lists -----------------------------------------------------------------------------------
 
 
-def _decode_position(cursor: str, *, kind: str) -> tuple[datetime, uuid.UUID]:
-    values = decode_cursor(cursor, length=3)
-    try:
-        if values[0] != kind or not isinstance(values[1], str) or not isinstance(values[2], str):
-            raise ValueError(cursor)
-        at = datetime.fromisoformat(values[1])
-        if at.tzinfo is None:
-            raise ValueError(cursor)
-        return at.astimezone(UTC), uuid.UUID(hex=values[2])
-    except (ValueError, OverflowError):
-        raise invalid_cursor() from None
-
-
-def _encode_position(kind: str, at: datetime, id_: uuid.UUID) -> str:
-    return encode_cursor([kind, at.isoformat(), id_.hex])
-
-
 def filter_clauses(
     filters: ObservationFilters, *, viewer: User | None
 ) -> list[ColumnElement[bool]]:
@@ -536,7 +519,7 @@ def list_observations(
     at_column = col(Observation.updated_at) if sync else col(Observation.observed_at)
     id_column = col(Observation.id)
     if cursor is not None:
-        at, last_id = _decode_position(cursor, kind=kind)
+        at, last_id = decode_position(cursor, kind=kind)
         if sync:
             clauses.append(or_(at_column > at, and_(at_column == at, id_column > last_id)))
         else:
@@ -554,7 +537,7 @@ def list_observations(
     if len(rows) > limit:
         rows = rows[:limit]
         last: Observation = rows[-1][0]
-        next_cursor = _encode_position(kind, last.updated_at if sync else last.observed_at, last.id)
+        next_cursor = encode_position(kind, last.updated_at if sync else last.observed_at, last.id)
     # The photos of the whole page in one query; deleted observations (tombstones) have none.
     photos = media_service.photos_by_observation(
         session, [obs.id for obs, _ in rows if obs.deleted_at is None]
