@@ -17,6 +17,7 @@ from app.health.router import router as health_router
 from app.media.router import router as media_router
 from app.observations.router import router as observations_router
 from app.species.router import router as species_router
+from app.surveys.router import sites_router, visits_router
 from app.zones.router import router as zones_router
 
 API_PREFIX = "/api/v1"
@@ -74,6 +75,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         species_router,
         zones_router,
         media_router,
+        sites_router,
+        visits_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health_router)

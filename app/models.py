@@ -5,6 +5,7 @@ from app.core import db as _db  # noqa: F401  (sets the naming convention first)
 from app.media.models import ObservationPhoto
 from app.observations.models import Observation
 from app.species.models import Species
+from app.surveys.models import Site, Visit, VisitCount
 from app.zones.models import Zone
 
 __all__ = [
@@ -12,7 +13,10 @@ __all__ = [
     "Observation",
     "ObservationPhoto",
     "RefreshToken",
+    "Site",
     "Species",
     "User",
+    "Visit",
+    "VisitCount",
     "Zone",
 ]

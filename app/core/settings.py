@@ -9,8 +9,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "change-me-development-only-secret-key"
@@ -64,9 +65,24 @@ class Settings(BaseSettings):
     # The territory the survey covers: the INSEE code of its commune(s) and a display name.
     territory_name: str = "Loos-en-Gohelle"
     territory_codes: list[str] = ["62528"]
+    # Its local time: what "a visit in May" and "the first swallow of the year" mean there.
+    territory_timezone: str = "Europe/Paris"
 
     # How often a process checks the species and zones tables for changes made by others.
     reference_cache_seconds: float = Field(default=5.0, ge=0)
+
+    @field_validator("territory_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone: {value!r}") from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.territory_timezone)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

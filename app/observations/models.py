@@ -44,7 +44,8 @@ class Observation(SQLModel, table=True):
         Index("ix_observation_observed_at_id", "observed_at", "id"),
         Index("ix_observation_observer_id_observed_at", "observer_id", "observed_at"),
         Index("ix_observation_status_observed_at", "status", "observed_at"),
-        Index("ix_observation_species_id", "species_id"),
+        # Per-species lists and the first date of each year (phenology).
+        Index("ix_observation_species_id_observed_at", "species_id", "observed_at"),
         Index("ix_observation_zone_id", "zone_id"),
         Index("ix_observation_updated_at", "updated_at"),
         Index(
