@@ -463,6 +463,13 @@ def demo(
     out.print(table)
     if report.observations_deleted:
         out.print(f"Deleted {report.observations_deleted:,} demo observations.")
+    if report.sites_deleted:
+        out.print(f"Deleted {report.sites_deleted:,} demo survey sites and their visits.")
+    if report.sites_created:
+        out.print(
+            f"Created {report.sites_created:,} survey sites (façades and gardens) with "
+            f"{report.visits_created:,} visits over five seasons."
+        )
     if report.observations_existing:
         out.print(
             f"{report.observations_existing:,} demo observations are already there; "

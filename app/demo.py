@@ -31,6 +31,7 @@ from app.accounts.models import Role, User
 from app.accounts.service import register_user
 from app.core.db import utcnow
 from app.core.settings import Settings
+from app.demo_surveys import delete_demo_surveys, generate_surveys, has_demo_sites
 from app.media import service as media_service
 from app.media.models import ObservationPhoto
 from app.media.storage import storage_from_settings
@@ -74,6 +75,9 @@ class DemoReport:
     observations_deleted: int = 0
     # Demo observations already stored (a second run without ``reset`` leaves them as they are).
     observations_existing: int = 0
+    sites_created: int = 0
+    visits_created: int = 0
+    sites_deleted: int = 0
 
 
 # --- who ---------------------------------------------------------------------------------------
@@ -230,6 +234,26 @@ def load_demo(
     if reset:
         delete_demo_photo_files(session, settings, demo_ids)
         report.observations_deleted = delete_demo_observations(session, demo_ids)
+        report.sites_deleted = delete_demo_surveys(session, demo_ids)
+    sentinel_emails = [a.email for a in report.accounts if a.role == Role.sentinel.value]
+    observers = list(
+        session.scalars(
+            select(User).where(col(User.email).in_(sentinel_emails)).order_by(col(User.email))
+        )
+    )
+    if not has_demo_sites(session, demo_ids):
+        # Its own random stream, so that the sightings stay those of the seed whatever this does.
+        survey_rng = random.Random(f"surveys-{year}-{len(observers)}")
+        area = _Area(shape(json.loads(territory.geometry)), survey_rng)
+        report.sites_created, report.visits_created = generate_surveys(
+            session,
+            settings,
+            survey_rng,
+            homes=[area.sample() for _ in observers],
+            observers=observers,
+            year=year,
+            now=now,
+        )
     report.observations_existing = (
         session.scalar(
             select(func.count())
@@ -241,12 +265,6 @@ def load_demo(
     if report.observations_existing:
         return report
 
-    sentinel_emails = [a.email for a in report.accounts if a.role == Role.sentinel.value]
-    observers = list(
-        session.scalars(
-            select(User).where(col(User.email).in_(sentinel_emails)).order_by(col(User.email))
-        )
-    )
     report.observations_created = generate_observations(
         session,
         settings,

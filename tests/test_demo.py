@@ -188,3 +188,29 @@ def test_demo_accounts_sign_in_and_the_api_hides_the_falcon(
     assert {
         uuid.UUID(i["id"]): (i["latitude"], i["longitude"]) for i in staff.json()["items"]
     } == exact
+
+
+def test_survey_sites_with_five_seasons_of_visits(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    report = load_demo(session, settings, random.Random(3), sentinels=4, observations=10, now=NOW)
+    assert report.sites_created == 4
+    assert report.visits_created > 4 * 5 * 3 - 5
+
+    owner = session.exec(select(User).where(col(User.email) == sentinel_email(1))).one()
+    sites = client.get("/sites", headers=auth_headers(owner, settings)).json()["items"]
+    assert [site["kind"] for site in sites] == ["nest_site"]
+    yearly = client.get(f"/sites/{sites[0]['id']}/yearly", headers=auth_headers(owner, settings))
+    house_martin = [i for i in yearly.json()["items"] if i["cd_nom"] == 459478]
+    # Five seasons up to 2025, three visits each but in the current season (July 15: two).
+    assert [i["year"] for i in house_martin] == [2021, 2022, 2023, 2024, 2025]
+    assert [i["visits"] for i in house_martin] == [3, 3, 3, 3, 2]
+    assert all(i["unit"] == "nests" for i in house_martin)
+
+    again = load_demo(session, settings, random.Random(3), sentinels=4, observations=10, now=NOW)
+    assert again.sites_created == 0
+    reset = load_demo(
+        session, settings, random.Random(3), sentinels=4, observations=10, reset=True, now=NOW
+    )
+    assert reset.sites_deleted == 4
+    assert reset.sites_created == 4
