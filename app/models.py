@@ -1,18 +1,22 @@
 """Every table, imported in one place so that Alembic and the tests see the whole schema."""
 
 from app.accounts.models import LoginThrottle, RefreshToken, User
+from app.audit.models import AuditEvent
 from app.core import db as _db  # noqa: F401  (sets the naming convention first)
 from app.media.models import ObservationPhoto
 from app.observations.models import Observation
+from app.review.models import ReviewDecision
 from app.species.models import Species
 from app.surveys.models import Site, Visit, VisitCount
 from app.zones.models import Zone
 
 __all__ = [
+    "AuditEvent",
     "LoginThrottle",
     "Observation",
     "ObservationPhoto",
     "RefreshToken",
+    "ReviewDecision",
     "Site",
     "Species",
     "User",

@@ -44,6 +44,9 @@ class User(SQLModel, table=True):
     )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Set when the person deleted their account: the row stays, emptied of everything personal,
+    # as the anonymous participant their observations remain attributed to.
+    anonymised_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class RefreshToken(SQLModel, table=True):

@@ -6,7 +6,16 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, UniqueConstraint, Uuid
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime, new_id, utcnow
@@ -26,6 +35,12 @@ class CountUnit(StrEnum):
 
 def _in(values: type[StrEnum]) -> str:
     return ", ".join(f"'{v.value}'" for v in values)
+
+
+# What the review queue lists; its partial indexes keep the queue's first page fast however
+# many validated records pile up.
+AWAITING_REVIEW = ("pending", "needs_info")
+AWAITING_REVIEW_SQL = f"status IN ('{AWAITING_REVIEW[0]}', '{AWAITING_REVIEW[1]}')"
 
 
 class Observation(SQLModel, table=True):
@@ -50,6 +65,13 @@ class Observation(SQLModel, table=True):
         Index("ix_observation_updated_at", "updated_at"),
         Index(
             "ix_observation_public_longitude_public_latitude", "public_longitude", "public_latitude"
+        ),
+        Index(
+            "ix_observation_review_queue",
+            "created_at",
+            "id",
+            sqlite_where=text(AWAITING_REVIEW_SQL),
+            postgresql_where=text(AWAITING_REVIEW_SQL),
         ),
     )
 
@@ -81,6 +103,12 @@ class Observation(SQLModel, table=True):
         sa_column=Column(Uuid, ForeignKey("zone.id", ondelete="SET NULL"), nullable=True),
     )
     status: str = Field(default=ObservationStatus.pending.value, max_length=16)
+    # Plausibility flags (app.review.flags) computed on arrival: shown to ecologists, never a
+    # reason to refuse.
+    flags: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default=text("'[]'")),
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import Index
+from sqlalchemy import CheckConstraint, Index
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime, new_id, utcnow
+
+
+class Generalisation(StrEnum):
+    """How far a sensitive species' positions are blurred for the public: the Lambert-93 grid
+    cell of 1 km or 10 km holding the point, or the commune (the zone) holding it."""
+
+    grid_1km = "grid_1km"
+    grid_10km = "grid_10km"
+    commune = "commune"
+
+
+GENERALISATION_VALUES = ", ".join(f"'{g.value}'" for g in Generalisation)
 
 
 class Species(SQLModel, table=True):
@@ -19,6 +32,9 @@ class Species(SQLModel, table=True):
     __table_args__ = (
         Index("ix_species_cd_ref", "cd_ref"),
         Index("ix_species_group", "group"),
+        CheckConstraint(
+            f"generalisation IN ({GENERALISATION_VALUES})", name="generalisation_known"
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -33,6 +49,12 @@ class Species(SQLModel, table=True):
     kingdom: str | None = Field(default=None, max_length=32)
     family: str | None = Field(default=None, max_length=100)
     sensitive: bool = False
+    # Used only while ``sensitive``: the contract's default is the 10 km cell.
+    generalisation: str = Field(
+        default=Generalisation.grid_10km.value,
+        max_length=16,
+        sa_column_kwargs={"server_default": Generalisation.grid_10km.value},
+    )
     taxref_version: str | None = Field(default=None, max_length=16)
     # Lower-cased, accent-free scientific and French names: search with a plain LIKE on any DB.
     search_text: str = Field(default="", max_length=1200)
