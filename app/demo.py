@@ -462,7 +462,11 @@ def _observation(
     lat, lon = round(lat, 6), round(lon, 6)
     accuracy = float(rng.choice((4, 6, 8, 10, 12, 15, 20, 30)))
     public = public_position(
-        sensitive=species.sensitive, latitude=lat, longitude=lon, accuracy_m=accuracy
+        sensitive=species.sensitive,
+        latitude=lat,
+        longitude=lon,
+        accuracy_m=accuracy,
+        generalisation=species.generalisation,
     )
     return Observation(
         client_id=uuid.uuid4(),

@@ -91,8 +91,8 @@ def decode_position(cursor: str, *, kind: str) -> tuple[datetime, uuid.UUID]:
 _aware_datetime = TypeAdapter(AwareDatetime)
 
 
-def parse_updated_since(raw: str) -> datetime:
-    """An RFC 3339 time with an offset, or a 422 naming ``updated_since``. A ``+`` left
+def parse_updated_since(raw: str, *, field: str = "updated_since") -> datetime:
+    """An RFC 3339 time with an offset, or a 422 naming ``field``. A ``+`` left
     unescaped in a URL arrives as a space (``...T07:45:00 02:00``); it is read as the ``+``
     it was."""
     text = raw.strip()
@@ -105,9 +105,9 @@ def parse_updated_since(raw: str) -> datetime:
         message = errors[0].message if errors else "Not an RFC 3339 time with an offset."
         code = "request.invalid_datetime"
         raise Unprocessable(
-            f"updated_since: {message}",
+            f"{field}: {message}",
             code=code,
-            errors=[FieldError(field="updated_since", message=message, code=code)],
+            errors=[FieldError(field=field, message=message, code=code)],
         ) from None
 
 

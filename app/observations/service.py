@@ -41,10 +41,11 @@ from app.observations.schemas import (
     ObservationUpdate,
 )
 from app.observations.visibility import (
+    PublicPosition,
     bbox_clause,
     present,
     present_at,
-    public_position,
+    public_position_of,
     visible_clause,
 )
 from app.species import service as species_service
@@ -135,14 +136,9 @@ def _row(
     data: ObservationCreate,
     species: Species,
     zone_id: uuid.UUID | None,
+    public: PublicPosition,
     now: datetime,
 ) -> dict[str, Any]:
-    public = public_position(
-        sensitive=species.sensitive,
-        latitude=data.latitude,
-        longitude=data.longitude,
-        accuracy_m=data.accuracy_m,
-    )
     return {
         "id": new_id(),
         "client_id": data.client_id,
@@ -271,7 +267,22 @@ def create_observation(
     zone_id = zones_service.locate_zone(
         session, settings, latitude=data.latitude, longitude=data.longitude
     )
-    row = _row(observer_id=observer_id, data=data, species=species, zone_id=zone_id, now=utcnow())
+    public = public_position_of(
+        session,
+        settings,
+        species,
+        latitude=data.latitude,
+        longitude=data.longitude,
+        accuracy_m=data.accuracy_m,
+    )
+    row = _row(
+        observer_id=observer_id,
+        data=data,
+        species=species,
+        zone_id=zone_id,
+        public=public,
+        now=utcnow(),
+    )
     if _insert_missing(session, [row]):
         return _present_new(row, cd_nom=species.cd_nom), True
     observation, stored_species = _stored(
@@ -364,7 +375,21 @@ def create_batch(
     )
     now = utcnow()
     rows = [
-        _row(observer_id=observer_id, data=p, species=species, zone_id=zone_id, now=now)
+        _row(
+            observer_id=observer_id,
+            data=p,
+            species=species,
+            zone_id=zone_id,
+            public=public_position_of(
+                session,
+                settings,
+                species,
+                latitude=p.latitude,
+                longitude=p.longitude,
+                accuracy_m=p.accuracy_m,
+            ),
+            now=now,
+        )
         for (p, species), zone_id in zip(fresh.values(), zone_ids, strict=True)
     ]
     # In client_id order, so that concurrent batches sharing items take their row locks in the
@@ -439,8 +464,10 @@ def update_observation(
         observation.zone_id = zones_service.locate_zone(
             session, settings, latitude=observation.latitude, longitude=observation.longitude
         )
-    public = public_position(
-        sensitive=species.sensitive,
+    public = public_position_of(
+        session,
+        settings,
+        species,
         latitude=observation.latitude,
         longitude=observation.longitude,
         accuracy_m=observation.accuracy_m,

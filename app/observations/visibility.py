@@ -15,16 +15,19 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, or_, true
 from sqlalchemy.orm import Mapped
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from app.accounts.dependencies import is_staff
 from app.accounts.models import User
+from app.core.settings import Settings
 from app.media.models import ObservationPhoto
 from app.media.schemas import PhotoPublic, present_photo
 from app.observations.models import CountUnit, Observation, ObservationStatus
 from app.observations.schemas import BBox, ObservationPublic
-from app.species.models import Species
-from app.zones.grid import generalise
+from app.species.models import Generalisation, Species
+from app.zones.grid import CELL_1KM, CELL_10KM, generalise
+from app.zones.index import Area
+from app.zones.service import commune_area
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +38,54 @@ class PublicPosition:
     generalised: bool
 
 
+GRID_SIZES = {Generalisation.grid_1km.value: CELL_1KM, Generalisation.grid_10km.value: CELL_10KM}
+
+
 def public_position(
-    *, sensitive: bool, latitude: float, longitude: float, accuracy_m: float | None
+    *,
+    sensitive: bool,
+    latitude: float,
+    longitude: float,
+    accuracy_m: float | None,
+    generalisation: str = Generalisation.grid_10km.value,
+    commune: Area | None = None,
 ) -> PublicPosition:
-    """The position stored for the public on every write of an observation."""
-    if sensitive:
-        lat, lon, accuracy = generalise(latitude, longitude)
-        return PublicPosition(lat, lon, accuracy, True)
-    return PublicPosition(latitude, longitude, accuracy_m, False)
+    """The position stored for the public on every write of an observation.
+
+    A sensitive species is shown at the centre of the Lambert-93 cell (1 km or 10 km) holding
+    the point, or at the centre of the commune holding it (``commune``, found by the caller);
+    a point outside every commune falls back to the 10 km cell rather than being shown.
+    """
+    if not sensitive:
+        return PublicPosition(latitude, longitude, accuracy_m, False)
+    if generalisation == Generalisation.commune.value and commune is not None:
+        return PublicPosition(commune.latitude, commune.longitude, commune.radius_m, True)
+    size = GRID_SIZES.get(generalisation, CELL_10KM)
+    lat, lon, accuracy = generalise(latitude, longitude, size)
+    return PublicPosition(lat, lon, accuracy, True)
+
+
+def public_position_of(
+    session: Session,
+    settings: Settings,
+    species: Species,
+    *,
+    latitude: float,
+    longitude: float,
+    accuracy_m: float | None,
+) -> PublicPosition:
+    """:func:`public_position` for ``species``, looking up the commune when it needs one."""
+    commune = None
+    if species.sensitive and species.generalisation == Generalisation.commune.value:
+        commune = commune_area(session, settings, latitude=latitude, longitude=longitude)
+    return public_position(
+        sensitive=species.sensitive,
+        latitude=latitude,
+        longitude=longitude,
+        accuracy_m=accuracy_m,
+        generalisation=species.generalisation,
+        commune=commune,
+    )
 
 
 def sees_exact(viewer: User | None, obs: Observation) -> bool:

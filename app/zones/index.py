@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+from pyproj import Geod
 from shapely.geometry import shape
 from sqlmodel import Session, select
 
@@ -31,6 +32,32 @@ class IndexedZone:
     id: uuid.UUID
     code: str
     area_m2: float
+    kind: str = "zone"
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """A zone as a blurred position: its centre and the radius that covers all of it."""
+
+    latitude: float
+    longitude: float
+    radius_m: float
+
+
+_GEOD = Geod(ellps="WGS84")
+
+
+def _area_of(geometry: shapely.Geometry) -> Area:
+    centre = geometry.centroid
+    if not geometry.contains(centre):
+        centre = geometry.representative_point()
+    coords = shapely.get_coordinates(geometry.boundary)
+    if len(coords) == 0:
+        return Area(round(centre.y, 7), round(centre.x, 7), 0.0)
+    _, _, distances = _GEOD.inv(
+        np.full(len(coords), centre.x), np.full(len(coords), centre.y), coords[:, 0], coords[:, 1]
+    )
+    return Area(round(centre.y, 7), round(centre.x, 7), round(float(np.max(distances)), 1))
 
 
 class ZoneIndex:
@@ -41,6 +68,8 @@ class ZoneIndex:
         ordered = sorted(zones, key=lambda z: (z[0].area_m2, z[0].code))
         self.zones = [z for z, _ in ordered]
         geometries = [g for _, g in ordered]
+        self._areas: dict[int, Area] = {}
+        self._geometries = geometries
         for geometry in geometries:
             shapely.prepare(geometry)
         self._tree = shapely.STRtree(geometries)
@@ -48,7 +77,10 @@ class ZoneIndex:
     @classmethod
     def from_rows(cls, rows: Iterable[Zone]) -> ZoneIndex:
         return cls(
-            (IndexedZone(id=z.id, code=z.code, area_m2=z.area_m2), shape(json.loads(z.geometry)))
+            (
+                IndexedZone(id=z.id, code=z.code, area_m2=z.area_m2, kind=z.kind),
+                shape(json.loads(z.geometry)),
+            )
             for z in rows
         )
 
@@ -76,6 +108,20 @@ class ZoneIndex:
         for point_i, zone_i in best.items():
             answers[finite[point_i]] = self.zones[zone_i].id
         return answers
+
+    def commune_area(self, lon: float, lat: float, kind: str = "commune") -> Area | None:
+        """The commune (the largest zone of ``kind``) holding a point, as a centre and a
+        radius: how a species generalised "to the commune" is shown. None outside every one."""
+        if not self.zones or not (math.isfinite(lon) and math.isfinite(lat)):
+            return None
+        hits: Any = self._tree.query(shapely.points(lon, lat), predicate="intersects")
+        candidates = [int(i) for i in np.atleast_1d(hits) if self.zones[int(i)].kind == kind]
+        if not candidates:
+            return None
+        zone_i = max(candidates)  # zones are ordered smallest first
+        if zone_i not in self._areas:
+            self._areas[zone_i] = _area_of(self._geometries[zone_i])
+        return self._areas[zone_i]
 
 
 _cache: RevisionCache[ZoneIndex] = RevisionCache(

@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from app.core.db import utcnow
 from app.core.errors import FieldError, NotFound, Unprocessable
 from app.core.settings import Settings
-from app.zones.index import get_zone_index, invalidate_zone_index
+from app.zones.index import Area, get_zone_index, invalidate_zone_index
 from app.zones.models import Zone
 
 DEFAULT_ZONES_FILE = (
@@ -264,6 +264,13 @@ def locate_zone(
     if not (math.isfinite(latitude) and math.isfinite(longitude)):
         return None
     return get_zone_index(session, settings).locate(longitude, latitude)
+
+
+def commune_area(
+    session: Session, settings: Settings, *, latitude: float, longitude: float
+) -> Area | None:
+    """The commune holding a point as a centre and radius (a sensitive species' blur)."""
+    return get_zone_index(session, settings).commune_area(longitude, latitude)
 
 
 def locate_zones(
