@@ -9,6 +9,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 
 from app import __version__
 from app.accounts.router import router as accounts_router
+from app.audit.router import router as audit_router
 from app.core.db import Database, make_engine
 from app.core.errors import Problem, install_error_handlers
 from app.core.middleware import BodySizeLimit
@@ -17,6 +18,7 @@ from app.health.router import router as health_router
 from app.media.router import router as media_router
 from app.observations.router import router as observations_router
 from app.species.router import router as species_router
+from app.stats.router import router as stats_router
 from app.surveys.router import sites_router, visits_router
 from app.zones.router import router as zones_router
 
@@ -77,6 +79,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         media_router,
         sites_router,
         visits_router,
+        stats_router,
+        audit_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health_router)

@@ -1,0 +1,67 @@
+"""Statistics over HTTP: public, read-only, for the town's pages and the local radio."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.core.deps import SessionDep, SettingsDep
+from app.core.errors import problem_doc
+from app.observations.schemas import CdNom
+from app.stats import service
+from app.stats.schemas import PhenologyResponse
+
+router = APIRouter(prefix="/stats", tags=["statistics"])
+
+
+def _year_query(description: str) -> Any:
+    return Query(ge=service.MIN_YEAR, le=service.MAX_YEAR, description=description)
+
+
+@router.get(
+    "/phenology",
+    response_model=PhenologyResponse,
+    summary="First report of a species each year",
+    description="For each year, the first date the species was reported in the territory and "
+    "by whom (their pseudonym): the return of the swallows. Reports are validated "
+    "observations of at least one individual and validated survey visits that counted the "
+    "species (some individuals, or some occupied nests); an observation or a count of 0 "
+    "(looked for, none seen) is not a report. The species' synonyms (same `cd_ref`) count "
+    "as the species. Years and dates are those of the territory's local time; years without "
+    "a report are not listed. `median_day_of_year` is the median over the listed years of "
+    "the first date's day of the year.\n\n"
+    f"Give the species as `species_id` or `cd_nom`. By default, every year up to the current "
+    f"one; at most {service.MAX_YEARS} years at once. No sign-in needed.",
+    responses={
+        422: problem_doc(
+            "No species given (`stats.species_required`), none of the reference has this id "
+            "(`stats.unknown_species`), `species_id` and `cd_nom` disagree "
+            "(`stats.species_mismatch`), or the years are out of [1900, 2100], inverted or "
+            f"span more than {service.MAX_YEARS} years (`stats.invalid_year_range`)."
+        ),
+    },
+)
+def read_phenology(
+    session: SessionDep,
+    settings: SettingsDep,
+    species_id: Annotated[
+        uuid.UUID | None, Query(description="The species, by its id here.")
+    ] = None,
+    cd_nom: Annotated[CdNom | None, Query()] = None,
+    from_year: Annotated[
+        int | None, _year_query("The first year listed (local time); default: the first report.")
+    ] = None,
+    to_year: Annotated[
+        int | None, _year_query("The last year listed (local time); default: the current year.")
+    ] = None,
+) -> PhenologyResponse:
+    return service.species_phenology(
+        session,
+        settings,
+        species_id=species_id,
+        cd_nom=cd_nom,
+        from_year=from_year,
+        to_year=to_year,
+    )

@@ -1,0 +1,73 @@
+"""What the statistics answer: the contract's fields first, extensions after.
+
+Statistics are public and are read out on the local radio: an observer appears by the
+pseudonym they chose (``display_name``), never by an e-mail address or an id.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SightingSource(StrEnum):
+    observation = "observation"
+    visit = "visit"
+
+
+EXAMPLE_PHENOLOGY: dict[str, Any] = {
+    "items": [
+        {
+            "year": 2024,
+            "first_date": "2024-04-02",
+            "observer": "Camille",
+            "first_at": "2024-04-02T06:40:00Z",
+            "source": "observation",
+        },
+        {
+            "year": 2025,
+            "first_date": "2025-03-29",
+            "observer": "Les Hirondelles du 12",
+            "first_at": "2025-03-29T16:05:00Z",
+            "source": "visit",
+        },
+        {
+            "year": 2026,
+            "first_date": "2026-04-05",
+            "observer": "Jules",
+            "first_at": "2026-04-05T08:15:00Z",
+            "source": "observation",
+        },
+    ],
+    "median_day_of_year": 93.0,
+}
+
+
+class PhenologyItem(BaseModel):
+    year: int = Field(description="A year (territory's local time) with at least one report.")
+    first_date: date = Field(
+        description="The first date the species was reported that year, in the territory's "
+        "local time (`YYYY-MM-DD`)."
+    )
+    observer: str = Field(description="Who reported it, by their pseudonym.", examples=["Camille"])
+    first_at: datetime = Field(
+        description="Extension: the exact time of that first report, RFC 3339 in UTC."
+    )
+    source: SightingSource = Field(
+        description="Extension: `observation` (a validated observation) or `visit` (a "
+        "validated survey visit that counted the species)."
+    )
+
+
+class PhenologyResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_PHENOLOGY]})
+
+    items: list[PhenologyItem] = Field(description="One per year with a report, oldest first.")
+    median_day_of_year: float | None = Field(
+        description="The median over the listed years of the first date's day of the year "
+        "(1 = 1 January; 1 April is day 91, or 92 in a leap year); null without items.",
+        examples=[93.0],
+    )
