@@ -17,6 +17,8 @@ from app.core.settings import Settings, get_settings
 from app.health.router import router as health_router
 from app.media.router import router as media_router
 from app.observations.router import router as observations_router
+from app.privacy.router import router as privacy_router
+from app.review.router import router as review_router
 from app.species.router import router as species_router
 from app.stats.router import router as stats_router
 from app.surveys.router import sites_router, visits_router
@@ -81,6 +83,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         visits_router,
         stats_router,
         audit_router,
+        privacy_router,
+        review_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health_router)

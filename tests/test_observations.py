@@ -114,7 +114,7 @@ def test_create_answers_201_with_every_field(
     assert set(obs) == {
         "id", "client_id", "species_id", "cd_nom", "observed_at", "latitude", "longitude",
         "accuracy_m", "count", "count_unit", "notes", "zone_id", "status", "observer_id",
-        "photos", "created_at", "updated_at", "generalised", "deleted",
+        "photos", "created_at", "updated_at", "generalised", "deleted", "flags", "reviews",
     }  # fmt: skip
     uuid.UUID(obs["id"])
     assert obs["client_id"] == body["client_id"]
@@ -133,6 +133,8 @@ def test_create_answers_201_with_every_field(
     assert obs["photos"] == []
     assert obs["generalised"] is False
     assert obs["deleted"] is False
+    assert obs["flags"] == []
+    assert obs["reviews"] == []
     created = datetime.fromisoformat(obs["created_at"])
     assert created.utcoffset() == timedelta(0)
     assert before - timedelta(seconds=1) <= created <= after + timedelta(seconds=1)
@@ -617,13 +619,16 @@ def test_patch_rules(
     set_status(session, created["id"], "validated")
     visible = client.patch(url, json={"count": 1}, headers=auth_headers(other, settings))
     assert visible.status_code == 403
+    # A validated observation corrected by its observer goes back to the review queue.
     reviewed = client.patch(url, json={"count": 1}, headers=auth_headers(sentinel, settings))
-    assert reviewed.status_code == 409
-    assert reviewed.json()["code"] == "observation.not_editable"
+    assert reviewed.status_code == 200
+    assert reviewed.json()["status"] == "pending"
+    assert reviewed.json()["count"] == 1
 
     set_status(session, created["id"], "rejected")
-    rejected = client.patch(url, json={"count": 1}, headers=auth_headers(sentinel, settings))
+    rejected = client.patch(url, json={"count": 2}, headers=auth_headers(sentinel, settings))
     assert rejected.status_code == 409
+    assert rejected.json()["code"] == "observation.not_editable"
 
 
 # --- deleting ----------------------------------------------------------------------------------

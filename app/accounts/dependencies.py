@@ -36,19 +36,23 @@ def subject_of(token: str, settings: Settings) -> uuid.UUID:
 
 
 def load_user(session: Session, user_id: uuid.UUID) -> User:
-    """The account a valid token names; 401 when it no longer exists."""
+    """The account a valid token names; 401 when it no longer exists or was deleted (the
+    anonymised row stays, but no one may act as it)."""
     user = session.get(User, user_id)
-    if user is None:
+    if user is None or user.anonymised_at is not None:
         raise Unauthorized("The account no longer exists.", code="auth.invalid_token")
     return user
 
 
-_USER_EXISTS = select(col(User.id)).where(col(User.id) == bindparam("user_id"))
+_USER_EXISTS = select(col(User.id)).where(
+    col(User.id) == bindparam("user_id"), col(User.anonymised_at).is_(None)
+)
 
 
 def ensure_user_exists(session: Session, user_id: uuid.UUID) -> uuid.UUID:
-    """401 unless the account a valid token names still exists: the capture path's check,
-    one indexed look-up without loading the account."""
+    """401 unless the account a valid token names still exists and was not deleted (its row
+    stays, anonymised): the capture path's check, one primary-key look-up without loading
+    the account."""
     if session.connection().execute(_USER_EXISTS, {"user_id": user_id}).first() is None:
         raise Unauthorized("The account no longer exists.", code="auth.invalid_token")
     return user_id
@@ -61,15 +65,20 @@ async def for_account(
     *,
     inline_on_sqlite: bool = False,
 ) -> T:
-    """Runs ``work`` for the account a valid token names, in one unit of work, without first
-    loading the account: the capture path's way to spare a query per request.
+    """Runs ``work`` for the account a valid token names, in one unit of work, without loading
+    the account: the capture path's way to spare the cost of a full user row per request.
 
-    The rows ``work`` writes reference the account by foreign key, so a token that outlived its
-    account makes the database refuse them; only then is the account looked up, to answer 401
-    rather than a conflict.
+    A deleted account's row stays (anonymised, so that its observations keep their observer),
+    so its tokens are refused by a primary-key look-up in the same unit of work; a row removed
+    outright makes the database refuse the foreign keys, answered as 401 too.
     """
+
+    def checked(session: Session) -> T:
+        ensure_user_exists(session, user_id)
+        return work(session)
+
     try:
-        return await run_unit_of_work(request, work, inline_on_sqlite=inline_on_sqlite)
+        return await run_unit_of_work(request, checked, inline_on_sqlite=inline_on_sqlite)
     except IntegrityError:
         await run_unit_of_work(request, lambda session: ensure_user_exists(session, user_id))
         raise

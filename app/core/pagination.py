@@ -99,9 +99,15 @@ def parse_updated_since(raw: str, *, field: str = "updated_since") -> datetime:
     if len(text) > 6 and text[-6] == " " and text[-3] == ":":
         text = text[:-6] + "+" + text[-5:]
     try:
-        return _aware_datetime.validate_python(text)
-    except ValidationError as exc:
-        errors = validation_errors(exc.errors(include_url=False, include_input=False))
+        # In UTC, as stored: a time at the ends of the calendar with an offset has no UTC
+        # equivalent and is refused here rather than overflowing in the database.
+        return _aware_datetime.validate_python(text).astimezone(UTC)
+    except (ValidationError, OverflowError) as exc:
+        errors = (
+            validation_errors(exc.errors(include_url=False, include_input=False))
+            if isinstance(exc, ValidationError)
+            else []
+        )
         message = errors[0].message if errors else "Not an RFC 3339 time with an offset."
         code = "request.invalid_datetime"
         raise Unprocessable(

@@ -68,6 +68,26 @@ class Settings(BaseSettings):
     # Its local time: what "a visit in May" and "the first swallow of the year" mean there.
     territory_timezone: str = "Europe/Paris"
 
+    # Plausibility flags (app.review.flags): shown to ecologists, never a reason to refuse.
+    # A species' own validated data set its season and usual counts once it has this many.
+    flag_min_validated: int = Field(default=30, ge=1)
+    # How long a process keeps a species' season and usual counts before reading them again.
+    flag_profile_seconds: float = Field(default=600.0, ge=0)
+    flag_poor_accuracy_m: float = Field(default=1000.0, gt=0)
+    flag_duplicate_distance_m: float = Field(default=50.0, gt=0)
+    flag_duplicate_minutes: int = Field(default=60, ge=1)
+    # A count is "far above" when over this many times the species' 99th-percentile count.
+    flag_high_count_factor: float = Field(default=2.0, gt=1)
+    # Until a species has enough validated data, the months its group is about in the
+    # territory (local time); a group not listed is about all year (birds, plants...).
+    season_months_by_group: dict[str, list[int]] = {
+        "butterfly": [3, 4, 5, 6, 7, 8, 9, 10],
+        "moth": [3, 4, 5, 6, 7, 8, 9, 10, 11],
+        "insect": [3, 4, 5, 6, 7, 8, 9, 10],
+        "amphibian": [2, 3, 4, 5, 6, 7, 8, 9, 10],
+        "reptile": [3, 4, 5, 6, 7, 8, 9, 10],
+    }
+
     # How often a process checks the species and zones tables for changes made by others.
     reference_cache_seconds: float = Field(default=5.0, ge=0)
 

@@ -141,13 +141,14 @@ def read_observation(
     "/{observation_id}",
     response_model=ObservationPublic,
     summary="Correct an observation",
-    description="Its observer only, while it is `pending` or `needs_info`. Any subset of the "
-    "fields of a creation except `client_id`; the zone and public position follow.",
+    description="Its observer only, unless it was rejected. Any subset of the fields of a "
+    "creation except `client_id`; the zone, public position and flags follow, and a validated "
+    "observation goes back to `pending` for another review.",
     responses={
         **UNAUTHENTICATED,
         403: problem_doc("The caller can see the observation but is not its observer."),
         **NOT_FOUND,
-        409: problem_doc("The observation has been reviewed and can no longer be edited."),
+        409: problem_doc("The observation was rejected and can no longer be edited."),
         **INVALID,
     },
 )
@@ -178,7 +179,7 @@ def update_observation(
     },
 )
 def delete_observation(
-    session: SessionDep, storage: StorageDep, observation: RemovableObservation
+    session: SessionDep, storage: StorageDep, observation: RemovableObservation, user: CurrentUser
 ) -> Response:
-    service.delete_observation(session, storage, observation=observation)
+    service.delete_observation(session, storage, observation=observation, actor=user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -72,6 +72,8 @@ EXAMPLE_OBSERVATION: dict[str, Any] = {
     "updated_at": "2026-04-12T05:46:10Z",
     "generalised": False,
     "deleted": False,
+    "flags": [],
+    "reviews": [],
 }
 
 
@@ -237,6 +239,14 @@ class ObservationUpdate(BaseModel):
         return value
 
 
+class ReviewPublic(BaseModel):
+    """One decision of the CPIE on a record: the observer reads why."""
+
+    decision: str = Field(examples=["needs_info"])
+    comment: str | None = Field(examples=["Une photo du dessous des ailes ?"])
+    created_at: datetime
+
+
 class ObservationPublic(BaseModel):
     """An observation as a given viewer may see it. Where the species is sensitive and the
     viewer is neither its observer nor staff, the position is the centre of its 10 km
@@ -271,6 +281,16 @@ class ObservationPublic(BaseModel):
         default=False,
         description="True for a deleted observation; only listed with `updated_since`, so "
         "that a syncing phone removes it.",
+    )
+    flags: list[str] = Field(
+        default_factory=list,
+        description="Plausibility flags (see `GET /review/flags`), for its observer and staff "
+        "only: what an ecologist will look at twice. Never a refusal.",
+    )
+    reviews: list[ReviewPublic] = Field(
+        default_factory=list,
+        description="The ecologists' decisions on it, oldest first, with their comments: for "
+        "its observer and staff only.",
     )
 
 

@@ -22,6 +22,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from app.accounts.models import User
+from app.audit import service as audit
+from app.audit.models import AuditAction, AuditEntity
+from app.audit.service import diff, snapshot
 from app.core.db import new_id, utcnow
 from app.core.errors import Conflict, FieldError, Unauthorized, Unprocessable, validation_errors
 from app.core.pagination import decode_position, encode_position
@@ -46,13 +49,40 @@ from app.observations.visibility import (
     present,
     present_at,
     public_position_of,
+    sees_exact,
     visible_clause,
 )
+from app.review.flags import Sighting, flags_of
+from app.review.history import reviews_of
+from app.review.models import ReviewTarget
 from app.species import service as species_service
 from app.species.models import Species
 from app.zones import service as zones_service
 
-EDITABLE_STATUSES = frozenset({ObservationStatus.pending.value, ObservationStatus.needs_info.value})
+# A validated observation may still be corrected by its observer: it then goes back to pending,
+# for the CPIE to look at again. A rejected one stays as it was judged.
+EDITABLE_STATUSES = frozenset(
+    {
+        ObservationStatus.pending.value,
+        ObservationStatus.needs_info.value,
+        ObservationStatus.validated.value,
+    }
+)
+# The fields the audit trail follows.
+AUDITED_FIELDS = (
+    "species_id",
+    "observed_at",
+    "latitude",
+    "longitude",
+    "accuracy_m",
+    "count",
+    "count_unit",
+    "notes",
+    "zone_id",
+    "status",
+    "flags",
+    "deleted_at",
+)
 
 _table = inspect(Observation).local_table
 assert isinstance(_table, Table)
@@ -137,6 +167,7 @@ def _row(
     species: Species,
     zone_id: uuid.UUID | None,
     public: PublicPosition,
+    flags: list[str],
     now: datetime,
 ) -> dict[str, Any]:
     return {
@@ -157,6 +188,7 @@ def _row(
         "generalised": public.generalised,
         "zone_id": zone_id,
         "status": ObservationStatus.pending.value,
+        "flags": flags,
         "created_at": now,
         "updated_at": now,
         "deleted_at": None,
@@ -186,6 +218,8 @@ def _present_new(row: Mapping[str, Any], *, cd_nom: int) -> ObservationPublic:
         updated_at=row["updated_at"],
         generalised=False,
         deleted=False,
+        flags=row["flags"],
+        reviews=[],
     )
 
 
@@ -258,6 +292,18 @@ def _stored(
     return found
 
 
+def _sighting(observer_id: uuid.UUID, data: ObservationCreate, species: Species) -> Sighting:
+    return Sighting(
+        observer_id=observer_id,
+        species=species,
+        observed_at=data.observed_at,
+        latitude=data.latitude,
+        longitude=data.longitude,
+        accuracy_m=data.accuracy_m,
+        count=data.count,
+    )
+
+
 def create_observation(
     session: Session, settings: Settings, *, observer_id: uuid.UUID, data: ObservationCreate
 ) -> tuple[ObservationPublic, bool]:
@@ -275,12 +321,14 @@ def create_observation(
         longitude=data.longitude,
         accuracy_m=data.accuracy_m,
     )
+    flags = flags_of(session, settings, [_sighting(observer_id, data, species)])[0]
     row = _row(
         observer_id=observer_id,
         data=data,
         species=species,
         zone_id=zone_id,
         public=public,
+        flags=flags,
         now=utcnow(),
     )
     if _insert_missing(session, [row]):
@@ -295,6 +343,7 @@ def create_observation(
         stored_species,
         exact=True,
         photos=[present_photo(photo, with_exif=True) for photo in photos],
+        reviews=reviews_of(session, ReviewTarget.observation, [observation.id])[observation.id],
     )
     return presented, False
 
@@ -373,6 +422,9 @@ def create_batch(
     zone_ids = zones_service.locate_zones(
         session, settings, [(p.latitude, p.longitude) for p, _ in fresh.values()]
     )
+    flags = flags_of(
+        session, settings, [_sighting(observer_id, p, species) for p, species in fresh.values()]
+    )
     now = utcnow()
     rows = [
         _row(
@@ -388,9 +440,10 @@ def create_batch(
                 longitude=p.longitude,
                 accuracy_m=p.accuracy_m,
             ),
+            flags=row_flags,
             now=now,
         )
-        for (p, species), zone_id in zip(fresh.values(), zone_ids, strict=True)
+        for (p, species), zone_id, row_flags in zip(fresh.values(), zone_ids, flags, strict=True)
     ]
     # In client_id order, so that concurrent batches sharing items take their row locks in the
     # same order and wait for each other instead of deadlocking (PostgreSQL).
@@ -430,7 +483,8 @@ def read_observation(
 ) -> ObservationPublic:
     species = species_service.get_species(session, observation.species_id)
     photos = media_service.photos_of(session, observation_id=observation.id)
-    return present(observation, species, viewer, photos=photos)
+    reviews = reviews_of(session, ReviewTarget.observation, [observation.id])[observation.id]
+    return present(observation, species, viewer, photos=photos, reviews=reviews)
 
 
 def update_observation(
@@ -441,12 +495,14 @@ def update_observation(
     data: ObservationUpdate,
     editor: User,
 ) -> ObservationPublic:
-    """Applies a PATCH of the observer's; the public position, zone and species follow."""
+    """Applies a PATCH of the observer's; the public position, zone, species and flags follow,
+    and a validated observation goes back to pending for another review."""
     if observation.status not in EDITABLE_STATUSES:
         raise Conflict(
             f"An observation that is {observation.status} can no longer be edited.",
             code="observation.not_editable",
         )
+    before = snapshot(observation, AUDITED_FIELDS)
     changes = data.model_fields_set
     if changes & {"species_id", "cd_nom"}:
         species = _resolve_species(
@@ -476,20 +532,59 @@ def update_observation(
     observation.public_longitude = public.longitude
     observation.public_accuracy_m = public.accuracy_m
     observation.generalised = public.generalised
+    observation.flags = flags_of(
+        session,
+        settings,
+        [
+            Sighting(
+                observer_id=observation.observer_id,
+                species=species,
+                observed_at=observation.observed_at,
+                latitude=observation.latitude,
+                longitude=observation.longitude,
+                accuracy_m=observation.accuracy_m,
+                count=observation.count,
+                id=observation.id,
+            )
+        ],
+    )[0]
+    if observation.status == ObservationStatus.validated.value:
+        observation.status = ObservationStatus.pending.value
     observation.updated_at = utcnow()
+    changed = diff(before, snapshot(observation, AUDITED_FIELDS))
+    if changed:
+        audit.record(
+            session,
+            actor_id=editor.id,
+            entity=AuditEntity.observation,
+            entity_id=observation.id,
+            action=AuditAction.update,
+            changes=changed,
+        )
     session.add(observation)
     session.flush()
     photos = media_service.photos_of(session, observation_id=observation.id)
-    return present(observation, species, editor, photos=photos)
+    reviews = reviews_of(session, ReviewTarget.observation, [observation.id])[observation.id]
+    return present(observation, species, editor, photos=photos, reviews=reviews)
 
 
-def delete_observation(session: Session, storage: Storage, *, observation: Observation) -> None:
+def delete_observation(
+    session: Session, storage: Storage, *, observation: Observation, actor: User
+) -> None:
     """Soft delete: the row stays, so that phones syncing with ``updated_since`` learn of it.
     Its photos go for good (rows now, files once the deletion is committed)."""
     media_service.delete_observation_photos(session, storage, observation_id=observation.id)
     now = utcnow()
     observation.deleted_at = now
     observation.updated_at = now
+    audit.record(
+        session,
+        actor_id=actor.id,
+        entity=AuditEntity.observation,
+        entity_id=observation.id,
+        action=AuditAction.delete,
+        changes={"deleted_at": [None, now]},
+    )
     session.add(observation)
     session.flush()
 
@@ -569,5 +664,14 @@ def list_observations(
     photos = media_service.photos_by_observation(
         session, [obs.id for obs, _ in rows if obs.deleted_at is None]
     )
-    items = [present(obs, species, viewer, photos=photos.get(obs.id, ())) for obs, species in rows]
+    # Review history only where the viewer may read it: their own observations, or any for staff.
+    reviews = reviews_of(
+        session, ReviewTarget.observation, [obs.id for obs, _ in rows if sees_exact(viewer, obs)]
+    )
+    items = [
+        present(
+            obs, species, viewer, photos=photos.get(obs.id, ()), reviews=reviews.get(obs.id, ())
+        )
+        for obs, species in rows
+    ]
     return ObservationPage(items=items, next_cursor=next_cursor)

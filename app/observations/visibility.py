@@ -23,7 +23,7 @@ from app.core.settings import Settings
 from app.media.models import ObservationPhoto
 from app.media.schemas import PhotoPublic, present_photo
 from app.observations.models import CountUnit, Observation, ObservationStatus
-from app.observations.schemas import BBox, ObservationPublic
+from app.observations.schemas import BBox, ObservationPublic, ReviewPublic
 from app.species.models import Generalisation, Species
 from app.zones.grid import CELL_1KM, CELL_10KM, generalise
 from app.zones.index import Area
@@ -108,15 +108,18 @@ def present(
     viewer: User | None,
     *,
     photos: Sequence[ObservationPhoto] = (),
+    reviews: Sequence[ReviewPublic] = (),
 ) -> ObservationPublic:
-    """``obs`` as ``viewer`` may see it, with its ``photos`` (in upload order); the caller has
-    checked :func:`can_see`."""
+    """``obs`` as ``viewer`` may see it, with its ``photos`` (in upload order) and, for its
+    observer and staff, its flags and review history; the caller has checked :func:`can_see`."""
     with_exif = sees_photo_metadata(viewer, obs)
+    exact = sees_exact(viewer, obs)
     return present_at(
         obs,
         species,
-        exact=sees_exact(viewer, obs),
+        exact=exact,
         photos=[present_photo(photo, with_exif=with_exif) for photo in photos],
+        reviews=reviews if exact else (),
     )
 
 
@@ -126,8 +129,10 @@ def present_at(
     *,
     exact: bool,
     photos: Sequence[PhotoPublic] = (),
+    reviews: Sequence[ReviewPublic] = (),
 ) -> ObservationPublic:
-    """``obs`` with its exact position, or with the public one."""
+    """``obs`` with its exact position, flags and reviews (observer and staff), or with the
+    public position and neither."""
     return ObservationPublic.model_construct(
         id=obs.id,
         client_id=obs.client_id,
@@ -148,6 +153,8 @@ def present_at(
         updated_at=obs.updated_at,
         generalised=False if exact else obs.generalised,
         deleted=obs.deleted_at is not None,
+        flags=list(obs.flags or ()) if exact else [],
+        reviews=list(reviews) if exact else [],
     )
 
 

@@ -285,21 +285,25 @@ def read_visit(found: VisibleVisit, session: SessionDep) -> VisitPublic:
     "/{visit_id}",
     response_model=VisitPublic,
     summary="Correct a visit",
-    description="Its observer, while it is `pending` or `needs_info`. `counts`, when given, "
-    "replaces the visit's counts.",
+    description="Its observer, unless it was rejected. `counts`, when given, replaces the "
+    "visit's counts; a validated visit goes back to `pending` for another review.",
     responses={
         **UNAUTHENTICATED,
         403: problem_doc("The caller can see the visit but is not its observer."),
         **VISIT_NOT_FOUND,
-        409: problem_doc("The visit has been reviewed and can no longer be edited."),
+        409: problem_doc("The visit was rejected and can no longer be edited."),
         **INVALID,
     },
 )
 def update_visit(
-    data: VisitUpdate, found: OwnedVisit, session: SessionDep, settings: SettingsDep
+    data: VisitUpdate,
+    found: OwnedVisit,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> VisitPublic:
     visit, site = found
-    return service.update_visit(session, settings, visit=visit, site=site, data=data)
+    return service.update_visit(session, settings, visit=visit, site=site, data=data, editor=user)
 
 
 @visits_router.delete(
@@ -315,6 +319,6 @@ def update_visit(
         **VISIT_NOT_FOUND,
     },
 )
-def delete_visit(found: RemovableVisit, session: SessionDep) -> Response:
-    service.delete_visit(session, visit=found[0])
+def delete_visit(found: RemovableVisit, user: CurrentUser, session: SessionDep) -> Response:
+    service.delete_visit(session, visit=found[0], actor=user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

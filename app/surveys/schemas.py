@@ -21,11 +21,13 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+from shapely.errors import ShapelyError
 from shapely.geometry import shape
 from shapely.validation import explain_validity
 
@@ -191,9 +193,25 @@ def check_geometry(value: Any) -> dict[str, Any]:
         )
     depth = 2 if value["type"] == "Polygon" else 1
     _vertices(value.get("coordinates"), depth)
+    coordinates = value["coordinates"]
+    if value["type"] == "LineString" and len(coordinates) < 2:
+        raise PydanticCustomError(
+            "site.invalid_geometry", "A LineString needs at least two positions."
+        )
+    if value["type"] == "Polygon":
+        # RFC 7946 §3.1.6: linear rings of four positions or more, closed.
+        if not coordinates:
+            raise PydanticCustomError("site.invalid_geometry", "A Polygon needs a ring.")
+        for ring in coordinates:
+            if len(ring) < 4 or list(ring[0]) != list(ring[-1]):
+                raise PydanticCustomError(
+                    "site.invalid_geometry",
+                    "Each ring of a Polygon has at least four positions, the last the same as "
+                    "the first (RFC 7946).",
+                )
     try:
-        geometry = shape({"type": value["type"], "coordinates": value["coordinates"]})
-    except (ValueError, TypeError, IndexError, AttributeError):
+        geometry = shape({"type": value["type"], "coordinates": coordinates})
+    except (ValueError, TypeError, IndexError, AttributeError, ShapelyError):
         raise PydanticCustomError(
             "site.invalid_geometry", "The geometry's coordinates are not well formed."
         ) from None
@@ -259,14 +277,19 @@ class SiteCreate(BaseModel):
     name: Name
     latitude: Latitude
     longitude: Longitude
-    geometry: Geometry | None = None
+    geometry: Geometry | None = Field(default=None, validate_default=True)
 
-    @model_validator(mode="after")
-    def _geometry_suits_kind(self) -> SiteCreate:
-        error = geometry_error(self.kind, self.geometry)
-        if error is not None:
-            raise PydanticCustomError("site.geometry_kind_mismatch", error)
-        return self
+    @field_validator("geometry")
+    @classmethod
+    def _geometry_suits_kind(
+        cls, value: dict[str, Any] | None, info: ValidationInfo
+    ) -> dict[str, Any] | None:
+        kind = info.data.get("kind")
+        if kind is not None:
+            error = geometry_error(kind, value)
+            if error is not None:
+                raise PydanticCustomError("site.geometry_kind_mismatch", error)
+        return value
 
 
 class SiteUpdate(BaseModel):

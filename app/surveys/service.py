@@ -23,6 +23,9 @@ from sqlmodel import Session, col, select
 
 from app.accounts.dependencies import is_staff
 from app.accounts.models import User
+from app.audit import service as audit
+from app.audit.models import AuditAction, AuditEntity
+from app.audit.service import diff, snapshot
 from app.core.db import insert_if_absent, new_id, utcnow
 from app.core.errors import Conflict, FieldError, Unprocessable, validation_errors
 from app.core.pagination import decode_position, encode_position
@@ -54,7 +57,27 @@ from app.surveys.schemas import (
 from app.surveys.yearly import SiteKind, VisitCounts, yearly_values
 from app.zones import service as zones_service
 
-EDITABLE_STATUSES = frozenset({ObservationStatus.pending.value, ObservationStatus.needs_info.value})
+# As for observations: a validated visit corrected by its observer goes back to pending.
+EDITABLE_STATUSES = frozenset(
+    {
+        ObservationStatus.pending.value,
+        ObservationStatus.needs_info.value,
+        ObservationStatus.validated.value,
+    }
+)
+VISIT_AUDITED_FIELDS = (
+    "started_at",
+    "duration_min",
+    "observers",
+    "complete",
+    "temperature_c",
+    "wind",
+    "cloud_pct",
+    "notes",
+    "status",
+    "flags",
+    "deleted_at",
+)
 
 # The months each protocol counts in (local time); a visit outside them is flagged, not refused.
 SEASON_MONTHS = {
@@ -91,7 +114,9 @@ def _parse(model: type[Any], item: Any) -> Any:
     """``item`` validated as ``model``, or the errors that refuse it (batch items)."""
     if not isinstance(item, Mapping):
         return [
-            FieldError(field="body", message="Each item must be a JSON object.", code="not_object")
+            FieldError(
+                field="body", message="Each item must be a JSON object.", code="visit.not_an_object"
+            )
         ]
     try:
         return model.model_validate(item)
@@ -674,10 +699,25 @@ def get_visit(session: Session, visit_id: uuid.UUID) -> tuple[Visit, Site] | Non
     return visit, site
 
 
+def _counts_snapshot(session: Session, visit_id: uuid.UUID) -> list[list[Any]]:
+    rows = session.exec(select(VisitCount).where(col(VisitCount.visit_id) == visit_id)).all()
+    return sorted(
+        [str(r.species_id), r.count, r.occupied, r.unoccupied, r.destroyed, r.artificial]
+        for r in rows
+    )
+
+
 def update_visit(
-    session: Session, settings: Settings, *, visit: Visit, site: Site, data: VisitUpdate
+    session: Session,
+    settings: Settings,
+    *,
+    visit: Visit,
+    site: Site,
+    data: VisitUpdate,
+    editor: User,
 ) -> VisitPublic:
-    """Applies a PATCH of the observer's; ``counts``, when given, replaces the visit's."""
+    """Applies a PATCH of the observer's; ``counts``, when given, replaces the visit's, and a
+    validated visit goes back to pending for another review."""
     if visit.status not in EDITABLE_STATUSES:
         raise Conflict(
             f"A visit that is {visit.status} can no longer be edited.",
@@ -685,6 +725,8 @@ def update_visit(
         )
     kind = SiteKind(site.kind)
     changes = data.model_fields_set
+    before = snapshot(visit, VISIT_AUDITED_FIELDS)
+    before["counts"] = _counts_snapshot(session, visit.id)
     if "counts" in changes and data.counts is not None:
         by_id, by_cd_nom = _species_lookup(session, settings, data.counts)
         counts, errors = check_counts(kind, data.counts, by_id, by_cd_nom)
@@ -702,17 +744,39 @@ def update_visit(
         for name, value in _weather_columns(data.weather).items():
             setattr(visit, name, value)
     visit.flags = flags_for(kind, visit.started_at, settings.tz)
+    if visit.status == ObservationStatus.validated.value:
+        visit.status = ObservationStatus.pending.value
     visit.updated_at = utcnow()
     session.add(visit)
     session.flush()
+    after = snapshot(visit, VISIT_AUDITED_FIELDS)
+    after["counts"] = _counts_snapshot(session, visit.id)
+    changed = diff(before, after)
+    if changed:
+        audit.record(
+            session,
+            actor_id=editor.id,
+            entity=AuditEntity.visit,
+            entity_id=visit.id,
+            action=AuditAction.update,
+            changes=changed,
+        )
     return read_visit(session, visit=visit, site=site)
 
 
-def delete_visit(session: Session, *, visit: Visit) -> None:
+def delete_visit(session: Session, *, visit: Visit, actor: User) -> None:
     now = utcnow()
     visit.deleted_at = now
     visit.updated_at = now
     session.add(visit)
+    audit.record(
+        session,
+        actor_id=actor.id,
+        entity=AuditEntity.visit,
+        entity_id=visit.id,
+        action=AuditAction.delete,
+        changes={"deleted_at": [None, now]},
+    )
     session.flush()
 
 

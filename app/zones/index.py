@@ -109,6 +109,13 @@ class ZoneIndex:
             answers[finite[point_i]] = self.zones[zone_i].id
         return answers
 
+    def codes_at(self, lon: float, lat: float) -> set[str]:
+        """The codes of every zone holding a point (overlapping zones included)."""
+        if not self.zones or not (math.isfinite(lon) and math.isfinite(lat)):
+            return set()
+        hits: Any = self._tree.query(shapely.points(lon, lat), predicate="intersects")
+        return {self.zones[int(i)].code for i in np.atleast_1d(hits)}
+
     def commune_area(self, lon: float, lat: float, kind: str = "commune") -> Area | None:
         """The commune (the largest zone of ``kind``) holding a point, as a centre and a
         radius: how a species generalised "to the commune" is shown. None outside every one."""

@@ -1,0 +1,2 @@
+"""Personal data (GDPR): what a participant may take away, and how they leave without taking
+the science with them."""
