@@ -133,7 +133,17 @@ def test_species_filter(world: World) -> None:
 def test_zone_filter(world: World) -> None:
     loos = zone_by_code(world.session, "62528")
     assert world.names(world.ecologist, f"&zone_id={loos.id}") == EVERYTHING - {"bob_validated"}
-    assert world.names(None, f"&zone_id={loos.id}") == {"alice_validated", "alice_falcon"}
+    # The falcon is sensitive: to anyone but its observer and staff it is in no zone, so that a
+    # zone filter cannot place it more precisely than its 10 km cell.
+    assert world.names(None, f"&zone_id={loos.id}") == {"alice_validated"}
+    assert world.names(world.bob, f"&zone_id={loos.id}") == {
+        "alice_validated",
+        "bob_needs_info",
+        "bob_rejected",
+    }
+    assert "alice_falcon" in world.names(world.alice, f"&zone_id={loos.id}")
+    (falcon,) = [i for i in world.items(None) if i["id"] == world.ids["alice_falcon"]]
+    assert falcon["zone_id"] is None
 
 
 def test_status_filter(world: World) -> None:

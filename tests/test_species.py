@@ -109,6 +109,7 @@ def test_species_fields(client: TestClient) -> None:
         "group": "bird",
         "rank": "ES",
         "sensitive": False,
+        "generalisation": "grid_10km",
     }
     uuid.UUID(swallow["id"])
 

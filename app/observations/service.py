@@ -51,6 +51,7 @@ from app.observations.visibility import (
     public_position_of,
     sees_exact,
     visible_clause,
+    zone_clause,
 )
 from app.review.flags import Sighting, flags_of
 from app.review.history import reviews_of
@@ -608,7 +609,7 @@ def filter_clauses(
     if filters.species_id is not None:
         clauses.append(col(Observation.species_id) == filters.species_id)
     if filters.zone_id is not None:
-        clauses.append(col(Observation.zone_id) == filters.zone_id)
+        clauses.append(zone_clause(viewer, filters.zone_id))
     if filters.status is not None:
         clauses.append(col(Observation.status) == filters.status.value)
     if filters.year is not None:

@@ -10,6 +10,7 @@ box cannot locate a sensitive nest by which rows it returns.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -132,26 +133,51 @@ def present_at(
     reviews: Sequence[ReviewPublic] = (),
 ) -> ObservationPublic:
     """``obs`` with its exact position, flags and reviews (observer and staff), or with the
-    public position and neither."""
+    public position and neither.
+
+    A generalised observation's zone is withheld from those who get the public position: a
+    commune, let alone a slag heap, says more than a 10 km cell. ``species`` is checked too, so
+    that a row written in the instant before its species became sensitive (stored with an exact
+    public position) is still blurred here, on the fly, until the recompute reaches it.
+    """
+    latitude, longitude, accuracy, generalised = (
+        (obs.latitude, obs.longitude, obs.accuracy_m, False)
+        if exact
+        else (obs.public_latitude, obs.public_longitude, obs.public_accuracy_m, obs.generalised)
+    )
+    if not exact and species.sensitive and not generalised:
+        late = public_position(
+            sensitive=True,
+            latitude=obs.latitude,
+            longitude=obs.longitude,
+            accuracy_m=obs.accuracy_m,
+            generalisation=species.generalisation,
+        )
+        latitude, longitude, accuracy, generalised = (
+            late.latitude,
+            late.longitude,
+            late.accuracy_m,
+            True,
+        )
     return ObservationPublic.model_construct(
         id=obs.id,
         client_id=obs.client_id,
         species_id=obs.species_id,
         cd_nom=species.cd_nom,
         observed_at=obs.observed_at,
-        latitude=obs.latitude if exact else obs.public_latitude,
-        longitude=obs.longitude if exact else obs.public_longitude,
-        accuracy_m=obs.accuracy_m if exact else obs.public_accuracy_m,
+        latitude=latitude,
+        longitude=longitude,
+        accuracy_m=accuracy,
         count=obs.count,
         count_unit=CountUnit(obs.count_unit),
         notes=obs.notes,
-        zone_id=obs.zone_id,
+        zone_id=None if generalised else obs.zone_id,
         status=ObservationStatus(obs.status),
         observer_id=obs.observer_id,
         photos=list(photos),
         created_at=obs.created_at,
         updated_at=obs.updated_at,
-        generalised=False if exact else obs.generalised,
+        generalised=generalised,
         deleted=obs.deleted_at is not None,
         flags=list(obs.flags or ()) if exact else [],
         reviews=list(reviews) if exact else [],
@@ -170,6 +196,18 @@ def visible_clause(viewer: User | None) -> ColumnElement[bool]:
 
 def _inside(lat: Mapped[float], lon: Mapped[float], box: BBox) -> ColumnElement[bool]:
     return and_(lat >= box.min_lat, lat <= box.max_lat, lon >= box.min_lon, lon <= box.max_lon)
+
+
+def zone_clause(viewer: User | None, zone_id: uuid.UUID) -> ColumnElement[bool]:
+    """Rows in ``zone_id`` *as this viewer may know it*: a generalised observation is in no
+    zone for those who see its public position, so that a zone filter cannot place it."""
+    in_zone = col(Observation.zone_id) == zone_id
+    if viewer is None:
+        return and_(in_zone, col(Observation.generalised).is_(False))
+    if is_staff(viewer):
+        return in_zone
+    mine = col(Observation.observer_id) == viewer.id
+    return and_(in_zone, or_(mine, col(Observation.generalised).is_(False)))
 
 
 def bbox_clause(viewer: User | None, box: BBox) -> ColumnElement[bool]:

@@ -1,20 +1,27 @@
-"""HTTP routes of the species reference (read-only: ecologists load files with the CLI)."""
+"""HTTP routes of the species reference: anyone searches it; ecologists add names from TAXREF
+and correct them, sensitivity included (whole files go through the CLI)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, status
 
-from app.core.deps import SessionDep
+from app.accounts.dependencies import EcologistUser
+from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
 from app.species import service
-from app.species.schemas import SpeciesPublic
+from app.species.schemas import SpeciesCreate, SpeciesPublic, SpeciesUpdate
 from app.species.taxref import SpeciesGroup
 
 router = APIRouter(prefix="/species", tags=["species"])
+
+STAFF_ONLY: dict[int | str, dict[str, Any]] = {
+    401: problem_doc("No valid access token"),
+    403: problem_doc("Not an ecologist or admin (`auth.role_required`)"),
+}
 
 
 @router.get(
@@ -62,3 +69,57 @@ def list_species(
 )
 def get_species(session: SessionDep, species_id: uuid.UUID) -> SpeciesPublic:
     return SpeciesPublic.model_validate(service.get_species(session, species_id))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SpeciesPublic,
+    summary="Add a species from its TAXREF fields (ecologists)",
+    description=(
+        "For a name the shipped reference lacks: its TAXREF row's fields (`cd_ref` defaults to "
+        "`cd_nom`). Set `sensitive` (and `generalisation`) for a species whose positions must "
+        "not be published exactly. Recorded in the audit trail."
+    ),
+    responses={
+        **STAFF_ONLY,
+        409: problem_doc("The reference already has this `cd_nom` (`species.cd_nom_taken`)"),
+        422: problem_doc("A field is missing, unknown, out of range or too long"),
+    },
+)
+def create_species(body: SpeciesCreate, user: EcologistUser, session: SessionDep) -> SpeciesPublic:
+    return SpeciesPublic.model_validate(
+        service.create_species(session, actor_id=user.id, data=body)
+    )
+
+
+@router.patch(
+    "/{species_id}",
+    response_model=SpeciesPublic,
+    summary="Correct a species' names, group or sensitivity (ecologists)",
+    description=(
+        "Any of `scientific_name`, `authority`, `vernacular_name`, `vernacular_en`, `group`, "
+        "`sensitive`, `generalisation`; a field left out stays as it is, and `authority` and "
+        "the vernacular names may be set to null. Changing `sensitive` or `generalisation` "
+        "moves the public position of every observation of the species (deleted ones "
+        "included) in the same transaction, and bumps their `updated_at` so that syncing "
+        "phones fetch them again. Recorded in the audit trail with each field's value before "
+        "and after."
+    ),
+    responses={
+        **STAFF_ONLY,
+        404: problem_doc("No species has this id (`species.not_found`)"),
+        422: problem_doc("A field is unknown, out of range, too long, or null where it may not be"),
+    },
+)
+def update_species(
+    species_id: uuid.UUID,
+    body: SpeciesUpdate,
+    user: EcologistUser,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> SpeciesPublic:
+    species = service.update_species(
+        session, settings, actor_id=user.id, species_id=species_id, data=body
+    )
+    return SpeciesPublic.model_validate(species)

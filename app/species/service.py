@@ -1,4 +1,5 @@
-"""The species reference: search, look-ups for other domains, and loading TAXREF files."""
+"""The species reference: search, look-ups for other domains, loading TAXREF files, and the
+edits ecologists make one species at a time (each in the audit trail)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,25 @@ import threading
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
 from sqlalchemy import Table, and_, collate, or_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.audit import service as audit
+from app.audit.models import AuditAction, AuditEntity
 from app.core.cache import RevisionCache, table_revision
 from app.core.db import utcnow
-from app.core.errors import FieldError, NotFound, Unprocessable
+from app.core.errors import Conflict, FieldError, NotFound, Unprocessable
 from app.core.pagination import decode_cursor, encode_cursor, invalid_cursor
 from app.core.settings import Settings
 from app.species.models import Species
+from app.species.schemas import SpeciesCreate, SpeciesUpdate
+from app.species.sensitivity import regeneralise_observations
 from app.species.taxref import (
     DEFAULT_RANKS,
     SpeciesFileError,
@@ -26,6 +33,7 @@ from app.species.taxref import (
     decode_line,
     fold,
     iter_records,
+    make_search_text,
     parse_header,
     taxref_version_from_name,
 )
@@ -188,6 +196,143 @@ def list_species(
         last = rows[-1]
         next_cursor = encode_cursor([last.search_text, str(last.id)])
     return SpeciesListing(items=rows, next_cursor=next_cursor)
+
+
+# --- edits by ecologists ---------------------------------------------------------------------
+
+# What the audit trail keeps of a species: every field an edit or an import may change.
+AUDITED_FIELDS = (
+    "cd_nom",
+    "cd_ref",
+    "scientific_name",
+    "authority",
+    "vernacular_name",
+    "vernacular_en",
+    "group",
+    "rank",
+    "kingdom",
+    "family",
+    "taxref_version",
+    "sensitive",
+    "generalisation",
+)
+# Fields that decide where the public sees the species' observations.
+POSITION_FIELDS = frozenset({"sensitive", "generalisation"})
+NAME_FIELDS = frozenset({"scientific_name", "vernacular_name"})
+
+
+def _cd_nom_taken(cd_nom: int) -> Conflict:
+    return Conflict(
+        f"A species with cd_nom {cd_nom} is already in the reference.",
+        code="species.cd_nom_taken",
+    )
+
+
+def create_species(session: Session, *, actor_id: uuid.UUID, data: SpeciesCreate) -> Species:
+    """Adds a TAXREF name to the reference; 409 ``species.cd_nom_taken`` when its ``cd_nom``
+    is there already (checked first, and again by the unique index against a concurrent add)."""
+    existing = session.exec(select(Species.id).where(col(Species.cd_nom) == data.cd_nom)).first()
+    if existing is not None:
+        raise _cd_nom_taken(data.cd_nom)
+    now = utcnow()
+    species = Species(
+        cd_nom=data.cd_nom,
+        cd_ref=data.cd_ref if data.cd_ref is not None else data.cd_nom,
+        scientific_name=data.scientific_name,
+        authority=data.authority,
+        vernacular_name=data.vernacular_name,
+        vernacular_en=data.vernacular_en,
+        group=data.group.value,
+        rank=data.rank,
+        kingdom=data.kingdom,
+        family=data.family,
+        taxref_version=data.taxref_version,
+        sensitive=data.sensitive,
+        generalisation=data.generalisation.value,
+        search_text=make_search_text(
+            scientific_name=data.scientific_name,
+            vernacular_name=data.vernacular_name,
+            cd_nom=data.cd_nom,
+        ),
+        created_at=now,
+        updated_at=now,
+    )
+    savepoint = session.begin_nested()
+    try:
+        session.add(species)
+        session.flush()
+    except IntegrityError:
+        savepoint.rollback()
+        raise _cd_nom_taken(data.cd_nom) from None
+    savepoint.commit()
+    audit.record(
+        session,
+        actor_id=actor_id,
+        entity=AuditEntity.species,
+        entity_id=species.id,
+        action=AuditAction.create,
+        changes=audit.diff({}, audit.snapshot(species, AUDITED_FIELDS)),
+        at=now,
+    )
+    session.flush()
+    invalidate_species_cache()
+    return species
+
+
+def update_species(
+    session: Session,
+    settings: Settings,
+    *,
+    actor_id: uuid.UUID,
+    species_id: uuid.UUID,
+    data: SpeciesUpdate,
+) -> Species:
+    """Applies an ecologist's correction in one unit of work: the species, one audit event
+    naming the fields changed, and, when ``sensitive`` or ``generalisation`` changed, the public
+    position of every observation of the species. A PATCH that changes nothing writes
+    nothing.
+
+    The species row is locked first (PostgreSQL; SQLite has one writer anyway): two concurrent
+    edits would otherwise each recompute the positions from a species the other was changing,
+    and the last to write the observations could leave them exact under a sensitive species.
+    """
+    species = session.get(Species, species_id, with_for_update=True, populate_existing=True)
+    if species is None:
+        raise NotFound("No species has this id.", code="species.not_found")
+    before = audit.snapshot(species, AUDITED_FIELDS)
+    for name in data.model_fields_set:
+        value = getattr(data, name)
+        if isinstance(value, StrEnum):  # stored as their value
+            value = value.value
+        setattr(species, name, value)
+    changes = audit.diff(before, audit.snapshot(species, AUDITED_FIELDS))
+    if not changes:
+        return species
+    now = utcnow()
+    if changes.keys() & NAME_FIELDS:
+        species.search_text = make_search_text(
+            scientific_name=species.scientific_name,
+            vernacular_name=species.vernacular_name,
+            cd_nom=species.cd_nom,
+        )
+    # The caches of other processes notice the change by this column (the table's revision).
+    species.updated_at = now
+    session.add(species)
+    session.flush()
+    if changes.keys() & POSITION_FIELDS:
+        regeneralise_observations(session, settings, species, now=now)
+    audit.record(
+        session,
+        actor_id=actor_id,
+        entity=AuditEntity.species,
+        entity_id=species.id,
+        action=AuditAction.update,
+        changes=changes,
+        at=now,
+    )
+    session.flush()
+    invalidate_species_cache()
+    return species
 
 
 # --- import -----------------------------------------------------------------------------------

@@ -62,7 +62,8 @@ def get_zone(session: SessionDep, zone_id: uuid.UUID) -> ZoneFeature:
         "Zones are matched on `code`: an imported code updates its zone's name, kind and "
         "geometry. All or nothing: a 422 `zone.invalid_file` lists every bad feature as "
         "`features[i]` (self-intersecting ring, not a Polygon, missing code, duplicate code, "
-        "coordinates outside WGS 84) and stores none."
+        "coordinates outside WGS 84) and stores none. Ecologists and admins only; each zone "
+        "created or changed is recorded in the audit trail."
     ),
     response_model=ZoneImportResult,
     responses={
@@ -72,6 +73,8 @@ def get_zone(session: SessionDep, zone_id: uuid.UUID) -> ZoneFeature:
         422: problem_doc("Not a FeatureCollection, or bad features"),
     },
 )
-def import_zones(session: SessionDep, _user: EcologistUser, body: ZoneImport) -> ZoneImportResult:
-    report = service.import_zones(session, {"type": body.type, "features": body.features})
+def import_zones(session: SessionDep, user: EcologistUser, body: ZoneImport) -> ZoneImportResult:
+    report = service.import_zones(
+        session, {"type": body.type, "features": body.features}, actor_id=user.id
+    )
     return ZoneImportResult(created=report.created, updated=report.updated, total=report.total)

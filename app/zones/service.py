@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import uuid
@@ -19,6 +20,8 @@ from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 from sqlmodel import Session, col, select
 
+from app.audit import service as audit
+from app.audit.models import AuditAction, AuditEntity
 from app.core.db import utcnow
 from app.core.errors import FieldError, NotFound, Unprocessable
 from app.core.settings import Settings
@@ -200,13 +203,40 @@ def parse_feature_collection(
 # --- writing ------------------------------------------------------------------------------------
 
 
+# What the audit trail keeps of a zone. The geometry is kept as its digest: a commune's boundary
+# runs to thousands of vertices, and the trail needs to show that it changed, not to hold it.
+AUDITED_FIELDS = (
+    "code",
+    "name",
+    "kind",
+    "geometry_sha256",
+    "area_m2",
+    "min_lon",
+    "min_lat",
+    "max_lon",
+    "max_lat",
+)
+
+
+def _audited(zone: Zone) -> dict[str, Any]:
+    values = {name: getattr(zone, name) for name in AUDITED_FIELDS if name != "geometry_sha256"}
+    values["geometry_sha256"] = hashlib.sha256(zone.geometry.encode("utf-8")).hexdigest()
+    return values
+
+
 def import_zones(
     session: Session,
     source: Path | Mapping[str, Any],
     *,
     default_kind: str = "commune",
+    actor_id: uuid.UUID | None = None,
 ) -> ZoneImportReport:
-    """Creates or updates (by ``code``) the zones of a GeoJSON FeatureCollection, all or nothing."""
+    """Creates or updates (by ``code``) the zones of a GeoJSON FeatureCollection, all or nothing.
+
+    Each zone created, and each zone whose name, kind or boundary changed, gets an event in the
+    audit trail in the same unit of work, by ``actor_id`` (None: the command line). Re-importing
+    an unchanged zone records nothing.
+    """
     parsed = parse_feature_collection(_read_source(source), default_kind=default_kind)
     existing = {
         z.code: z
@@ -229,12 +259,26 @@ def import_zones(
         }
         zone = existing.get(item.code)
         if zone is None:
-            session.add(Zone(code=item.code, created_at=now, **values))
+            zone = Zone(code=item.code, created_at=now, **values)
+            session.add(zone)
             created += 1
+            action, changes = AuditAction.create, audit.diff({}, _audited(zone))
         else:
+            before = _audited(zone)
             for field, value in values.items():
                 setattr(zone, field, value)
             session.add(zone)
+            action, changes = AuditAction.update, audit.diff(before, _audited(zone))
+        if changes:
+            audit.record(
+                session,
+                actor_id=actor_id,
+                entity=AuditEntity.zone,
+                entity_id=zone.id,
+                action=action,
+                changes=changes,
+                at=now,
+            )
     session.flush()
     invalidate_zone_index()
     return ZoneImportReport(created=created, updated=len(parsed) - created, total=len(parsed))
