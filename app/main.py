@@ -64,7 +64,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.db = database
 
     install_error_handlers(app)
-    app.add_middleware(GZipMiddleware, minimum_size=2048)
+    # Level 6: as small as 9 on JSON within a few per cent, at a third of the CPU.
+    app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=6)
     app.add_middleware(
         BodySizeLimit,
         default=settings.max_json_body_bytes,

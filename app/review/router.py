@@ -6,9 +6,9 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
-from app.accounts.dependencies import EcologistUser
+from app.accounts.dependencies import STAFF_ROLES, EcologistUser, TokenSubject, for_role
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
@@ -111,15 +111,23 @@ def observation_queue(
     "that counted such a species.",
     responses={**STAFF_ONLY, **INVALID},
 )
-def visit_queue(
-    session: SessionDep,
+async def visit_queue(
+    request: Request,
+    subject: TokenSubject,
     settings: SettingsDep,
-    _staff: EcologistUser,
     filters: QueueFiltersDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> VisitQueuePage:
-    return service.visit_queue(session, settings, filters=filters, limit=limit, cursor=cursor)
+    return await for_role(
+        request,
+        subject,
+        STAFF_ROLES,
+        lambda session, _staff: service.visit_queue(
+            session, settings, filters=filters, limit=limit, cursor=cursor
+        ),
+        read_only=True,
+    )
 
 
 @router.get(
@@ -187,14 +195,19 @@ def review_visit(
     "one (`ids.3`), and nothing changes. " + DECISION_EFFECT,
     responses={**STAFF_ONLY, **INVALID},
 )
-def bulk_review(
-    body: BulkReviewRequest, reviewer: EcologistUser, session: SessionDep
+async def bulk_review(
+    body: BulkReviewRequest, subject: TokenSubject, request: Request
 ) -> BulkReviewResponse:
-    return service.bulk_review(
-        session,
-        target=body.target,
-        ids=body.ids,
-        reviewer=reviewer,
-        decision=body.decision,
-        comment=body.comment,
+    return await for_role(
+        request,
+        subject,
+        STAFF_ROLES,
+        lambda session, reviewer: service.bulk_review(
+            session,
+            target=body.target,
+            ids=body.ids,
+            reviewer=reviewer,
+            decision=body.decision,
+            comment=body.comment,
+        ),
     )

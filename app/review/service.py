@@ -19,11 +19,12 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import String, and_, cast, exists, or_, text, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.accounts.models import User
 from app.audit import service as audit
-from app.audit.models import AuditAction, AuditEntity, AuditEvent
+from app.audit.models import AuditAction, AuditEntity
 from app.core.db import new_id, utcnow
 from app.core.errors import FieldError, Unprocessable
 from app.core.pagination import decode_position, encode_position
@@ -213,18 +214,18 @@ def bulk_review(
     )
     audit.record_many(
         session,
-        (
-            AuditEvent(
-                id=new_id(),
-                at=now,
-                actor_id=reviewer.id,
-                entity=_ENTITIES[target].value,
-                entity_id=id_,
-                action=AuditAction.review.value,
-                changes={"status": [statuses[id_], decision.value], "comment": [None, comment]},
-            )
+        [
+            {
+                "id": new_id(),
+                "at": now,
+                "actor_id": reviewer.id,
+                "entity": _ENTITIES[target].value,
+                "entity_id": id_,
+                "action": AuditAction.review.value,
+                "changes": {"status": [statuses[id_], decision.value], "comment": [None, comment]},
+            }
             for id_ in wanted
-        ),
+        ],
     )
     # The ORM's copies of these rows (if any) are now stale.
     session.expire_all()
@@ -287,47 +288,81 @@ def observation_queue(
         clauses.append(_flag_clause(col(Observation.flags), filters.flag))
     at_column, id_column = col(Observation.created_at), col(Observation.id)
     _position(cursor, clauses, at_column, id_column)
+    # Columns, not ORM objects: a page of 50 would otherwise build 150 of them.
     statement = (
-        select(Observation, Species, User)
+        sa_select(*_QUEUE_COLUMNS)
         .join(Species, col(Species.id) == col(Observation.species_id))
         .join(User, col(User.id) == col(Observation.observer_id))
         .where(*clauses)
         .order_by(at_column.asc(), id_column.asc())
         .limit(limit + 1)
     )
-    rows = session.exec(statement).all()
+    rows = session.execute(statement).mappings().all()
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        last = rows[-1][0]
-        next_cursor = encode_position(_QUEUE, last.created_at, last.id)
-    ids = [obs.id for obs, _, _ in rows]
+        next_cursor = encode_position(_QUEUE, rows[-1]["created_at"], rows[-1]["id"])
+    ids = [row["id"] for row in rows]
     photos = media_service.photos_by_observation(session, ids)
     reviews = reviews_of(session, ReviewTarget.observation, ids)
     items = [
-        ObservationQueueItem(
-            id=obs.id,
-            species=SpeciesBrief.model_validate(species, from_attributes=True),
-            observed_at=obs.observed_at,
-            latitude=obs.latitude,
-            longitude=obs.longitude,
-            accuracy_m=obs.accuracy_m,
-            count=obs.count,
-            count_unit=CountUnit(obs.count_unit),
-            notes=obs.notes,
-            zone_id=obs.zone_id,
-            status=ObservationStatus(obs.status),
-            observer=ObserverBrief(id=observer.id, display_name=observer.display_name),
+        ObservationQueueItem.model_construct(
+            id=row["id"],
+            species=SpeciesBrief.model_construct(
+                id=row["species_id"],
+                cd_nom=row["cd_nom"],
+                scientific_name=row["scientific_name"],
+                vernacular_name=row["vernacular_name"],
+                group=row["group"],
+                sensitive=row["sensitive"],
+            ),
+            observed_at=row["observed_at"],
+            latitude=row["latitude"],
+            longitude=row["longitude"],
+            accuracy_m=row["accuracy_m"],
+            count=row["count"],
+            count_unit=CountUnit(row["count_unit"]),
+            notes=row["notes"],
+            zone_id=row["zone_id"],
+            status=ObservationStatus(row["status"]),
+            observer=ObserverBrief.model_construct(
+                id=row["observer_id"], display_name=row["display_name"]
+            ),
             # Staff never see the photos' EXIF: it is the observer's alone.
-            photos=[present_photo(p, with_exif=False) for p in photos.get(obs.id, ())],
-            flags=explain(obs.flags or []),
-            reviews=reviews.get(obs.id, []),
-            created_at=obs.created_at,
-            updated_at=obs.updated_at,
+            photos=[present_photo(p, with_exif=False) for p in photos.get(row["id"], ())],
+            flags=explain(row["flags"] or []),
+            reviews=reviews.get(row["id"], []),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
         )
-        for obs, species, observer in rows
+        for row in rows
     ]
-    return ObservationQueuePage(items=items, next_cursor=next_cursor)
+    return ObservationQueuePage.model_construct(items=items, next_cursor=next_cursor)
+
+
+_QUEUE_COLUMNS = (
+    col(Observation.id),
+    col(Observation.species_id),
+    col(Observation.observed_at),
+    col(Observation.latitude),
+    col(Observation.longitude),
+    col(Observation.accuracy_m),
+    col(Observation.count),
+    col(Observation.count_unit),
+    col(Observation.notes),
+    col(Observation.zone_id),
+    col(Observation.status),
+    col(Observation.observer_id),
+    col(Observation.flags),
+    col(Observation.created_at),
+    col(Observation.updated_at),
+    col(Species.cd_nom),
+    col(Species.scientific_name),
+    col(Species.vernacular_name),
+    col(Species.group),
+    col(Species.sensitive),
+    col(User.display_name),
+)
 
 
 def visit_queue(
