@@ -10,6 +10,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from app import __version__
 from app.accounts.router import router as accounts_router
 from app.audit.router import router as audit_router
+from app.baselines.router import router as baselines_router
 from app.core.db import Database, make_engine
 from app.core.errors import Problem, install_error_handlers
 from app.core.middleware import BodySizeLimit
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         audit_router,
         privacy_router,
         review_router,
+        baselines_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health_router)

@@ -2,6 +2,7 @@
 
 from app.accounts.models import LoginThrottle, RefreshToken, User
 from app.audit.models import AuditEvent
+from app.baselines.models import Baseline
 from app.core import db as _db  # noqa: F401  (sets the naming convention first)
 from app.media.models import ObservationPhoto
 from app.observations.models import Observation
@@ -12,6 +13,7 @@ from app.zones.models import Zone
 
 __all__ = [
     "AuditEvent",
+    "Baseline",
     "LoginThrottle",
     "Observation",
     "ObservationPhoto",

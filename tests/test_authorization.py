@@ -27,6 +27,7 @@ from PIL import Image
 from sqlmodel import Session, col, select
 
 from app.accounts.models import Role, User
+from app.baselines import service as baselines_service
 from app.core.settings import Settings
 from app.species.models import Species
 
@@ -96,6 +97,17 @@ class World:
         return user
 
     @property
+    def baseline_id(self) -> str:
+        """An inventory baseline, made on first use."""
+        rows = baselines_service.list_baselines(self.session, year=2003)
+        if not rows:
+            baselines_service.import_baselines(
+                self.session, BASELINE_FILE.format(cd_nom=3696, count=5)
+            )
+            rows = baselines_service.list_baselines(self.session, year=2003)
+        return str(rows[0][0].id)
+
+    @property
     def photo_id(self) -> str:
         """Made on first use: decoding a photo is the slowest part of a world."""
         if self._photo_id is None:
@@ -107,6 +119,11 @@ class World:
             assert answer.status_code == 201, answer.text
             self._photo_id = answer.json()["id"]
         return self._photo_id
+
+
+BASELINE_FILE = (
+    "year,cd_nom,zone_code,site_code,count,unit,method,source\n2003,{cd_nom},,,{count},nests,,\n"
+)
 
 
 def png() -> bytes:
@@ -156,6 +173,7 @@ class Call:
     json: Callable[[World, str], Any] | None = None
     form: Callable[[World, str], dict[str, str]] | None = None
     files: bool = False
+    csv: str | None = None
 
 
 def _me_password(world: World, role: str) -> dict[str, str]:
@@ -309,6 +327,16 @@ MATRIX: dict[tuple[str, str], tuple[Call, tuple[int, ...]]] = {
         (401, 403, 403, 403, 200, 200),
     ),
     ("GET", "/audit"): (Call(lambda w: "/audit"), (401, 403, 403, 403, 200, 200)),
+    # --- inventory baselines: ecologists and admins
+    ("POST", "/baselines/import"): (
+        Call(lambda w: "/baselines/import", csv=BASELINE_FILE.format(cd_nom=3696, count=7)),
+        (401, 403, 403, 403, 200, 200),
+    ),
+    ("GET", "/baselines"): (Call(lambda w: "/baselines"), (401, 403, 403, 403, 200, 200)),
+    ("DELETE", "/baselines/{baseline_id}"): (
+        Call(lambda w: f"/baselines/{w.baseline_id}"),
+        (401, 403, 403, 403, 204, 204),
+    ),
     # --- statistics: public
     ("GET", "/stats/phenology"): (Call(lambda w: "/stats/phenology?cd_nom=3696"), (200,) * 6),
     # --- sites and visits: the owner's and the staff's
@@ -421,6 +449,8 @@ def test_the_matrix(
         kwargs["data"] = call.form(world, role)
     if call.files:
         kwargs["files"] = {"file": ("p.png", png(), "image/png")}
+    if call.csv is not None:
+        kwargs["files"] = {"file": ("b.csv", call.csv.encode(), "text/csv")}
     answer = client.request(method, url, **kwargs)
     assert answer.status_code == expected, f"{method} {url} as {role}: {answer.text[:300]}"
     if answer.status_code >= 400:

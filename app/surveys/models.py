@@ -76,6 +76,9 @@ class Site(SQLModel, table=True):
     class_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid, nullable=True))
     kind: str = Field(max_length=16)
     name: str = Field(max_length=200)
+    # The CPIE's own code for the site (e.g. "HIR-JAURES-12"), by which inventory baselines are
+    # tied to it; set by ecologists, unique when set.
+    code: str | None = Field(default=None, max_length=64, unique=True)
     latitude: float
     longitude: float
     geometry: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
