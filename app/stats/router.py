@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from app.accounts.dependencies import OptionalUser, is_staff
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
 from app.observations.schemas import CdNom
 from app.stats import service
-from app.stats.schemas import PhenologyResponse
+from app.stats.schemas import PhenologyResponse, YearlyStatsResponse
 
 router = APIRouter(prefix="/stats", tags=["statistics"])
 
@@ -62,6 +63,41 @@ def read_phenology(
         settings,
         species_id=species_id,
         cd_nom=cd_nom,
+        from_year=from_year,
+        to_year=to_year,
+    )
+
+
+@router.get(
+    "/yearly",
+    response_model=YearlyStatsResponse,
+    summary="Yearly counts per species and zone",
+    description="Per year (the territory's local time), taxon (`cd_ref`: synonyms together) and "
+    "zone: the validated observations' count sum, their number and their distinct observers; "
+    "and from the survey protocols, the sum over the zone's sites of their yearly values "
+    "(validated visits) and the number of those sites. `count` is the observations' sum, or "
+    "where a taxon was only counted by the protocols, their value (`count_source`). A "
+    "sensitive species is counted for the whole territory only (`zone_id` null), but for "
+    "staff. By default the last 25 years. No sign-in needed.",
+    responses={422: problem_doc("Unknown species or an invalid range of years.")},
+)
+def yearly_statistics(
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: OptionalUser,
+    species_id: Annotated[uuid.UUID | None, Query()] = None,
+    cd_nom: Annotated[CdNom | None, Query()] = None,
+    zone_id: Annotated[uuid.UUID | None, Query()] = None,
+    from_year: Annotated[int | None, _year_query("First year.")] = None,
+    to_year: Annotated[int | None, _year_query("Last year.")] = None,
+) -> YearlyStatsResponse:
+    return service.yearly_statistics(
+        session,
+        settings,
+        staff=is_staff(viewer),
+        species_id=species_id,
+        cd_nom=cd_nom,
+        zone_id=zone_id,
         from_year=from_year,
         to_year=to_year,
     )

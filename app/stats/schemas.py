@@ -6,6 +6,7 @@ pseudonym they chose (``display_name``), never by an e-mail address or an id.
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -71,3 +72,60 @@ class PhenologyResponse(BaseModel):
         "(1 = 1 January; 1 April is day 91, or 92 in a leap year); null without items.",
         examples=[93.0],
     )
+
+
+class CountSource(StrEnum):
+    observations = "observations"
+    protocol = "protocol"
+
+
+class YearlyStatsItem(BaseModel):
+    year: int
+    species_id: uuid.UUID = Field(description="The accepted taxon's species (by `cd_ref`).")
+    cd_ref: int
+    zone_id: uuid.UUID | None = Field(
+        description="Null: the whole territory (always so for a sensitive species, but for staff)."
+    )
+    count: int = Field(
+        description="The validated observations' count sum; where there is none, the protocols' "
+        "value (`count_source` says which)."
+    )
+    observations: int
+    observers: int
+    count_source: CountSource
+    observed_count: int = Field(description="The validated observations' count sum.")
+    protocol_value: int | None = Field(
+        description="The sum over the zone's survey sites of their yearly values (validated "
+        "visits), or null when no site counted the species that year."
+    )
+    protocol_unit: str | None = Field(description="`nests` or `individuals`.")
+    sites: int = Field(description="Survey sites whose yearly value is in `protocol_value`.")
+
+
+class YearlyStatsResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "year": 2026,
+                            "species_id": "0b6f2a52-3c1d-4c8e-9a4f-6d2e1b7c3a90",
+                            "cd_ref": 459478,
+                            "zone_id": "3f7b9c2d-1e4a-4b6c-8d9e-0a1b2c3d4e5f",
+                            "count": 212,
+                            "observations": 57,
+                            "observers": 9,
+                            "count_source": "observations",
+                            "observed_count": 212,
+                            "protocol_value": 31,
+                            "protocol_unit": "nests",
+                            "sites": 4,
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
+    items: list[YearlyStatsItem]

@@ -30,7 +30,15 @@ from app.core.settings import Settings
 from app.observations.models import Observation, ObservationStatus
 from app.species import service as species_service
 from app.species.models import Species
-from app.stats.schemas import PhenologyItem, PhenologyResponse, SightingSource
+from app.stats.schemas import (
+    CountSource,
+    PhenologyItem,
+    PhenologyResponse,
+    SightingSource,
+    YearlyStatsItem,
+    YearlyStatsResponse,
+)
+from app.stats.yearly import yearly_rows
 from app.surveys.models import Site, Visit, VisitCount
 
 MIN_YEAR = 1900  # no observation or visit may be older (the capture API refuses them)
@@ -304,3 +312,70 @@ def species_phenology(
         _first_visit(session, ids), SightingSource.visit, years=years, tz=tz
     )
     return phenology(sightings, tz=tz)
+
+
+# --- yearly statistics -------------------------------------------------------------------------
+
+DEFAULT_YEARLY_SPAN = 25
+
+
+def yearly_statistics(
+    session: Session,
+    settings: Settings,
+    *,
+    staff: bool,
+    species_id: uuid.UUID | None,
+    cd_nom: int | None,
+    zone_id: uuid.UUID | None,
+    from_year: int | None,
+    to_year: int | None,
+) -> YearlyStatsResponse:
+    """``GET /stats/yearly``: by default the last 25 years up to the current local year."""
+    tz = settings.tz
+    if from_year is None and to_year is None:
+        to_year = utcnow().astimezone(tz).year
+        from_year = to_year - DEFAULT_YEARLY_SPAN + 1
+    years = _year_range(from_year, to_year, tz=tz)
+    if isinstance(years, FieldError):
+        raise _invalid([years])
+    cd_ref = None
+    if species_id is not None or cd_nom is not None:
+        cd_ref = _resolve(session, settings, species_id=species_id, cd_nom=cd_nom).cd_ref
+    rows = yearly_rows(
+        session, tz=tz, first=years[0], last=years[1], cd_ref=cd_ref, zone_id=zone_id, staff=staff
+    )
+    taxa = _accepted_species(session, {row.cd_ref for row in rows})
+    return YearlyStatsResponse(
+        items=[
+            YearlyStatsItem(
+                year=row.year,
+                species_id=taxa[row.cd_ref],
+                cd_ref=row.cd_ref,
+                zone_id=row.zone_id,
+                count=row.count_sum if row.observations else (row.protocol_value or 0),
+                observations=row.observations,
+                observers=row.observers,
+                count_source=CountSource.observations if row.observations else CountSource.protocol,
+                observed_count=row.count_sum,
+                protocol_value=row.protocol_value,
+                protocol_unit=row.protocol_unit,
+                sites=row.sites,
+            )
+            for row in rows
+        ]
+    )
+
+
+def _accepted_species(session: Session, cd_refs: set[int]) -> dict[int, uuid.UUID]:
+    """For each taxon, its accepted name's species id (``cd_nom == cd_ref``), else any of its
+    names (the reference may hold only a synonym)."""
+    if not cd_refs:
+        return {}
+    found: dict[int, uuid.UUID] = {}
+    statement = select(Species.id, Species.cd_nom, Species.cd_ref).where(
+        col(Species.cd_ref).in_(cd_refs)
+    )
+    for id_, cd_nom, cd_ref in session.exec(statement.order_by(col(Species.cd_nom))):
+        if cd_ref not in found or cd_nom == cd_ref:
+            found[cd_ref] = id_
+    return found

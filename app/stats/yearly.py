@@ -1,0 +1,162 @@
+"""Yearly counts per species and zone: validated observations, and the survey protocols' values.
+
+Years are those of the territory's local time. Rather than a date function (each database has
+its own, and none knows the territory's time zone), the year is a ``CASE`` over the instants
+the years begin, computed here in local time: one scan, the same SQL on SQLite and PostgreSQL.
+
+Species are counted by ``cd_ref``, the accepted taxon, so that observations recorded under a
+synonym stay with their taxon. A sensitive species is counted for the whole territory only
+(``zone_id`` null) for anyone but staff: a count per commune would place it more precisely than
+its blur allows.
+
+The protocols' value of a (year, species, zone) is the sum over that zone's sites of their
+yearly values (``app.surveys.yearly``: the largest count of nests; the sum over months of each
+month's largest butterfly count), from validated visits only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, func, literal, null
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from app.observations.models import Observation, ObservationStatus
+from app.species.models import Species
+from app.surveys import service as surveys_service
+from app.surveys.models import Site
+from app.surveys.yearly import yearly_values
+
+
+def year_start(year: int, tz: ZoneInfo) -> datetime:
+    return datetime(year, 1, 1, tzinfo=tz)
+
+
+def year_case(column: Any, first: int, last: int, tz: ZoneInfo) -> Any:
+    """SQL giving the local year of ``column`` (a UTC instant) within ``first..last``."""
+    whens = [(column < year_start(y + 1, tz), literal(y)) for y in range(first, last + 1)]
+    return case(*whens, else_=null())
+
+
+@dataclass
+class YearlyRow:
+    year: int
+    cd_ref: int
+    zone_id: uuid.UUID | None
+    count_sum: int = 0
+    observations: int = 0
+    observers: int = 0
+    protocol_value: int | None = None
+    protocol_unit: str | None = None
+    sites: int = 0
+    units: set[str] = field(default_factory=set)
+
+
+def yearly_rows(
+    session: Session,
+    *,
+    tz: ZoneInfo,
+    first: int,
+    last: int,
+    cd_ref: int | None,
+    zone_id: uuid.UUID | None,
+    staff: bool,
+) -> list[YearlyRow]:
+    """The rows of ``GET /stats/yearly``, ordered by year, taxon, zone."""
+    rows: dict[tuple[int, int, uuid.UUID | None], YearlyRow] = {}
+
+    year = year_case(col(Observation.observed_at), first, last, tz)
+    zone: Any = col(Observation.zone_id)
+    if not staff:
+        zone = case((col(Species.sensitive), null()), else_=col(Observation.zone_id))
+    clauses: list[Any] = [
+        col(Observation.status) == ObservationStatus.validated.value,
+        col(Observation.deleted_at).is_(None),
+        col(Observation.observed_at) >= year_start(first, tz),
+        col(Observation.observed_at) < year_start(last + 1, tz),
+    ]
+    if cd_ref is not None:
+        clauses.append(col(Species.cd_ref) == cd_ref)
+    if zone_id is not None:
+        clauses.append(col(Observation.zone_id) == zone_id)
+        if not staff:
+            clauses.append(col(Species.sensitive).is_(False))
+    statement = (
+        sa_select(
+            year.label("year"),
+            col(Species.cd_ref).label("cd_ref"),
+            zone.label("zone_id"),
+            func.sum(col(Observation.count)),
+            func.count(),
+            func.count(func.distinct(col(Observation.observer_id))),
+        )
+        .select_from(Observation)
+        .join(Species, col(Species.id) == col(Observation.species_id))
+        .where(*clauses)
+        .group_by(year, col(Species.cd_ref), zone)
+    )
+    for y, ref, z, total, n, observers in session.execute(statement):
+        rows[(y, ref, z)] = YearlyRow(
+            year=y,
+            cd_ref=ref,
+            zone_id=z,
+            count_sum=int(total or 0),
+            observations=n,
+            observers=observers,
+        )
+
+    _add_protocols(
+        session, rows, tz=tz, first=first, last=last, cd_ref=cd_ref, zone_id=zone_id, staff=staff
+    )
+    return [rows[key] for key in sorted(rows, key=lambda k: (k[0], k[1], str(k[2] or "")))]
+
+
+def _add_protocols(
+    session: Session,
+    rows: dict[tuple[int, int, uuid.UUID | None], YearlyRow],
+    *,
+    tz: ZoneInfo,
+    first: int,
+    last: int,
+    cd_ref: int | None,
+    zone_id: uuid.UUID | None,
+    staff: bool,
+) -> None:
+    site_clauses: list[Any] = [col(Site.deleted_at).is_(None)]
+    if zone_id is not None:
+        site_clauses.append(col(Site.zone_id) == zone_id)
+    sites = {s.id: s for s in session.exec(select(Site).where(*site_clauses))}
+    if not sites:
+        return
+    visits = surveys_service.visit_counts(
+        session, site_ids=list(sites), statuses=(ObservationStatus.validated.value,)
+    )
+    species = {s.id: s for s in session.exec(select(Species))}
+    totals: dict[tuple[int, int, uuid.UUID | None], list[Any]] = defaultdict(
+        lambda: [0, set(), set()]
+    )
+    for site_id, site_visits in visits.items():
+        site = sites[site_id]
+        for value in yearly_values(site.kind, site_visits, tz=tz):
+            taxon = species.get(value.species_id)
+            if taxon is None or not first <= value.year <= last:
+                continue
+            if cd_ref is not None and taxon.cd_ref != cd_ref:
+                continue
+            place = None if (taxon.sensitive and not staff) else site.zone_id
+            key = (value.year, taxon.cd_ref, place)
+            totals[key][0] += value.value
+            totals[key][1].add(site_id)
+            totals[key][2].add(value.unit)
+    for key, (total, counted, units) in totals.items():
+        row = rows.setdefault(key, YearlyRow(year=key[0], cd_ref=key[1], zone_id=key[2]))
+        row.protocol_value = total
+        row.sites = len(counted)
+        row.protocol_unit = "nests" if "nests" in units else "individuals"
+        row.units = units
