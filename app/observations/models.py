@@ -37,6 +37,16 @@ def _in(values: type[StrEnum]) -> str:
     return ", ".join(f"'{v.value}'" for v in values)
 
 
+# What its observer may still correct: a validated record then goes back to pending, for the
+# CPIE to look at again; a rejected one stays as it was judged. Visits follow the same rule.
+EDITABLE_STATUSES = frozenset(
+    {
+        ObservationStatus.pending.value,
+        ObservationStatus.needs_info.value,
+        ObservationStatus.validated.value,
+    }
+)
+
 # What the review queue lists; its partial indexes keep the queue's first page fast however
 # many validated records pile up.
 AWAITING_REVIEW = ("pending", "needs_info")

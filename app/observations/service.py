@@ -32,7 +32,12 @@ from app.core.settings import Settings
 from app.media import service as media_service
 from app.media.schemas import present_photo
 from app.media.storage import Storage
-from app.observations.models import CountUnit, Observation, ObservationStatus
+from app.observations.models import (
+    EDITABLE_STATUSES,
+    CountUnit,
+    Observation,
+    ObservationStatus,
+)
 from app.observations.schemas import (
     BatchResponse,
     BatchResult,
@@ -60,15 +65,6 @@ from app.species import service as species_service
 from app.species.models import Species
 from app.zones import service as zones_service
 
-# A validated observation may still be corrected by its observer: it then goes back to pending,
-# for the CPIE to look at again. A rejected one stays as it was judged.
-EDITABLE_STATUSES = frozenset(
-    {
-        ObservationStatus.pending.value,
-        ObservationStatus.needs_info.value,
-        ObservationStatus.validated.value,
-    }
-)
 # The fields the audit trail follows.
 AUDITED_FIELDS = (
     "species_id",

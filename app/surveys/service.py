@@ -30,7 +30,7 @@ from app.core.db import insert_if_absent, new_id, utcnow
 from app.core.errors import Conflict, FieldError, Unprocessable, validation_errors
 from app.core.pagination import decode_position, encode_position
 from app.core.settings import Settings
-from app.observations.models import ObservationStatus
+from app.observations.models import EDITABLE_STATUSES, ObservationStatus
 from app.observations.schemas import BatchResponse, BatchResult, BatchStatus
 from app.species import service as species_service
 from app.species.models import Species
@@ -57,14 +57,6 @@ from app.surveys.schemas import (
 from app.surveys.yearly import SiteKind, VisitCounts, yearly_values
 from app.zones import service as zones_service
 
-# As for observations: a validated visit corrected by its observer goes back to pending.
-EDITABLE_STATUSES = frozenset(
-    {
-        ObservationStatus.pending.value,
-        ObservationStatus.needs_info.value,
-        ObservationStatus.validated.value,
-    }
-)
 VISIT_AUDITED_FIELDS = (
     "started_at",
     "duration_min",
