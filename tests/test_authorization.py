@@ -340,6 +340,7 @@ MATRIX: dict[tuple[str, str], tuple[Call, tuple[int, ...]]] = {
     # --- statistics: public
     ("GET", "/stats/phenology"): (Call(lambda w: "/stats/phenology?cd_nom=3696"), (200,) * 6),
     ("GET", "/stats/yearly"): (Call(lambda w: "/stats/yearly?cd_nom=3696"), (200,) * 6),
+    ("GET", "/stats/comparison"): (Call(lambda w: "/stats/comparison?year=2026"), (200,) * 6),
     # --- sites and visits: the owner's and the staff's
     ("POST", "/sites"): (
         Call(

@@ -12,7 +12,7 @@ from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
 from app.observations.schemas import CdNom
 from app.stats import service
-from app.stats.schemas import PhenologyResponse, YearlyStatsResponse
+from app.stats.schemas import ComparisonResponse, PhenologyResponse, YearlyStatsResponse
 
 router = APIRouter(prefix="/stats", tags=["statistics"])
 
@@ -100,4 +100,29 @@ def yearly_statistics(
         zone_id=zone_id,
         from_year=from_year,
         to_year=to_year,
+    )
+
+
+@router.get(
+    "/comparison",
+    response_model=ComparisonResponse,
+    summary="A year compared with the inventory baselines",
+    description="For each species with a baseline or seen that year (`cd_nom` is the accepted "
+    "taxon's), the latest baseline up to that year (of the zone, or of the whole territory) "
+    "against the year's value in the baseline's unit: nests with the protocols' nest counts, "
+    "individuals with the protocols' values where any site counted the species (else the "
+    "validated observations), presence with presence. `status`: `new` (seen, no baseline), "
+    "`not_seen` (a baseline, not seen that year), otherwise `increase` from +20 %, `decline` "
+    "from −20 %, `stable` between. By default the current year. No sign-in needed.",
+    responses={422: problem_doc("Invalid year or zone.")},
+)
+def comparison_statistics(
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: OptionalUser,
+    year: Annotated[int | None, _year_query("The year compared (default: this year).")] = None,
+    zone_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> ComparisonResponse:
+    return service.comparison_statistics(
+        session, settings, staff=is_staff(viewer), year=year, zone_id=zone_id
     )

@@ -129,3 +129,68 @@ class YearlyStatsResponse(BaseModel):
     )
 
     items: list[YearlyStatsItem]
+
+
+class ComparisonStatus(StrEnum):
+    increase = "increase"
+    stable = "stable"
+    decline = "decline"
+    new = "new"
+    not_seen = "not_seen"
+
+
+class ComparisonItem(BaseModel):
+    species_id: uuid.UUID
+    cd_nom: int = Field(description="The accepted taxon's TAXREF id (`cd_ref`).")
+    vernacular_name: str | None
+    scientific_name: str
+    baseline_year: int | None
+    baseline_count: float | None
+    baseline_unit: str | None = Field(description="`nests`, `individuals` or `presence`.")
+    count: float = Field(description="The year's value in the baseline's unit.")
+    unit: str
+    change: float | None
+    change_pct: float | None = Field(description="Null when the baseline is 0 or missing.")
+    status: ComparisonStatus
+    source: str = Field(
+        description="Where `count` comes from: `protocol`, `observations`, `presence` or `none`."
+    )
+    trend_class: str | None = Field(
+        description="The TRIM slope class of the species' survey sites, when one decided the "
+        "status."
+    )
+
+
+class ComparisonResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "year": 2026,
+                    "zone_id": None,
+                    "items": [
+                        {
+                            "species_id": "0b6f2a52-3c1d-4c8e-9a4f-6d2e1b7c3a90",
+                            "cd_nom": 459478,
+                            "vernacular_name": "Hirondelle de fenêtre",
+                            "scientific_name": "Delichon urbicum",
+                            "baseline_year": 2010,
+                            "baseline_count": 34,
+                            "baseline_unit": "nests",
+                            "count": 26,
+                            "unit": "nests",
+                            "change": -8,
+                            "change_pct": -23.5,
+                            "status": "decline",
+                            "source": "protocol",
+                            "trend_class": None,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    year: int
+    zone_id: uuid.UUID | None
+    items: list[ComparisonItem]

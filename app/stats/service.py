@@ -30,7 +30,11 @@ from app.core.settings import Settings
 from app.observations.models import Observation, ObservationStatus
 from app.species import service as species_service
 from app.species.models import Species
+from app.stats.comparison import compare
 from app.stats.schemas import (
+    ComparisonItem,
+    ComparisonResponse,
+    ComparisonStatus,
     CountSource,
     PhenologyItem,
     PhenologyResponse,
@@ -379,3 +383,46 @@ def _accepted_species(session: Session, cd_refs: set[int]) -> dict[int, uuid.UUI
         if cd_ref not in found or cd_nom == cd_ref:
             found[cd_ref] = id_
     return found
+
+
+# --- comparison with the baselines -------------------------------------------------------------
+
+
+def comparison_statistics(
+    session: Session,
+    settings: Settings,
+    *,
+    staff: bool,
+    year: int | None,
+    zone_id: uuid.UUID | None,
+) -> ComparisonResponse:
+    """``GET /stats/comparison``: by default the current local year."""
+    year = year if year is not None else utcnow().astimezone(settings.tz).year
+    rows = compare(session, year=year, zone_id=zone_id, tz=settings.tz, staff=staff)
+    ids = _accepted_species(session, {row.cd_ref for row in rows})
+    names = {
+        s.id: s for s in session.exec(select(Species).where(col(Species.id).in_(ids.values())))
+    }
+    items = []
+    for row in rows:
+        species = names[ids[row.cd_ref]]
+        items.append(
+            ComparisonItem(
+                species_id=species.id,
+                cd_nom=row.cd_ref,
+                vernacular_name=species.vernacular_name,
+                scientific_name=species.scientific_name,
+                baseline_year=row.baseline_year,
+                baseline_count=row.baseline_count,
+                baseline_unit=row.baseline_unit,
+                count=row.count,
+                unit=row.unit,
+                change=row.change,
+                change_pct=row.change_pct,
+                status=ComparisonStatus(row.status),
+                source=row.source,
+                trend_class=row.trend_class,
+            )
+        )
+    items.sort(key=lambda i: (i.vernacular_name or i.scientific_name).casefold())
+    return ComparisonResponse(year=year, zone_id=zone_id, items=items)

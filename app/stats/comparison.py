@@ -1,0 +1,204 @@
+"""A year compared with the CPIE's inventory baselines, species by species.
+
+For each taxon with a baseline or seen that year, the latest baseline up to that year is set
+against the year's value *in the baseline's unit*, so that nests are compared with nests:
+
+- ``nests``: the protocols' nest value (the sum of the nest sites' yearly values), or where no
+  site counted the species, the validated observations counted in nests;
+- ``individuals``: the protocols' value where any site counted the species, else the validated
+  observations' count sum;
+- ``presence``: 1 when the species was reported (a count above 0), else 0.
+
+The status, when no trend decides it (see ``trend_classes``): ``new`` (seen, no baseline),
+``not_seen`` (a baseline, nothing that year: how the CPIE learns that a rare plant has not been
+reported for years), else by the change against the baseline: ``increase`` from +20 %,
+``decline`` from −20 %, ``stable`` between. Where a TRIM trend of the species' survey sites is
+available, its class decides ``increase``, ``stable`` or ``decline`` instead (uncertain trends
+fall back to the thresholds): a count's change over one year says less than a trend.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from app.baselines.models import Baseline, BaselineUnit
+from app.observations.models import CountUnit, Observation, ObservationStatus
+from app.species.models import Species
+from app.stats.yearly import YearlyRow, year_start, yearly_rows
+
+INCREASE_FROM = 0.20
+DECLINE_FROM = -0.20
+
+# TRIM's slope classes, as rtrim names them, to the comparison's status.
+TREND_STATUS = {
+    "strong increase": "increase",
+    "moderate increase": "increase",
+    "stable": "stable",
+    "moderate decline": "decline",
+    "steep decline": "decline",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonRow:
+    cd_ref: int
+    baseline_year: int | None
+    baseline_count: float | None
+    baseline_unit: str | None
+    count: float
+    unit: str
+    change: float | None
+    change_pct: float | None
+    status: str
+    source: str
+    trend_class: str | None
+
+
+def status_of(
+    baseline: float | None, count: float, seen: bool, trend_class: str | None = None
+) -> str:
+    if baseline is None:
+        return "new" if seen else "not_seen"
+    if not seen:
+        return "not_seen"
+    if trend_class in TREND_STATUS:
+        return TREND_STATUS[trend_class]
+    if baseline == 0:
+        return "increase"
+    change = (count - baseline) / baseline
+    if change >= INCREASE_FROM:
+        return "increase"
+    if change <= DECLINE_FROM:
+        return "decline"
+    return "stable"
+
+
+def _latest_baselines(
+    session: Session, *, year: int, zone_id: uuid.UUID | None
+) -> dict[int, tuple[Baseline, Species]]:
+    """Per taxon, the latest baseline up to ``year`` for the zone (or the whole territory);
+    site baselines belong to their sites' series, not here."""
+    statement = (
+        select(Baseline, Species)
+        .join(Species, col(Species.id) == col(Baseline.species_id))
+        .where(col(Baseline.year) <= year, col(Baseline.site_id).is_(None))
+        .order_by(col(Baseline.year), col(Baseline.updated_at))
+    )
+    if zone_id is None:
+        statement = statement.where(col(Baseline.zone_id).is_(None))
+    else:
+        statement = statement.where(col(Baseline.zone_id) == zone_id)
+    latest: dict[int, tuple[Baseline, Species]] = {}
+    for baseline, species in session.exec(statement):
+        latest[species.cd_ref] = (baseline, species)  # later years overwrite earlier ones
+    return latest
+
+
+def _nest_observations(
+    session: Session, *, year: int, zone_id: uuid.UUID | None, tz: Any, staff: bool
+) -> dict[int, int]:
+    """Validated observations counted in nests, per taxon, that year."""
+    clauses: list[Any] = [
+        col(Observation.status) == ObservationStatus.validated.value,
+        col(Observation.deleted_at).is_(None),
+        col(Observation.count_unit) == CountUnit.nests.value,
+        col(Observation.observed_at) >= year_start(year, tz),
+        col(Observation.observed_at) < year_start(year + 1, tz),
+    ]
+    if zone_id is not None:
+        clauses.append(col(Observation.zone_id) == zone_id)
+        if not staff:
+            clauses.append(col(Species.sensitive).is_(False))
+    statement = (
+        sa_select(col(Species.cd_ref), func.sum(col(Observation.count)))
+        .select_from(Observation)
+        .join(Species, col(Species.id) == col(Observation.species_id))
+        .where(*clauses)
+        .group_by(col(Species.cd_ref))
+    )
+    return {ref: int(total or 0) for ref, total in session.execute(statement)}
+
+
+def compare(
+    session: Session,
+    *,
+    year: int,
+    zone_id: uuid.UUID | None,
+    tz: Any,
+    staff: bool,
+    trend_classes: Mapping[int, str] | None = None,
+) -> list[ComparisonRow]:
+    """The comparison rows, by taxon."""
+    # Per taxon, the year's figures over the zone asked for, or over the whole territory (its
+    # zones and what lies outside every zone added up).
+    seen: dict[int, YearlyRow] = {}
+    for row in yearly_rows(
+        session, tz=tz, first=year, last=year, cd_ref=None, zone_id=zone_id, staff=staff
+    ):
+        merged = seen.setdefault(row.cd_ref, YearlyRow(year=year, cd_ref=row.cd_ref, zone_id=None))
+        merged.count_sum += row.count_sum
+        merged.observations += row.observations
+        if row.protocol_value is not None:
+            merged.protocol_value = (merged.protocol_value or 0) + row.protocol_value
+            merged.protocol_unit = row.protocol_unit
+            merged.sites += row.sites
+    baselines = _latest_baselines(session, year=year, zone_id=zone_id)
+    nests_seen = _nest_observations(session, year=year, zone_id=zone_id, tz=tz, staff=staff)
+    trends = trend_classes or {}
+    rows: list[ComparisonRow] = []
+    for cd_ref in sorted(set(seen) | set(baselines)):
+        figures = seen.get(cd_ref)
+        baseline = baselines.get(cd_ref)
+        unit = BaselineUnit(baseline[0].unit) if baseline else BaselineUnit.individuals
+        count, source = _comparable(unit, figures, nests_seen.get(cd_ref, 0))
+        reported = count > 0
+        base = baseline[0].count if baseline else None
+        change = count - base if base is not None else None
+        change_pct = (
+            round(100 * (count - base) / base, 1) if base is not None and base > 0 else None
+        )
+        trend = trends.get(cd_ref)
+        rows.append(
+            ComparisonRow(
+                cd_ref=cd_ref,
+                baseline_year=baseline[0].year if baseline else None,
+                baseline_count=base,
+                baseline_unit=unit.value if baseline else None,
+                count=count,
+                unit=unit.value,
+                change=change,
+                change_pct=change_pct,
+                status=status_of(base, count, reported, trend),
+                source=source,
+                trend_class=trend,
+            )
+        )
+    return rows
+
+
+def _comparable(
+    unit: BaselineUnit, figures: YearlyRow | None, nest_observations: int
+) -> tuple[float, str]:
+    """This year's value in the baseline's unit, and where it comes from."""
+    if figures is None and not nest_observations:
+        return 0.0, "none"
+    if unit is BaselineUnit.presence:
+        seen = (
+            bool(figures and (figures.count_sum > 0 or (figures.protocol_value or 0) > 0))
+            or nest_observations > 0
+        )
+        return (1.0 if seen else 0.0), "presence"
+    if unit is BaselineUnit.nests:
+        if figures and figures.protocol_value is not None and figures.protocol_unit == "nests":
+            return float(figures.protocol_value), "protocol"
+        return float(nest_observations), "observations"
+    if figures and figures.protocol_value is not None and figures.protocol_unit == "individuals":
+        return float(figures.protocol_value), "protocol"
+    return float(figures.count_sum if figures else 0), "observations"
