@@ -44,6 +44,7 @@ from app.core.db import make_engine
 from app.core.errors import AppError
 from app.core.migrations import current_revision, head_revision, upgrade
 from app.core.settings import Settings, get_settings
+from app.stats.trim_cli import trim as trim_command
 
 cli = typer.Typer(
     name="sentinelles",
@@ -479,3 +480,8 @@ def demo(
         out.print(
             f"Created {report.observations_created:,} observations of the {report.year} season."
         )
+
+
+# --- statistics --------------------------------------------------------------------------------
+
+cli.command("trim")(trim_command)

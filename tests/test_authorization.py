@@ -341,6 +341,14 @@ MATRIX: dict[tuple[str, str], tuple[Call, tuple[int, ...]]] = {
     ("GET", "/stats/phenology"): (Call(lambda w: "/stats/phenology?cd_nom=3696"), (200,) * 6),
     ("GET", "/stats/yearly"): (Call(lambda w: "/stats/yearly?cd_nom=3696"), (200,) * 6),
     ("GET", "/stats/comparison"): (Call(lambda w: "/stats/comparison?year=2026"), (200,) * 6),
+    ("GET", "/stats/comparison.svg"): (
+        Call(lambda w: "/stats/comparison.svg?year=2026"),
+        (200,) * 6,
+    ),
+    # A garden of one year cannot make a trend: a 422 for everyone, never a 401 or 403.
+    ("GET", "/stats/trends"): (Call(lambda w: "/stats/trends?cd_nom=608364"), (422,) * 6),
+    ("GET", "/stats/trends.svg"): (Call(lambda w: "/stats/trends.svg?cd_nom=608364"), (422,) * 6),
+    ("GET", "/stats/trends.png"): (Call(lambda w: "/stats/trends.png?cd_nom=608364"), (422,) * 6),
     # --- sites and visits: the owner's and the staff's
     ("POST", "/sites"): (
         Call(

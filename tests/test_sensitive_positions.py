@@ -253,7 +253,9 @@ def scan_body(content_type: str, body: bytes, found: Found, where: str) -> None:
         return
     if media == "application/json" or media.endswith("+json"):
         scan_json(json.loads(body), found, where)
-    elif media.startswith("text/"):
+    elif media.startswith("text/") or media.endswith("+xml") or media.endswith("/xml"):
+        # SVG charts and XML documents (Darwin Core's meta.xml, EML) are text: any coordinate
+        # drawn or written in them is scanned like a CSV's.
         scan_text(body.decode("utf-8", "replace"), found, where)
     elif media.startswith("image/"):
         scan_image(body, found, where)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from app.accounts.dependencies import OptionalUser, is_staff
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
 from app.observations.schemas import CdNom
-from app.stats import service
-from app.stats.schemas import ComparisonResponse, PhenologyResponse, YearlyStatsResponse
+from app.stats import charts, service
+from app.stats.schemas import (
+    ComparisonResponse,
+    PhenologyResponse,
+    TrendResponse,
+    YearlyStatsResponse,
+)
 
 router = APIRouter(prefix="/stats", tags=["statistics"])
 
@@ -126,3 +131,142 @@ def comparison_statistics(
     return service.comparison_statistics(
         session, settings, staff=is_staff(viewer), year=year, zone_id=zone_id
     )
+
+
+def trend_request(
+    species_id: Annotated[uuid.UUID | None, Query()] = None,
+    cd_nom: Annotated[CdNom | None, Query()] = None,
+    zone_id: Annotated[uuid.UUID | None, Query(description="Only the sites of this zone.")] = None,
+    model: Annotated[
+        int,
+        Query(
+            ge=2,
+            le=3,
+            description="3: a parameter per year; 2: a linear trend between changepoints.",
+        ),
+    ] = 3,
+    changepoints: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Model 2: years separated by commas (the first year is always one).",
+            examples=["2015,2020"],
+        ),
+    ] = None,
+    base_year: Annotated[
+        int | None,
+        _year_query("The index's reference year (default: the earliest site baseline's year)."),
+    ] = None,
+    covariate: Annotated[
+        Literal["kind", "zone"] | None,
+        Query(description="A categorical site covariate: the site's kind or its zone."),
+    ] = None,
+    overdispersion: bool = True,
+    serial_correlation: bool = True,
+) -> service.TrendRequest:
+    return service.TrendRequest(
+        species_id=species_id,
+        cd_nom=cd_nom,
+        zone_id=zone_id,
+        model=model,
+        changepoints=service.parse_changepoints(changepoints),
+        base_year=base_year,
+        covariate=covariate,
+        overdispersion=overdispersion,
+        serial_correlation=serial_correlation,
+    )
+
+
+TrendRequestDep = Annotated[service.TrendRequest, Depends(trend_request)]
+TREND_ERRORS: dict[int | str, dict[str, Any]] = {
+    422: problem_doc(
+        "No species given, or the data cannot support a trend: no survey site counted it "
+        "(`trim.no_sites`), no positive count (`trim.no_positive_counts`), too few years "
+        "(`trim.too_few_years`), a year without any count (model 3)…; `detail` says which."
+    )
+}
+
+
+@router.get(
+    "/trends",
+    response_model=TrendResponse,
+    response_model_by_alias=True,
+    summary="A species' trend from its survey sites (TRIM)",
+    description="TRIM (Statistics Netherlands' log-linear Poisson model of site × year counts, "
+    "as European monitoring schemes use it) on the species' survey sites: each site's yearly "
+    "value by its protocol's rule (validated visits), the inventory baselines tied to a site "
+    "as its first years, missing years imputed. Overdispersion and serial correlation "
+    "estimated by GEE. Returns σ², ρ, goodness of fit, the time totals and the indices "
+    "(model and imputed) with standard errors, and the overall multiplicative slope with its "
+    "class. No sign-in needed.",
+    responses=TREND_ERRORS,
+)
+def trends(session: SessionDep, settings: SettingsDep, request: TrendRequestDep) -> TrendResponse:
+    species, result, sites = service.fit_species_trend(session, settings, request)
+    return service.trend_response(species, result, sites, request.zone_id)
+
+
+def _picture(body: bytes, fmt: str) -> Response:
+    media = "image/svg+xml" if fmt == "svg" else "image/png"
+    return Response(body, media_type=media, headers={"Cache-Control": "public, max-age=300"})
+
+
+def _trend_picture(
+    session: SessionDep, settings: SettingsDep, request: service.TrendRequest, fmt: str
+) -> Response:
+    species, result, _ = service.fit_species_trend(session, settings, request)
+    name = species.vernacular_name or species.scientific_name
+    return _picture(
+        charts.trend_chart(result, title=f"{name} à {settings.territory_name}", fmt=fmt), fmt
+    )
+
+
+@router.get(
+    "/trends.svg",
+    response_class=Response,
+    summary="A species' trend as a chart (SVG)",
+    description="The yearly index with its 95 % confidence band and the reference year's level "
+    "as a line, labelled in French: for a classroom projector or the town's bulletin. Takes "
+    "the parameters of `GET /stats/trends`.",
+    responses={200: {"content": {"image/svg+xml": {}}}, **TREND_ERRORS},
+)
+def trends_svg(session: SessionDep, settings: SettingsDep, request: TrendRequestDep) -> Response:
+    return _trend_picture(session, settings, request, "svg")
+
+
+@router.get(
+    "/trends.png",
+    response_class=Response,
+    summary="A species' trend as a chart (PNG)",
+    description="As `GET /stats/trends.svg`, as a PNG image.",
+    responses={200: {"content": {"image/png": {}}}, **TREND_ERRORS},
+)
+def trends_png(session: SessionDep, settings: SettingsDep, request: TrendRequestDep) -> Response:
+    return _trend_picture(session, settings, request, "png")
+
+
+@router.get(
+    "/comparison.svg",
+    response_class=Response,
+    summary="A year against the inventory baselines as a chart (SVG)",
+    description="Each species' change against its baseline in %, coloured by status (green up, "
+    "red down, grey not seen, blue new), labelled in French. Takes the parameters of "
+    "`GET /stats/comparison`.",
+    responses={200: {"content": {"image/svg+xml": {}}}, 422: problem_doc("Invalid year or zone.")},
+)
+def comparison_svg(
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: OptionalUser,
+    year: Annotated[int | None, _year_query("The year compared (default: this year).")] = None,
+    zone_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> Response:
+    answer = service.comparison_statistics(
+        session, settings, staff=is_staff(viewer), year=year, zone_id=zone_id
+    )
+    rows = [
+        (item.vernacular_name or item.scientific_name, item.change_pct, item.status.value)
+        for item in answer.items
+    ]
+    title = f"{settings.territory_name} en {answer.year} : évolution depuis l'inventaire"
+    return _picture(charts.comparison_chart(rows, title=title), "svg")

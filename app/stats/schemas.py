@@ -194,3 +194,100 @@ class ComparisonResponse(BaseModel):
     year: int
     zone_id: uuid.UUID | None
     items: list[ComparisonItem]
+
+
+class TrendPoint(BaseModel):
+    year: int
+    model: float
+    model_se: float
+    imputed: float
+    imputed_se: float
+
+
+class TrendSlope(BaseModel):
+    add: float
+    add_se: float
+    mul: float
+    mul_se: float
+    slope_class: str = Field(alias="class", serialization_alias="class")
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class TrendSlopes(BaseModel):
+    model: TrendSlope | None
+    imputed: TrendSlope | None
+
+
+class TrendResponse(BaseModel):
+    """TRIM's estimates for the species' survey sites (see `sentinelles trim` for the same on a
+    CSV). `indices` are relative to `base_year`; `slope.imputed.class` is the trend's class."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "species_id": "0b6f2a52-3c1d-4c8e-9a4f-6d2e1b7c3a90",
+                    "cd_nom": 459478,
+                    "zone_id": None,
+                    "model": 3,
+                    "changepoints": [],
+                    "base_year": 2010,
+                    "sites": 12,
+                    "sigma2": 1.37,
+                    "rho": 0.3,
+                    "chi2": 191.4,
+                    "lr": 194.8,
+                    "df": 140,
+                    "aic": -85.2,
+                    "totals": [
+                        {
+                            "year": 2010,
+                            "model": 509.0,
+                            "model_se": 45.0,
+                            "imputed": 509.0,
+                            "imputed_se": 45.0,
+                        }
+                    ],
+                    "indices": [
+                        {
+                            "year": 2010,
+                            "model": 1.0,
+                            "model_se": 0.0,
+                            "imputed": 1.0,
+                            "imputed_se": 0.0,
+                        }
+                    ],
+                    "slope": {
+                        "model": None,
+                        "imputed": {
+                            "add": -0.03,
+                            "add_se": 0.01,
+                            "mul": 0.97,
+                            "mul_se": 0.01,
+                            "class": "moderate decline",
+                        },
+                    },
+                    "warnings": [],
+                }
+            ]
+        }
+    )
+
+    species_id: uuid.UUID
+    cd_nom: int
+    zone_id: uuid.UUID | None
+    model: int
+    changepoints: list[int]
+    base_year: int
+    sites: int
+    sigma2: float | None
+    rho: float | None
+    chi2: float
+    lr: float
+    df: int
+    aic: float
+    totals: list[TrendPoint]
+    indices: list[TrendPoint]
+    slope: TrendSlopes
+    warnings: list[str]

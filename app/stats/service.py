@@ -39,9 +39,12 @@ from app.stats.schemas import (
     PhenologyItem,
     PhenologyResponse,
     SightingSource,
+    TrendResponse,
     YearlyStatsItem,
     YearlyStatsResponse,
 )
+from app.stats.trends import species_trend
+from app.stats.trim import TrimError, TrimResult
 from app.stats.yearly import yearly_rows
 from app.surveys.models import Site, Visit, VisitCount
 
@@ -426,3 +429,98 @@ def comparison_statistics(
         )
     items.sort(key=lambda i: (i.vernacular_name or i.scientific_name).casefold())
     return ComparisonResponse(year=year, zone_id=zone_id, items=items)
+
+
+# --- trends -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TrendRequest:
+    species_id: uuid.UUID | None
+    cd_nom: int | None
+    zone_id: uuid.UUID | None
+    model: int
+    changepoints: list[int] | None
+    base_year: int | None
+    covariate: str | None
+    overdispersion: bool
+    serial_correlation: bool
+
+
+def parse_changepoints(raw: str | None) -> list[int] | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise _invalid(
+            [
+                FieldError(
+                    field="changepoints",
+                    message="Give the changepoints as years separated by commas (2012,2018).",
+                    code="stats.invalid_changepoints",
+                )
+            ]
+        ) from None
+
+
+def fit_species_trend(
+    session: Session, settings: Settings, request: TrendRequest
+) -> tuple[Species, TrimResult, int]:
+    """TRIM for the species' survey sites, or a 422 saying why the data cannot support it."""
+    species = _resolve_required(session, settings, request.species_id, request.cd_nom)
+    try:
+        result, sites = species_trend(
+            session,
+            cd_ref=species.cd_ref,
+            zone_id=request.zone_id,
+            tz=settings.tz,
+            model=request.model,
+            changepoints=request.changepoints,
+            base_year=request.base_year,
+            covariate=request.covariate,
+            overdispersion=request.overdispersion,
+            serial_correlation=request.serial_correlation,
+        )
+    except TrimError as exc:
+        raise Unprocessable(
+            f"No trend can be estimated: {exc}",
+            code=exc.code,
+            errors=[FieldError(field="species_id", message=str(exc), code=exc.code)],
+        ) from None
+    return species, result, sites
+
+
+def _resolve_required(
+    session: Session, settings: Settings, species_id: uuid.UUID | None, cd_nom: int | None
+) -> Species:
+    if species_id is None and cd_nom is None:
+        raise _invalid(
+            [
+                FieldError(
+                    field="species_id",
+                    message="Give the species as `species_id` or `cd_nom`.",
+                    code="stats.species_required",
+                )
+            ]
+        )
+    return _resolve(session, settings, species_id=species_id, cd_nom=cd_nom)
+
+
+def trend_response(
+    species: Species, result: TrimResult, sites: int, zone_id: uuid.UUID | None
+) -> TrendResponse:
+    body = result.to_dict()
+    return TrendResponse.model_validate(
+        {
+            "species_id": species.id,
+            "cd_nom": species.cd_ref,
+            "zone_id": zone_id,
+            "model": result.model,
+            "changepoints": list(result.changepoints),
+            "base_year": result.base_year,
+            "sites": sites,
+            "warnings": list(result.warnings),
+            **body,
+        }
+    )
