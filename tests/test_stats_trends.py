@@ -144,3 +144,20 @@ def test_the_charts_are_french_pictures(client: TestClient, facades: dict[str, S
     assert comparison.status_code == 200
     assert comparison.headers["content-type"] == "image/svg+xml"
     assert client.get(f"/stats/trends.svg?cd_nom={PEACOCK}").status_code == 422
+
+
+def test_the_comparison_follows_the_trend_where_there_is_one(
+    client: TestClient, session: Session, facades: dict[str, Site]
+) -> None:
+    # Against a baseline of 30 nests, 2025's 26 (−13 %) alone would say "stable"; the sites'
+    # trend says decline, and decides.
+    header = "year,cd_nom,zone_code,site_code,count,unit,method,source\n"
+    import_baselines(session, header + f"2021,{HOUSE_MARTIN},,,30,nests,,\n")
+    (martin,) = [
+        item
+        for item in client.get("/stats/comparison?year=2025").json()["items"]
+        if item["cd_nom"] == HOUSE_MARTIN
+    ]
+    assert martin["count"] == 26.0  # the 2025 façades: 8 + 4 + 12 + 2
+    assert martin["trend_class"] == "steep decline"
+    assert martin["status"] == "decline"

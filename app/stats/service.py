@@ -24,6 +24,7 @@ from sqlalchemy import exists, or_
 from sqlmodel import Session, col, select
 
 from app.accounts.models import User
+from app.baselines.models import Baseline
 from app.core.db import utcnow
 from app.core.errors import FieldError, Unprocessable
 from app.core.settings import Settings
@@ -43,7 +44,7 @@ from app.stats.schemas import (
     YearlyStatsItem,
     YearlyStatsResponse,
 )
-from app.stats.trends import species_trend
+from app.stats.trends import species_trend, trend_classes
 from app.stats.trim import TrimError, TrimResult
 from app.stats.yearly import yearly_rows
 from app.surveys.models import Site, Visit, VisitCount
@@ -401,7 +402,13 @@ def comparison_statistics(
 ) -> ComparisonResponse:
     """``GET /stats/comparison``: by default the current local year."""
     year = year if year is not None else utcnow().astimezone(settings.tz).year
-    rows = compare(session, year=year, zone_id=zone_id, tz=settings.tz, staff=staff)
+    with_baseline = _taxa_with_baselines(session, year=year, zone_id=zone_id)
+    classes = trend_classes(
+        session, cd_refs=with_baseline, zone_id=zone_id, tz=settings.tz, until_year=year
+    )
+    rows = compare(
+        session, year=year, zone_id=zone_id, tz=settings.tz, staff=staff, trend_classes=classes
+    )
     ids = _accepted_species(session, {row.cd_ref for row in rows})
     names = {
         s.id: s for s in session.exec(select(Species).where(col(Species.id).in_(ids.values())))
@@ -524,3 +531,15 @@ def trend_response(
             **body,
         }
     )
+
+
+def _taxa_with_baselines(session: Session, *, year: int, zone_id: uuid.UUID | None) -> set[int]:
+    statement = (
+        select(Species.cd_ref)
+        .join(Baseline, col(Baseline.species_id) == col(Species.id))
+        .where(col(Baseline.year) <= year)
+        .distinct()
+    )
+    if zone_id is not None:
+        statement = statement.where(col(Baseline.zone_id) == zone_id)
+    return set(session.exec(statement).all())

@@ -28,6 +28,82 @@ from app.surveys.yearly import yearly_values
 COVARIATES = ("kind", "zone")
 
 
+def _site_values(
+    session: Session, *, zone_id: uuid.UUID | None, tz: ZoneInfo
+) -> tuple[
+    dict[uuid.UUID, Site], dict[uuid.UUID, set[int]], dict[tuple[uuid.UUID, uuid.UUID, int], int]
+]:
+    """Every site (of the zone), the years each was visited, and each site's yearly value per
+    species and year, from validated visits: read once, whatever the number of species."""
+    clauses: list[Any] = [col(Site.deleted_at).is_(None)]
+    if zone_id is not None:
+        clauses.append(col(Site.zone_id) == zone_id)
+    sites = {s.id: s for s in session.exec(select(Site).where(*clauses))}
+    visits = surveys_service.visit_counts(
+        session, site_ids=list(sites), statuses=(ObservationStatus.validated.value,)
+    )
+    visited: dict[uuid.UUID, set[int]] = {}
+    values: dict[tuple[uuid.UUID, uuid.UUID, int], int] = {}
+    for site_id, site_visits in visits.items():
+        visited[site_id] = {v.started_at.astimezone(tz).year for v in site_visits}
+        for value in yearly_values(sites[site_id].kind, site_visits, tz=tz):
+            values[(site_id, value.species_id, value.year)] = value.value
+    return sites, visited, values
+
+
+def trend_classes(
+    session: Session,
+    *,
+    cd_refs: set[int],
+    zone_id: uuid.UUID | None,
+    tz: ZoneInfo,
+    until_year: int,
+) -> dict[int, str]:
+    """The TRIM slope class (model 2, overdispersion and serial correlation) up to
+    ``until_year`` of each taxon whose survey sites support a trend; taxa whose data cannot are
+    left out (the comparison then uses its thresholds)."""
+    if not cd_refs:
+        return {}
+    sites, visited, values = _site_values(session, zone_id=zone_id, tz=tz)
+    taxa: dict[uuid.UUID, int] = {
+        s.id: s.cd_ref
+        for s in session.exec(select(Species).where(col(Species.cd_ref).in_(cd_refs)))
+    }
+    per_taxon: dict[int, dict[tuple[uuid.UUID, int], float]] = {}
+    for (site_id, species_id, year), value in values.items():
+        ref = taxa.get(species_id)
+        if ref is not None:
+            cells = per_taxon.setdefault(ref, {})
+            cells[(site_id, year)] = cells.get((site_id, year), 0) + value
+    for baseline in session.exec(
+        select(Baseline).where(
+            col(Baseline.species_id).in_(list(taxa)), col(Baseline.site_id).is_not(None)
+        )
+    ):
+        if baseline.site_id in sites:
+            cells = per_taxon.setdefault(taxa[baseline.species_id], {})
+            cells.setdefault((baseline.site_id, baseline.year), baseline.count)
+    classes: dict[int, str] = {}
+    for ref, cells in per_taxon.items():
+        counted = {site for site, _ in cells}
+        records: list[TrimRecord] = []
+        for site in counted:
+            for year in visited.get(site, set()) | {y for s, y in cells if s == site}:
+                if year <= until_year:
+                    records.append(
+                        TrimRecord(site=str(site), year=year, count=cells.get((site, year)))
+                    )
+        if not records:
+            continue
+        try:
+            result = fit_trim(records, model=2)
+        except TrimError:
+            continue
+        if result.slope_imputed is not None:
+            classes[ref] = result.slope_imputed.slope_class.value
+    return classes
+
+
 def site_series(
     session: Session,
     *,
