@@ -390,6 +390,117 @@ def import_zones_command(
     )
 
 
+@cli.command("import-baselines")
+def import_baselines_command(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="The CPIE's inventory as CSV: year, cd_nom, zone_code, site_code, count, unit "
+            "(individuals, nests or presence), method, source.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+) -> None:
+    """Load the inventory baselines (all or nothing; every row's error listed with its line;
+    importing the same file again changes nothing)."""
+    from app.baselines.csvfile import BaselineFileError
+    from app.baselines.service import import_baselines
+
+    settings = _load_settings()
+    raw = file.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    with _engine(settings) as engine, Session(engine) as session:
+        with err.status(f"Checking {file.name}…"):
+            try:
+                report = import_baselines(session, text)
+            except BaselineFileError as exc:
+                session.rollback()
+                err.print(f"[bold red]error:[/] {escape(file.name)}: nothing was stored")
+                for problem in exc.errors:
+                    err.print(f"  line {problem.line}: {problem.message}", markup=False)
+                raise typer.Exit(code=1) from None
+        session.commit()
+    _summary(
+        f"Baselines from {file.name}",
+        [
+            ("rows", f"{report.rows:,}"),
+            ("created", f"{report.created:,}"),
+            ("updated", f"{report.updated:,}"),
+            ("unchanged", f"{report.unchanged:,}"),
+        ],
+    )
+
+
+@cli.command("trends")
+def trends_command(
+    species: Annotated[
+        int, typer.Option("--species", help="The species' TAXREF id (cd_nom).", show_default=False)
+    ],
+    model: Annotated[
+        int, typer.Option(min=2, max=3, help="3: a parameter per year; 2: linear.")
+    ] = 2,
+    csv_output: Annotated[
+        bool, typer.Option("--csv", help="Print the indices and totals as CSV instead of a table.")
+    ] = False,
+) -> None:
+    """A species' trend from its survey sites (TRIM), as the API's /stats/trends computes it."""
+    from app.core.errors import Unprocessable
+    from app.stats import service as stats_service
+
+    settings = _load_settings()
+    with _engine(settings) as engine, Session(engine) as session:
+        request = stats_service.TrendRequest(
+            species_id=None,
+            cd_nom=species,
+            zone_id=None,
+            model=model,
+            changepoints=None,
+            base_year=None,
+            covariate=None,
+            overdispersion=True,
+            serial_correlation=True,
+        )
+        try:
+            taxon, result, sites = stats_service.fit_species_trend(session, settings, request)
+        except Unprocessable as exc:
+            _print_problem(exc)
+            raise typer.Exit(code=1) from None
+    if csv_output:
+        out.print("year,index,index_se,total,total_se", markup=False)
+        for index, total in zip(result.indices, result.totals, strict=True):
+            out.print(
+                f"{index.year},{index.imputed:.4f},{index.imputed_se:.4f},"
+                f"{total.imputed:.1f},{total.imputed_se:.1f}",
+                markup=False,
+            )
+        return
+    name = taxon.vernacular_name or taxon.scientific_name
+    table = Table(
+        title=f"{name}: TRIM model {result.model}, {sites} sites, base {result.base_year}"
+    )
+    for column in ("year", "index", "se", "total", "se"):
+        table.add_column(column, justify="right")
+    for index, total in zip(result.indices, result.totals, strict=True):
+        table.add_row(
+            str(index.year),
+            f"{index.imputed:.3f}",
+            f"{index.imputed_se:.3f}",
+            f"{total.imputed:.0f}",
+            f"{total.imputed_se:.0f}",
+        )
+    out.print(table)
+    slope = result.slope_imputed
+    if slope is not None:
+        out.print(
+            f"slope: ×{slope.mul:.4f} a year (se {slope.mul_se:.4f}): {slope.slope_class.value}"
+        )
+
+
 # --- demo --------------------------------------------------------------------------------------
 
 
@@ -466,6 +577,8 @@ def demo(
         out.print(f"Deleted {report.observations_deleted:,} demo observations.")
     if report.sites_deleted:
         out.print(f"Deleted {report.sites_deleted:,} demo survey sites and their visits.")
+    if report.baselines_created:
+        out.print(f"Loaded {report.baselines_created:,} inventory baselines (the 2010 inventory).")
     if report.sites_created:
         out.print(
             f"Created {report.sites_created:,} survey sites (façades and gardens) with "

@@ -31,7 +31,12 @@ from app.accounts.models import Role, User
 from app.accounts.service import register_user
 from app.core.db import utcnow
 from app.core.settings import Settings
-from app.demo_surveys import delete_demo_surveys, generate_surveys, has_demo_sites
+from app.demo_surveys import (
+    delete_demo_surveys,
+    generate_surveys,
+    has_demo_sites,
+    load_demo_baselines,
+)
 from app.media import service as media_service
 from app.media.models import ObservationPhoto
 from app.media.storage import storage_from_settings
@@ -78,6 +83,7 @@ class DemoReport:
     sites_created: int = 0
     visits_created: int = 0
     sites_deleted: int = 0
+    baselines_created: int = 0
 
 
 # --- who ---------------------------------------------------------------------------------------
@@ -254,6 +260,7 @@ def load_demo(
             year=year,
             now=now,
         )
+    report.baselines_created = load_demo_baselines(session, year=year)
     report.observations_existing = (
         session.scalar(
             select(func.count())

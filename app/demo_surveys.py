@@ -21,6 +21,8 @@ from sqlalchemy import delete, func, select
 from sqlmodel import Session, col
 
 from app.accounts.models import User
+from app.baselines.models import Baseline
+from app.baselines.service import import_baselines
 from app.core.settings import Settings
 from app.observations.models import ObservationStatus
 from app.species.models import Species
@@ -68,6 +70,7 @@ def delete_demo_surveys(session: Session, owner_ids: Sequence[uuid.UUID]) -> int
         return 0
     sites = select(col(Site.id)).where(col(Site.owner_id).in_(owner_ids))
     visits = select(col(Visit.id)).where(col(Visit.site_id).in_(sites))
+    session.execute(delete(Baseline).where(col(Baseline.site_id).in_(sites)))
     session.execute(delete(VisitCount).where(col(VisitCount.visit_id).in_(visits)))
     session.execute(delete(Visit).where(col(Visit.site_id).in_(sites)))
     result = session.execute(delete(Site).where(col(Site.owner_id).in_(owner_ids)))
@@ -127,6 +130,7 @@ def generate_surveys(
             client_id=uuid.uuid4(),
             owner_id=observer.id,
             kind=kind.value,
+            code=f"DEMO-{'FAC' if kind is SiteKind.nest_site else 'JAR'}-{number + 1:02d}",
             name=name,
             latitude=round(lat, 6),
             longitude=round(lon, 6),
@@ -219,3 +223,42 @@ def _season(
                     counts.append({"species_id": species[cd_nom].id, "count": seen})
             visits.append((day, counts))
     return visits
+
+
+# The demo inventory of 2010, for the whole commune: (cd_nom, count, unit). Figures a CPIE
+# inventory of a town this size could hold; the demo's protocols and sightings are then
+# compared with them.
+DEMO_INVENTORY = (
+    (459478, 34, "nests"),
+    (3696, 12, "nests"),
+    (3551, 60, "individuals"),  # the largest flock over the town
+    # Butterflies as the gardens' protocol counts them (sum of monthly maxima over the gardens).
+    (608364, 70, "individuals"),
+    (219831, 60, "individuals"),
+    (54342, 30, "individuals"),
+    (53741, 12, "individuals"),
+    (259, 1, "presence"),
+    (459628, 1, "presence"),
+    (2938, 1, "presence"),
+    (4064, 1, "presence"),
+)
+INVENTORY_YEAR = 2010
+
+
+def load_demo_baselines(session: Session, *, year: int) -> int:
+    """The demo inventory: the commune's 2010 counts, and each façade's nests the year before
+    its first season (as if the CPIE had counted them then), so that trends start at the
+    inventory. Idempotent: the rows are matched on their natural key."""
+    lines = ["year,cd_nom,zone_code,site_code,count,unit,method,source"]
+    known = set(session.scalars(select(col(Species.cd_nom))))
+    for cd_nom, count, unit in DEMO_INVENTORY:
+        if cd_nom in known:
+            lines.append(f"{INVENTORY_YEAR},{cd_nom},,,{count},{unit},inventaire,démo")
+    facades = session.scalars(
+        select(Site).where(col(Site.code).like("DEMO-FAC-%"), col(Site.deleted_at).is_(None))
+    )
+    first_season = year - SEASONS + 1
+    for site in facades:
+        lines.append(f"{first_season - 1},459478,,{site.code},10,nests,façades,démo")
+    report = import_baselines(session, "\n".join(lines) + "\n")
+    return report.created

@@ -25,7 +25,17 @@ from app.zones.service import DEFAULT_ZONES_FILE
 
 from .conftest import PG_ADMIN_URL
 
-COMMANDS = ["serve", "migrate", "create-user", "import-species", "import-zones", "demo"]
+COMMANDS = [
+    "serve",
+    "migrate",
+    "create-user",
+    "import-species",
+    "import-zones",
+    "import-baselines",
+    "demo",
+    "trim",
+    "trends",
+]
 
 runner = CliRunner()
 
@@ -266,3 +276,52 @@ def test_migrate_and_demo_on_postgresql(throwaway_postgres: str, tmp_path: Path)
     assert count(throwaway_postgres, User) == 5
     assert count(throwaway_postgres, Observation) == 120
     assert count(throwaway_postgres, Observation, col(Observation.generalised).is_(True)) >= 1
+
+
+def test_import_baselines_stores_a_good_file_once_and_names_a_bad_files_lines(
+    migrated: dict[str, str], db_url: str, tmp_path: Path
+) -> None:
+    from app.baselines.models import Baseline
+
+    assert run(migrated, "import-species").exit_code == 0
+    good = tmp_path / "inventaire.csv"
+    good.write_text(
+        "year,cd_nom,zone_code,site_code,count,unit,method,source\n"
+        "2010,459478,,,34,nests,façades,CPIE\n"
+        "2010,3696,,,12,nests,granges,CPIE\n",
+        encoding="utf-8",
+    )
+    first = run(migrated, "import-baselines", str(good))
+    assert first.exit_code == 0, first.output
+    assert "created" in first.output and count(db_url, Baseline) == 2
+    again = run(migrated, "import-baselines", str(good))
+    assert again.exit_code == 0 and count(db_url, Baseline) == 2
+    assert "unchanged" in again.output
+
+    bad = tmp_path / "faux.csv"
+    bad.write_text(
+        "year,cd_nom,zone_code,site_code,count,unit,method,source\n"
+        "2010,459478,,,-3,nests,,\n"
+        "2011,1,,,3,pairs,,\n",
+        encoding="utf-8",
+    )
+    refused = run(migrated, "import-baselines", str(bad))
+    assert refused.exit_code == 1
+    assert "line 2:" in refused.output and "line 3:" in refused.output
+    assert count(db_url, Baseline) == 2
+
+
+def test_trends_says_when_there_is_no_series(migrated: dict[str, str]) -> None:
+    assert run(migrated, "import-species").exit_code == 0
+    result = run(migrated, "trends", "--species", "459478")
+    assert result.exit_code == 1
+    assert "no survey site" in result.output
+
+    assert run(migrated, "demo", "--observations", "50").exit_code == 0
+    table = run(migrated, "trends", "--species", "459478")
+    assert table.exit_code == 0, table.output
+    assert "TRIM model 2" in table.output and "slope:" in table.output
+    as_csv = run(migrated, "trends", "--species", "459478", "--csv")
+    lines = as_csv.output.strip().splitlines()
+    assert lines[0] == "year,index,index_se,total,total_se"
+    assert lines[1].split(",")[1] == "1.0000"  # the base year's index

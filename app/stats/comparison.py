@@ -5,8 +5,9 @@ against the year's value *in the baseline's unit*, so that nests are compared wi
 
 - ``nests``: the protocols' nest value (the sum of the nest sites' yearly values), or where no
   site counted the species, the validated observations counted in nests;
-- ``individuals``: the protocols' value where any site counted the species, else the validated
-  observations' count sum;
+- ``individuals``: the protocols' value where any site counted the species, else the largest
+  single validated count of the year (casual sightings of the same birds add up to far more
+  than there are: the largest flock seen is what atlases compare with a census);
 - ``presence``: 1 when the species was reported (a count above 0), else 0.
 
 The status, when no trend decides it (see ``trend_classes``): ``new`` (seen, no baseline),
@@ -101,14 +102,22 @@ def _latest_baselines(
     return latest
 
 
-def _nest_observations(
-    session: Session, *, year: int, zone_id: uuid.UUID | None, tz: Any, staff: bool
+def _observed(
+    session: Session,
+    *,
+    year: int,
+    zone_id: uuid.UUID | None,
+    tz: Any,
+    staff: bool,
+    unit: CountUnit,
+    largest: bool,
 ) -> dict[int, int]:
-    """Validated observations counted in nests, per taxon, that year."""
+    """Per taxon that year, the validated observations in ``unit``: their sum, or the largest
+    single count."""
     clauses: list[Any] = [
         col(Observation.status) == ObservationStatus.validated.value,
         col(Observation.deleted_at).is_(None),
-        col(Observation.count_unit) == CountUnit.nests.value,
+        col(Observation.count_unit) == unit.value,
         col(Observation.observed_at) >= year_start(year, tz),
         col(Observation.observed_at) < year_start(year + 1, tz),
     ]
@@ -117,7 +126,10 @@ def _nest_observations(
         if not staff:
             clauses.append(col(Species.sensitive).is_(False))
     statement = (
-        sa_select(col(Species.cd_ref), func.sum(col(Observation.count)))
+        sa_select(
+            col(Species.cd_ref),
+            (func.max if largest else func.sum)(col(Observation.count)),
+        )
         .select_from(Observation)
         .join(Species, col(Species.id) == col(Observation.species_id))
         .where(*clauses)
@@ -150,14 +162,27 @@ def compare(
             merged.protocol_unit = row.protocol_unit
             merged.sites += row.sites
     baselines = _latest_baselines(session, year=year, zone_id=zone_id)
-    nests_seen = _nest_observations(session, year=year, zone_id=zone_id, tz=tz, staff=staff)
+    nests_seen = _observed(
+        session, year=year, zone_id=zone_id, tz=tz, staff=staff, unit=CountUnit.nests, largest=False
+    )
+    largest_seen = _observed(
+        session,
+        year=year,
+        zone_id=zone_id,
+        tz=tz,
+        staff=staff,
+        unit=CountUnit.individuals,
+        largest=True,
+    )
     trends = trend_classes or {}
     rows: list[ComparisonRow] = []
     for cd_ref in sorted(set(seen) | set(baselines)):
         figures = seen.get(cd_ref)
         baseline = baselines.get(cd_ref)
         unit = BaselineUnit(baseline[0].unit) if baseline else BaselineUnit.individuals
-        count, source = _comparable(unit, figures, nests_seen.get(cd_ref, 0))
+        count, source = _comparable(
+            unit, figures, nests_seen.get(cd_ref, 0), largest_seen.get(cd_ref, 0)
+        )
         reported = count > 0
         base = baseline[0].count if baseline else None
         change = count - base if base is not None else None
@@ -184,7 +209,7 @@ def compare(
 
 
 def _comparable(
-    unit: BaselineUnit, figures: YearlyRow | None, nest_observations: int
+    unit: BaselineUnit, figures: YearlyRow | None, nest_observations: int, largest: int
 ) -> tuple[float, str]:
     """This year's value in the baseline's unit, and where it comes from."""
     if figures is None and not nest_observations:
@@ -201,4 +226,4 @@ def _comparable(
         return float(nest_observations), "observations"
     if figures and figures.protocol_value is not None and figures.protocol_unit == "individuals":
         return float(figures.protocol_value), "protocol"
-    return float(figures.count_sum if figures else 0), "observations"
+    return float(largest), "observations"
