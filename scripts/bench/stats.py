@@ -18,18 +18,22 @@ started as production starts it; the statistics are public, so the requests are 
 
 * ``GET /stats/yearly?cd_nom=C&from_year=F&to_year=L``: the commonest of the species the
   protocols count, over the survey's years; ``GET /stats/comparison?year=Y``: the last full
-  year. Each timed ``--requests`` times after ``--warmup`` untimed.
+  year. Each timed ``--requests`` times (fewer once ``--max-seconds`` have passed, never under
+  ``MIN_ROUNDS``) after ``--warmup`` untimed.
 * their floors, timed the same way and in turn with the API's requests, in this process on one
   connection of an engine made as the server's: the bare SQL aggregates an answer needs, written
   by hand and run with the driver. **observations**: for the yearly figures, the validated
   observations' count sum, number and distinct observers per local year (the same ``CASE`` over
   the years' first instants) and zone, for the taxon's species ids; for the comparison, per
-  taxon (``cd_ref``) the year's count sum, number and the sum counted in nests, plus the latest
-  baseline of each taxon up to the year (territory-wide). **observations + protocols**: the same,
-  plus in the same read transaction the protocols' values aggregated in SQL (per visit and
-  species the figure, per site, species and local month the largest, per site and year the
-  largest (nest sites) or the sum over months (gardens), summed per year, taxon and zone).
-  The first answer of each measure is checked against its floors' figures.
+  taxon (``cd_ref``) the year's count sum, number, sum counted in nests and largest count in
+  individuals, plus the latest baseline of each taxon up to the year (territory-wide).
+  **observations + protocols**: the same, plus in the same read transaction the protocols'
+  values aggregated in SQL (per visit and species the figure, per site, species and local month
+  the largest, per site and year the largest (nest sites) or the sum over months (gardens),
+  summed per year, taxon and zone). **observations + protocols + TRIM** (the comparison, whose
+  statuses follow each taxon's TRIM trend): every site's yearly values up to the year in SQL and
+  ``fit_trim(model=2)`` per taxon with a baseline. The first answer of each measure is checked
+  against its floors' figures. Run i draws its data from ``--seed`` + i on each database.
 * then the "best index": covering indexes for the two observation aggregates are created
   (``BEST_INDEXES``), the tables analysed again, and everything timed again. The floor of a
   measure is the faster of the two index sets; the API's ratio is taken on the schema as it is
@@ -810,7 +814,6 @@ def check_comparison(answer: dict, floor: dict) -> list[str]:
 class Timing:
     samples_ms: dict[str, list[float]]  # per contender, in the order taken
     cpu: CpuUse
-    errors: list[str]
     checks: list[str]
     response_bytes: int
     items: int
@@ -851,7 +854,7 @@ def time_in_turn(
                 break
     api = first.get("API") or {}
     return Timing(
-        samples_ms=samples, cpu=cpu, errors=[], checks=checks,
+        samples_ms=samples, cpu=cpu, checks=checks,
         response_bytes=api.get("_bytes", 0), items=len(api.get("items", [])),
     )  # fmt: skip
 
@@ -1364,6 +1367,12 @@ def run_once(db: str, args: argparse.Namespace, rng: random.Random, first_run: b
 # --- output --------------------------------------------------------------------------------------
 
 MEASURES = {"yearly": "/stats/yearly", "comparison": "/stats/comparison"}
+SHORT = {
+    "API": "API",
+    "observations": "obs.",
+    "observations + protocols": "obs. + prot.",
+    "observations + protocols + TRIM": "obs. + prot. + TRIM",
+}
 FLOORS = {
     "yearly": ("observations", "observations + protocols"),
     "comparison": ("observations", "observations + protocols", "observations + protocols + TRIM"),
@@ -1499,30 +1508,31 @@ def print_report(
         )  # fmt: skip
     console.print(table)
 
-    side = Table(title="Every figure (medians; each run's median after ·)")
+    side = Table(title="Every figure, ms (medians of the runs)")
     for col in (
-        "DB", "endpoint", "indexes", "who", "median (p95)", "each run", "server CPU / req.",
-        "bench CPU", "PostgreSQL CPU", "other load", "answer",
+        "DB", "endpoint", "indexes", "who", "n", "median (p95)", "each run", "server CPU/req",
+        "bench, PG CPU", "other load", "answer",
     ):  # fmt: skip
-        side.add_column(col)
+        side.add_column(col, justify="left" if col in ("DB", "endpoint", "who") else "right")
     for f in summary["figures"]:
         api = f["contender"] == "API"
         side.add_row(
-            f["db"], MEASURES[f["measure"]], f["indexes"], f["contender"],
+            f["db"], f["measure"], f["indexes"], SHORT[f["contender"]],
+            str(sum(r["requests"] for r in f["runs"])),
             f"{_ms(f['median_ms'])} ({_ms(f['p95_ms'])})",
-            " · ".join(_ms(r["median_ms"]) for r in f["runs"]),
-            f"{f['server_cpu_ms']:.0f} ms" if api else "",
-            f"{f['client_cpu_pct']:.0f}%" if api else "",
-            f"{f['database_cpu_pct']:.0f}%" if api and f["db"] == "postgresql" else "",
-            f"{f['others_cores']:.2f} cores" if api else "",
-            f"{f['items']} items, {f['response_bytes'] / 1024:,.1f} KiB" if api else "",
+            " · ".join(_ms(r["median_ms"]) for r in f["runs"]) if len(f["runs"]) > 1 else "",
+            f"{f['server_cpu_ms']:.0f}" if api else "",
+            (f"{f['client_cpu_pct']:.0f}%, {f['database_cpu_pct']:.0f}%"
+             if f["db"] == "postgresql" else f"{f['client_cpu_pct']:.0f}%") if api else "",
+            f"{f['others_cores']:.2f}" if api else "",
+            f"{f['items']}, {f['response_bytes'] / 1024:,.1f} KiB" if api else "",
         )  # fmt: skip
     console.print(side)
     console.print(
-        "Server CPU per request: the server's CPU over the measure / the API's requests. Bench "
-        "CPU (this process: client and floors), PostgreSQL CPU (its processes serving both) and "
-        "other load (the rest of the machine) are over the whole measure, API and floors taken "
-        "in turn. "
+        "n: timed requests. Server CPU per request: the server's CPU over the measure / the API's "
+        "requests. Bench CPU (this process: client and floors), PostgreSQL CPU (its processes "
+        "serving both) and other load (cores the rest of the machine kept busy) are over the "
+        "whole measure, API and floors taken in turn, as shares of a core. "
         + ", ".join(
             f"Server peak RSS {r.db} {r.server_peak_rss_mib or 0:.0f} MiB" for r in runs[:2]
         )
@@ -1550,6 +1560,8 @@ def print_report(
                 MEASURES[name], "statements issued", str(run.in_process[name]["statements"])
             )
         console.print(parts)
+        for error in run.in_process.get("errors", []):
+            console.print(f"[yellow]{run.db}: a part could not be timed: {error}[/]")
         if args.profile:
             for name in ("yearly", "comparison"):
                 console.rule(f"{run.db}: profile of one {MEASURES[name]} service call")
@@ -1631,14 +1643,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    rng = random.Random(args.seed)
     machine = machine_info()
     runs: list[RunResult] = []
     for db in databases(args.db, args.pg_admin_url, console):
         for i in range(args.runs):
             if args.runs > 1:
                 console.rule(f"{db}: run {i + 1} of {args.runs}")
-            runs.append(run_once(db, args, rng, first_run=i == 0))
+            # The same data on both databases: run i draws from seed + i on each.
+            runs.append(run_once(db, args, random.Random(args.seed + i), first_run=i == 0))
     trim: list[TrimFigure] = []
     trim_skipped: str | None = None
     if args.trim:
