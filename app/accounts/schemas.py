@@ -21,11 +21,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from app.accounts.models import Role
+from app.core.patching import refuse_null
 from app.media.models import PhotoLicence
 from app.media.schemas import Licence
 
@@ -155,14 +155,7 @@ class UserUpdate(BaseModel):
     display_name: DisplayName | None = None
     photo_licence: Licence | None = None
 
-    @field_validator("display_name", "photo_licence", mode="before")
-    @classmethod
-    def _no_null(cls, value: object) -> object:
-        if value is None:
-            raise PydanticCustomError(
-                "user.null_not_allowed", "This field may be left out, not set to null."
-            )
-        return value
+    _no_null = refuse_null("display_name", "photo_licence", code="user.null_not_allowed")
 
 
 class UserRoleUpdate(BaseModel):

@@ -21,11 +21,11 @@ from pydantic import (
     ConfigDict,
     Field,
     WithJsonSchema,
-    field_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from app.core.errors import FieldError
+from app.core.patching import refuse_null
 from app.media.schemas import PhotoPublic
 from app.observations.models import CountUnit, ObservationStatus
 
@@ -229,14 +229,7 @@ class ObservationUpdate(BaseModel):
     count_unit: CountUnit | None = None
     notes: Notes | None = None
 
-    @field_validator(*_NOT_NULLABLE, mode="before")
-    @classmethod
-    def _no_null_for_required(cls, value: Any) -> Any:
-        if value is None:
-            raise PydanticCustomError(
-                "observation.null_not_allowed", "This field may be left out, not set to null."
-            )
-        return value
+    _no_null = refuse_null(*_NOT_NULLABLE, code="observation.null_not_allowed")
 
 
 class ReviewPublic(BaseModel):

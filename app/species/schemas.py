@@ -7,7 +7,7 @@ on SQLite and fail on PostgreSQL, so it is refused here with the same 422 on bot
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
@@ -20,6 +20,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from app.core.patching import refuse_null
 from app.species.models import Generalisation
 from app.species.taxref import (
     MAX_AUTHORITY,
@@ -206,11 +207,6 @@ class SpeciesUpdate(BaseModel):
         default=None, description=GENERALISATION_DESCRIPTION
     )
 
-    @field_validator("scientific_name", "group", "sensitive", "generalisation", mode="before")
-    @classmethod
-    def _no_null(cls, value: Any) -> Any:
-        if value is None:
-            raise PydanticCustomError(
-                "species.null_not_allowed", "This field may be left out, not set to null."
-            )
-        return value
+    _no_null = refuse_null(
+        "scientific_name", "group", "sensitive", "generalisation", code="species.null_not_allowed"
+    )

@@ -12,7 +12,8 @@ baseline's year, else the first year.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections import defaultdict
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
@@ -35,12 +36,9 @@ def _site_values(
 ]:
     """Every site (of the zone), the years each was visited, and each site's yearly value per
     species and year, from validated visits: read once, whatever the number of species."""
-    clauses: list[Any] = [col(Site.deleted_at).is_(None)]
-    if zone_id is not None:
-        clauses.append(col(Site.zone_id) == zone_id)
-    sites = {s.id: s for s in session.exec(select(Site).where(*clauses))}
+    sites = surveys_service.live_sites(session, zone_id=zone_id)
     visits = surveys_service.visit_counts(
-        session, site_ids=list(sites), statuses=(ObservationStatus.validated.value,)
+        session, zone_id=zone_id, statuses=(ObservationStatus.validated.value,)
     )
     visited: dict[uuid.UUID, set[int]] = {}
     values: dict[tuple[uuid.UUID, uuid.UUID, int], int] = {}
@@ -49,6 +47,76 @@ def _site_values(
         for value in yearly_values(sites[site_id].kind, site_visits, tz=tz):
             values[(site_id, value.species_id, value.year)] = value.value
     return sites, visited, values
+
+
+@dataclass
+class _Series:
+    """Every site's counts of each taxon: the cells ``(site, year) -> value`` per ``cd_ref``
+    (site-year values of validated visits, site baselines for years not counted), the years
+    each site was visited, and each taxon's earliest site baseline year."""
+
+    sites: dict[uuid.UUID, Site]
+    visited: dict[uuid.UUID, set[int]]
+    cells: dict[int, dict[tuple[uuid.UUID, int], float]] = field(default_factory=dict)
+    baseline_years: dict[int, int] = field(default_factory=dict)
+
+    def records(
+        self, cd_ref: int, *, until_year: int | None = None, covariate: str | None = None
+    ) -> list[TrimRecord]:
+        """The taxon's TRIM records: each site that counted it, every year it was visited or
+        has a baseline; a visited year without a figure for the taxon is missing."""
+        cells = self.cells.get(cd_ref, {})
+        years: dict[uuid.UUID, set[int]] = defaultdict(set)
+        for site, year in cells:
+            years[site].add(year)
+        records = []
+        for site in sorted(years, key=str):
+            label = _covariate(self.sites[site], covariate)
+            for year in sorted(years[site] | self.visited.get(site, set())):
+                if until_year is None or year <= until_year:
+                    count = cells.get((site, year))
+                    records.append(TrimRecord(str(site), year, count, covariate=label))
+        return records
+
+
+def _covariate(site: Site, covariate: str | None) -> str | None:
+    if covariate == "kind":
+        return site.kind
+    if covariate == "zone":
+        return str(site.zone_id) if site.zone_id else "hors zone"
+    return None
+
+
+def _series(
+    session: Session, *, cd_refs: set[int], zone_id: uuid.UUID | None, tz: ZoneInfo
+) -> _Series:
+    sites, visited, values = _site_values(session, zone_id=zone_id, tz=tz)
+    series = _Series(sites=sites, visited=visited)
+    taxa: dict[uuid.UUID, int] = {
+        s.id: s.cd_ref
+        for s in session.exec(select(Species).where(col(Species.cd_ref).in_(cd_refs)))
+    }
+    for (site_id, species_id, year), value in values.items():
+        ref = taxa.get(species_id)
+        if ref is not None:
+            cells = series.cells.setdefault(ref, {})
+            cells[(site_id, year)] = cells.get((site_id, year), 0) + value
+    if not taxa:
+        return series
+    for baseline in session.exec(
+        select(Baseline).where(
+            col(Baseline.species_id).in_(list(taxa)), col(Baseline.site_id).is_not(None)
+        )
+    ):
+        if baseline.site_id not in sites:
+            continue
+        ref = taxa[baseline.species_id]
+        series.cells.setdefault(ref, {}).setdefault(
+            (baseline.site_id, baseline.year), baseline.count
+        )
+        earliest = series.baseline_years.get(ref, baseline.year)
+        series.baseline_years[ref] = min(earliest, baseline.year)
+    return series
 
 
 def trend_classes(
@@ -64,35 +132,10 @@ def trend_classes(
     left out (the comparison then uses its thresholds)."""
     if not cd_refs:
         return {}
-    sites, visited, values = _site_values(session, zone_id=zone_id, tz=tz)
-    taxa: dict[uuid.UUID, int] = {
-        s.id: s.cd_ref
-        for s in session.exec(select(Species).where(col(Species.cd_ref).in_(cd_refs)))
-    }
-    per_taxon: dict[int, dict[tuple[uuid.UUID, int], float]] = {}
-    for (site_id, species_id, year), value in values.items():
-        ref = taxa.get(species_id)
-        if ref is not None:
-            cells = per_taxon.setdefault(ref, {})
-            cells[(site_id, year)] = cells.get((site_id, year), 0) + value
-    for baseline in session.exec(
-        select(Baseline).where(
-            col(Baseline.species_id).in_(list(taxa)), col(Baseline.site_id).is_not(None)
-        )
-    ):
-        if baseline.site_id in sites:
-            cells = per_taxon.setdefault(taxa[baseline.species_id], {})
-            cells.setdefault((baseline.site_id, baseline.year), baseline.count)
+    series = _series(session, cd_refs=cd_refs, zone_id=zone_id, tz=tz)
     classes: dict[int, str] = {}
-    for ref, cells in per_taxon.items():
-        counted = {site for site, _ in cells}
-        records: list[TrimRecord] = []
-        for site in counted:
-            for year in visited.get(site, set()) | {y for s, y in cells if s == site}:
-                if year <= until_year:
-                    records.append(
-                        TrimRecord(site=str(site), year=year, count=cells.get((site, year)))
-                    )
+    for ref in series.cells:
+        records = series.records(ref, until_year=until_year)
         if not records:
             continue
         try:
@@ -113,53 +156,8 @@ def site_series(
     covariate: str | None = None,
 ) -> tuple[list[TrimRecord], int | None]:
     """The TRIM records of a taxon's survey sites, and the earliest site baseline's year."""
-    taxon = [s.id for s in session.exec(select(Species).where(col(Species.cd_ref) == cd_ref))]
-    clauses: list[Any] = [col(Site.deleted_at).is_(None)]
-    if zone_id is not None:
-        clauses.append(col(Site.zone_id) == zone_id)
-    sites = {s.id: s for s in session.exec(select(Site).where(*clauses))}
-    values: dict[tuple[uuid.UUID, int], float | None] = {}
-    visits = surveys_service.visit_counts(
-        session, site_ids=list(sites), statuses=(ObservationStatus.validated.value,)
-    )
-    counted: set[uuid.UUID] = set()
-    for site_id, site_visits in visits.items():
-        years_visited = {v.started_at.astimezone(tz).year for v in site_visits}
-        per_year: dict[int, float] = {}
-        for value in yearly_values(sites[site_id].kind, site_visits, tz=tz):
-            if value.species_id in taxon:
-                per_year[value.year] = per_year.get(value.year, 0) + value.value
-        if not per_year:
-            continue  # a site that never counted the taxon says nothing of it
-        counted.add(site_id)
-        for year in years_visited:
-            # A year visited without a figure for the taxon (incomplete visits) is missing.
-            values[(site_id, year)] = per_year.get(year)
-    base_year = None
-    if taxon:
-        for baseline in session.exec(
-            select(Baseline).where(
-                col(Baseline.species_id).in_(taxon), col(Baseline.site_id).is_not(None)
-            )
-        ):
-            assert baseline.site_id is not None
-            if baseline.site_id not in sites:
-                continue
-            counted.add(baseline.site_id)
-            values.setdefault((baseline.site_id, baseline.year), baseline.count)
-            base_year = baseline.year if base_year is None else min(base_year, baseline.year)
-    records = []
-    for (site_id, year), count in sorted(values.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
-        if site_id not in counted:
-            continue
-        site = sites[site_id]
-        label = None
-        if covariate == "kind":
-            label = site.kind
-        elif covariate == "zone":
-            label = str(site.zone_id) if site.zone_id else "hors zone"
-        records.append(TrimRecord(site=str(site_id), year=year, count=count, covariate=label))
-    return records, base_year
+    series = _series(session, cd_refs={cd_ref}, zone_id=zone_id, tz=tz)
+    return series.records(cd_ref, covariate=covariate), series.baseline_years.get(cd_ref)
 
 
 def species_trend(

@@ -30,7 +30,6 @@ from sqlmodel import Session, col, select
 from app.observations.models import Observation, ObservationStatus
 from app.species.models import Species
 from app.surveys import service as surveys_service
-from app.surveys.models import Site
 from app.surveys.yearly import yearly_values
 
 
@@ -128,14 +127,11 @@ def _add_protocols(
     zone_id: uuid.UUID | None,
     staff: bool,
 ) -> None:
-    site_clauses: list[Any] = [col(Site.deleted_at).is_(None)]
-    if zone_id is not None:
-        site_clauses.append(col(Site.zone_id) == zone_id)
-    sites = {s.id: s for s in session.exec(select(Site).where(*site_clauses))}
+    sites = surveys_service.live_sites(session, zone_id=zone_id)
     if not sites:
         return
     visits = surveys_service.visit_counts(
-        session, site_ids=list(sites), statuses=(ObservationStatus.validated.value,)
+        session, zone_id=zone_id, statuses=(ObservationStatus.validated.value,)
     )
     species = {s.id: s for s in session.exec(select(Species))}
     totals: dict[tuple[int, int, uuid.UUID | None], list[Any]] = defaultdict(

@@ -31,6 +31,7 @@ from shapely.errors import ShapelyError
 from shapely.geometry import shape
 from shapely.validation import explain_validity
 
+from app.core.patching import refuse_null
 from app.observations.models import ObservationStatus
 from app.observations.schemas import (
     EARLIEST_OBSERVED_AT,
@@ -306,14 +307,7 @@ class SiteUpdate(BaseModel):
     longitude: Longitude | None = None
     geometry: Geometry | None = None
 
-    @field_validator("name", "latitude", "longitude", mode="before")
-    @classmethod
-    def _no_null_for_required(cls, value: Any) -> Any:
-        if value is None:
-            raise PydanticCustomError(
-                "site.null_not_allowed", "This field may be left out, not set to null."
-            )
-        return value
+    _no_null = refuse_null("name", "latitude", "longitude", code="site.null_not_allowed")
 
 
 class SitePublic(BaseModel):
@@ -472,14 +466,7 @@ class VisitUpdate(BaseModel):
     notes: Notes | None = None
     counts: Counts | None = None
 
-    @field_validator(*_VISIT_NOT_NULLABLE, mode="before")
-    @classmethod
-    def _no_null_for_required(cls, value: Any) -> Any:
-        if value is None:
-            raise PydanticCustomError(
-                "visit.null_not_allowed", "This field may be left out, not set to null."
-            )
-        return value
+    _no_null = refuse_null(*_VISIT_NOT_NULLABLE, code="visit.null_not_allowed")
 
 
 class VisitCountPublic(BaseModel):

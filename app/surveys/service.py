@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, Table, and_, inspect, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.accounts.dependencies import is_staff
@@ -831,36 +832,65 @@ COUNTED_STATUSES = (
 )
 
 
+def live_sites(session: Session, *, zone_id: uuid.UUID | None = None) -> dict[uuid.UUID, Site]:
+    """Every site not deleted (of the zone), by id."""
+    clauses: list[Any] = [col(Site.deleted_at).is_(None)]
+    if zone_id is not None:
+        clauses.append(col(Site.zone_id) == zone_id)
+    return {site.id: site for site in session.exec(select(Site).where(*clauses))}
+
+
 def visit_counts(
-    session: Session, *, site_ids: Sequence[uuid.UUID], statuses: Sequence[str]
+    session: Session,
+    *,
+    statuses: Sequence[str],
+    site_id: uuid.UUID | None = None,
+    zone_id: uuid.UUID | None = None,
 ) -> dict[uuid.UUID, list[VisitCounts]]:
     """Each site's visits as the yearly rules read them: per species the visit's figure
-    (occupied nests, natural and nest boxes together; or the butterfly count)."""
-    if not site_ids:
-        return {}
-    statement = select(Visit.id, Visit.site_id, Visit.started_at, Visit.complete).where(
-        col(Visit.site_id).in_(site_ids),
-        col(Visit.deleted_at).is_(None),
-        col(Visit.status).in_(statuses),
+    (occupied nests, natural and nest boxes together; or the butterfly count). One site, the
+    sites of a zone, or every site not deleted: one joined statement, so that its parameters
+    do not grow with the number of sites or visits."""
+    statement = (
+        sa_select(
+            col(Visit.id),
+            col(Visit.site_id),
+            col(Visit.started_at),
+            col(Visit.complete),
+            col(VisitCount.species_id),
+            col(VisitCount.count),
+            col(VisitCount.occupied),
+        )
+        .join(Site, col(Site.id) == col(Visit.site_id))
+        .outerjoin(VisitCount, col(VisitCount.visit_id) == col(Visit.id))
+        .where(
+            col(Site.deleted_at).is_(None),
+            col(Visit.deleted_at).is_(None),
+            col(Visit.status).in_(statuses),
+        )
     )
-    visits = session.exec(statement).all()
-    figures: dict[uuid.UUID, dict[uuid.UUID, int]] = defaultdict(lambda: defaultdict(int))
-    if visits:
-        counts = select(
-            VisitCount.visit_id, VisitCount.species_id, VisitCount.count, VisitCount.occupied
-        ).where(col(VisitCount.visit_id).in_([v[0] for v in visits]))
-        for visit_id, species_id, count, occupied in session.exec(counts):
-            figures[visit_id][species_id] += (occupied if count is None else count) or 0
+    if site_id is not None:
+        statement = statement.where(col(Visit.site_id) == site_id)
+    if zone_id is not None:
+        statement = statement.where(col(Site.zone_id) == zone_id)
+    heads: dict[uuid.UUID, tuple[uuid.UUID, datetime, bool]] = {}
+    figures: dict[uuid.UUID, dict[uuid.UUID, int]] = defaultdict(dict)
+    rows = session.execute(statement)
+    for visit_id, site, started_at, complete, species_id, count, occupied in rows:
+        heads.setdefault(visit_id, (site, started_at, complete))
+        if species_id is not None:
+            figure = (occupied if count is None else count) or 0
+            figures[visit_id][species_id] = figures[visit_id].get(species_id, 0) + figure
     by_site: dict[uuid.UUID, list[VisitCounts]] = defaultdict(list)
-    for visit_id, site_id, started_at, complete in visits:
-        by_site[site_id].append(
-            VisitCounts(started_at=started_at, complete=complete, counts=dict(figures[visit_id]))
+    for visit_id, (site, started_at, complete) in heads.items():
+        by_site[site].append(
+            VisitCounts(started_at=started_at, complete=complete, counts=figures[visit_id])
         )
     return by_site
 
 
 def site_yearly(session: Session, settings: Settings, *, site: Site) -> YearlyResponse:
-    visits = visit_counts(session, site_ids=[site.id], statuses=COUNTED_STATUSES).get(site.id, [])
+    visits = visit_counts(session, site_id=site.id, statuses=COUNTED_STATUSES).get(site.id, [])
     values = yearly_values(site.kind, visits, tz=settings.tz)
     species = {s.id: s for s in _species_of(session, {v.species_id for v in values})}
     return YearlyResponse(
