@@ -161,3 +161,40 @@ def test_the_comparison_follows_the_trend_where_there_is_one(
     assert martin["count"] == 26.0  # the 2025 façades: 8 + 4 + 12 + 2
     assert martin["trend_class"] == "steep decline"
     assert martin["status"] == "decline"
+
+
+def test_the_comparison_sees_new_visits_at_once(
+    client: TestClient, session: Session, settings: Settings, facades: dict[str, Site]
+) -> None:
+    # The fitted classes are kept between requests; a change in the survey data refits them.
+    header = "year,cd_nom,zone_code,site_code,count,unit,method,source\n"
+    import_baselines(session, header + f"2021,{HOUSE_MARTIN},,,30,nests,,\n")
+
+    def martin() -> dict[str, object]:
+        items = client.get("/stats/comparison?year=2025").json()["items"]
+        (item,) = [i for i in items if i["cd_nom"] == HOUSE_MARTIN]
+        return item
+
+    assert martin()["trend_class"] == "steep decline"
+    assert martin()["trend_class"] == "steep decline"  # from the kept fit
+    species = session.exec(select(Species).where(col(Species.cd_nom) == HOUSE_MARTIN)).one()
+    for site in facades.values():
+        for year in (2024, 2025):
+            visit = Visit(
+                client_id=uuid.uuid4(),
+                site_id=site.id,
+                observer_id=site.owner_id,
+                started_at=datetime(year, 7, 1, 8, tzinfo=UTC),
+                duration_min=30,
+                complete=True,
+                status="validated",
+            )
+            session.add(visit)
+            session.flush()
+            session.add(VisitCount(visit_id=visit.id, species_id=species.id, occupied=200))
+    session.flush()
+
+    after = martin()
+    assert after["count"] == 800.0  # four façades at 200 nests
+    assert after["trend_class"] in {"strong increase", "moderate increase"}
+    assert after["status"] == "increase"

@@ -25,14 +25,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import case, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.baselines.models import Baseline, BaselineUnit
 from app.observations.models import CountUnit, Observation, ObservationStatus
 from app.species.models import Species
-from app.stats.yearly import YearlyRow, year_start, yearly_rows
+from app.stats.yearly import YearlyRow, add_protocols, year_start
 
 INCREASE_FROM = 0.20
 DECLINE_FROM = -0.20
@@ -102,22 +102,26 @@ def _latest_baselines(
     return latest
 
 
+@dataclass
+class _Year:
+    """A taxon's figures for the year: validated observations (their count sum, number, the
+    sum of those counted in nests, the largest counted in individuals) and the protocols'."""
+
+    count_sum: int = 0
+    observations: int = 0
+    nests: int = 0
+    largest: int = 0
+    protocol_value: int | None = None
+    protocol_unit: str | None = None
+
+
 def _observed(
-    session: Session,
-    *,
-    year: int,
-    zone_id: uuid.UUID | None,
-    tz: Any,
-    staff: bool,
-    unit: CountUnit,
-    largest: bool,
-) -> dict[int, int]:
-    """Per taxon that year, the validated observations in ``unit``: their sum, or the largest
-    single count."""
+    session: Session, *, year: int, zone_id: uuid.UUID | None, tz: Any, staff: bool
+) -> dict[int, _Year]:
+    """Per taxon, the year's validated observations: one scan, every figure at once."""
     clauses: list[Any] = [
         col(Observation.status) == ObservationStatus.validated.value,
         col(Observation.deleted_at).is_(None),
-        col(Observation.count_unit) == unit.value,
         col(Observation.observed_at) >= year_start(year, tz),
         col(Observation.observed_at) < year_start(year + 1, tz),
     ]
@@ -125,17 +129,24 @@ def _observed(
         clauses.append(col(Observation.zone_id) == zone_id)
         if not staff:
             clauses.append(col(Species.sensitive).is_(False))
+    unit = col(Observation.count_unit)
     statement = (
         sa_select(
             col(Species.cd_ref),
-            (func.max if largest else func.sum)(col(Observation.count)),
+            func.sum(col(Observation.count)),
+            func.count(),
+            func.sum(case((unit == CountUnit.nests.value, col(Observation.count)), else_=0)),
+            func.max(case((unit == CountUnit.individuals.value, col(Observation.count)))),
         )
         .select_from(Observation)
         .join(Species, col(Species.id) == col(Observation.species_id))
         .where(*clauses)
         .group_by(col(Species.cd_ref))
     )
-    return {ref: int(total or 0) for ref, total in session.execute(statement)}
+    return {
+        ref: _Year(int(total or 0), n, int(nests or 0), int(largest or 0))
+        for ref, total, n, nests, largest in session.execute(statement)
+    }
 
 
 def compare(
@@ -150,39 +161,24 @@ def compare(
     """The comparison rows, by taxon."""
     # Per taxon, the year's figures over the zone asked for, or over the whole territory (its
     # zones and what lies outside every zone added up).
-    seen: dict[int, YearlyRow] = {}
-    for row in yearly_rows(
-        session, tz=tz, first=year, last=year, cd_ref=None, zone_id=zone_id, staff=staff
-    ):
-        merged = seen.setdefault(row.cd_ref, YearlyRow(year=year, cd_ref=row.cd_ref, zone_id=None))
-        merged.count_sum += row.count_sum
-        merged.observations += row.observations
+    seen = _observed(session, year=year, zone_id=zone_id, tz=tz, staff=staff)
+    protocols: dict[tuple[int, int, uuid.UUID | None], YearlyRow] = {}
+    add_protocols(
+        session, protocols, tz=tz, first=year, last=year, cd_ref=None, zone_id=zone_id, staff=staff
+    )
+    for row in protocols.values():
+        entry = seen.setdefault(row.cd_ref, _Year())
         if row.protocol_value is not None:
-            merged.protocol_value = (merged.protocol_value or 0) + row.protocol_value
-            merged.protocol_unit = row.protocol_unit
-            merged.sites += row.sites
+            entry.protocol_value = (entry.protocol_value or 0) + row.protocol_value
+            entry.protocol_unit = row.protocol_unit
     baselines = _latest_baselines(session, year=year, zone_id=zone_id)
-    nests_seen = _observed(
-        session, year=year, zone_id=zone_id, tz=tz, staff=staff, unit=CountUnit.nests, largest=False
-    )
-    largest_seen = _observed(
-        session,
-        year=year,
-        zone_id=zone_id,
-        tz=tz,
-        staff=staff,
-        unit=CountUnit.individuals,
-        largest=True,
-    )
     trends = trend_classes or {}
     rows: list[ComparisonRow] = []
     for cd_ref in sorted(set(seen) | set(baselines)):
         figures = seen.get(cd_ref)
         baseline = baselines.get(cd_ref)
         unit = BaselineUnit(baseline[0].unit) if baseline else BaselineUnit.individuals
-        count, source = _comparable(
-            unit, figures, nests_seen.get(cd_ref, 0), largest_seen.get(cd_ref, 0)
-        )
+        count, source = _comparable(unit, figures)
         reported = count > 0
         base = baseline[0].count if baseline else None
         change = count - base if base is not None else None
@@ -208,22 +204,17 @@ def compare(
     return rows
 
 
-def _comparable(
-    unit: BaselineUnit, figures: YearlyRow | None, nest_observations: int, largest: int
-) -> tuple[float, str]:
+def _comparable(unit: BaselineUnit, figures: _Year | None) -> tuple[float, str]:
     """This year's value in the baseline's unit, and where it comes from."""
-    if figures is None and not nest_observations:
+    if figures is None:
         return 0.0, "none"
     if unit is BaselineUnit.presence:
-        seen = (
-            bool(figures and (figures.count_sum > 0 or (figures.protocol_value or 0) > 0))
-            or nest_observations > 0
-        )
+        seen = figures.count_sum > 0 or (figures.protocol_value or 0) > 0
         return (1.0 if seen else 0.0), "presence"
     if unit is BaselineUnit.nests:
-        if figures and figures.protocol_value is not None and figures.protocol_unit == "nests":
+        if figures.protocol_value is not None and figures.protocol_unit == "nests":
             return float(figures.protocol_value), "protocol"
-        return float(nest_observations), "observations"
-    if figures and figures.protocol_value is not None and figures.protocol_unit == "individuals":
+        return float(figures.nests), "observations"
+    if figures.protocol_value is not None and figures.protocol_unit == "individuals":
         return float(figures.protocol_value), "protocol"
-    return float(largest), "observations"
+    return float(figures.largest), "observations"

@@ -11,42 +11,25 @@ baseline's year, else the first year.
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
 from app.baselines.models import Baseline
+from app.core.cache import database_key, table_revision
 from app.observations.models import ObservationStatus
 from app.species.models import Species
 from app.stats.trim import TrimData, TrimError, TrimRecord, TrimResult, fit_trim
 from app.surveys import service as surveys_service
-from app.surveys.models import Site
-from app.surveys.yearly import yearly_values
+from app.surveys.aggregates import site_year_values, visited_span, visited_years
+from app.surveys.models import Site, Visit
 
 COVARIATES = ("kind", "zone")
-
-
-def _site_values(
-    session: Session, *, zone_id: uuid.UUID | None, tz: ZoneInfo
-) -> tuple[
-    dict[uuid.UUID, Site], dict[uuid.UUID, set[int]], dict[tuple[uuid.UUID, uuid.UUID, int], int]
-]:
-    """Every site (of the zone), the years each was visited, and each site's yearly value per
-    species and year, from validated visits: read once, whatever the number of species."""
-    sites = surveys_service.live_sites(session, zone_id=zone_id)
-    visits = surveys_service.visit_counts(
-        session, zone_id=zone_id, statuses=(ObservationStatus.validated.value,)
-    )
-    visited: dict[uuid.UUID, set[int]] = {}
-    values: dict[tuple[uuid.UUID, uuid.UUID, int], int] = {}
-    for site_id, site_visits in visits.items():
-        visited[site_id] = {v.started_at.astimezone(tz).year for v in site_visits}
-        for value in yearly_values(sites[site_id].kind, site_visits, tz=tz):
-            values[(site_id, value.species_id, value.year)] = value.value
-    return sites, visited, values
 
 
 @dataclass
@@ -90,25 +73,40 @@ def _covariate(site: Site, covariate: str | None) -> str | None:
 def _series(
     session: Session, *, cd_refs: set[int], zone_id: uuid.UUID | None, tz: ZoneInfo
 ) -> _Series:
-    sites, visited, values = _site_values(session, zone_id=zone_id, tz=tz)
-    series = _Series(sites=sites, visited=visited)
+    """The taxa's cells from their sites' yearly values (validated visits, computed by the
+    database) and the baselines tied to those sites."""
+    series = _Series(sites=surveys_service.live_sites(session, zone_id=zone_id), visited={})
     taxa: dict[uuid.UUID, int] = {
         s.id: s.cd_ref
         for s in session.exec(select(Species).where(col(Species.cd_ref).in_(cd_refs)))
     }
-    for (site_id, species_id, year), value in values.items():
-        ref = taxa.get(species_id)
-        if ref is not None:
-            cells = series.cells.setdefault(ref, {})
-            cells[(site_id, year)] = cells.get((site_id, year), 0) + value
     if not taxa:
         return series
+    validated = (ObservationStatus.validated.value,)
+    span = visited_span(session, statuses=validated, tz=tz)
+    if span is not None:
+        first, last = span
+        series.visited = visited_years(
+            session, statuses=validated, tz=tz, first=first, last=last, zone_id=zone_id
+        )
+        for value in site_year_values(
+            session,
+            statuses=validated,
+            tz=tz,
+            first=first,
+            last=last,
+            species_ids=list(taxa),
+            zone_id=zone_id,
+        ):
+            cells = series.cells.setdefault(taxa[value.species_id], {})
+            key = (value.site_id, value.year)
+            cells[key] = cells.get(key, 0) + value.value
     for baseline in session.exec(
         select(Baseline).where(
             col(Baseline.species_id).in_(list(taxa)), col(Baseline.site_id).is_not(None)
         )
     ):
-        if baseline.site_id not in sites:
+        if baseline.site_id not in series.sites:
             continue
         ref = taxa[baseline.species_id]
         series.cells.setdefault(ref, {}).setdefault(
@@ -117,6 +115,21 @@ def _series(
         earliest = series.baseline_years.get(ref, baseline.year)
         series.baseline_years[ref] = min(earliest, baseline.year)
     return series
+
+
+# Fitted classes per (database, taxa, zone, year), kept while the survey data they came from
+# are unchanged: a model per taxon takes a tenth of a second or more, and the comparison is read
+# far more often than visits are reviewed. Per process, bounded, checked against the tables'
+# revisions on every read, so that a review, an import or a deletion elsewhere is seen at once.
+_CLASS_CACHE: OrderedDict[Hashable, tuple[Hashable, dict[int, str]]] = OrderedDict()
+_CLASS_CACHE_SIZE = 64
+_CLASS_CACHE_LOCK = threading.Lock()
+
+
+def survey_revision(session: Session) -> Hashable:
+    """What the trends are computed from: sites, visits (their counts move ``updated_at``),
+    baselines and the species reference (``cd_ref``, sensitivity)."""
+    return tuple(table_revision(session, model) for model in (Site, Visit, Baseline, Species))
 
 
 def trend_classes(
@@ -132,6 +145,30 @@ def trend_classes(
     left out (the comparison then uses its thresholds)."""
     if not cd_refs:
         return {}
+    key = (database_key(session), frozenset(cd_refs), zone_id, until_year, tz.key)
+    revision = survey_revision(session)
+    with _CLASS_CACHE_LOCK:
+        cached = _CLASS_CACHE.get(key)
+        if cached is not None and cached[0] == revision:
+            _CLASS_CACHE.move_to_end(key)
+            return dict(cached[1])
+    classes = _fit_classes(session, cd_refs=cd_refs, zone_id=zone_id, tz=tz, until_year=until_year)
+    with _CLASS_CACHE_LOCK:
+        _CLASS_CACHE[key] = (revision, classes)
+        _CLASS_CACHE.move_to_end(key)
+        while len(_CLASS_CACHE) > _CLASS_CACHE_SIZE:
+            _CLASS_CACHE.popitem(last=False)
+    return dict(classes)
+
+
+def _fit_classes(
+    session: Session,
+    *,
+    cd_refs: set[int],
+    zone_id: uuid.UUID | None,
+    tz: ZoneInfo,
+    until_year: int,
+) -> dict[int, str]:
     series = _series(session, cd_refs=cd_refs, zone_id=zone_id, tz=tz)
     classes: dict[int, str] = {}
     for ref in series.cells:

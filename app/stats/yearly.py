@@ -29,8 +29,8 @@ from sqlmodel import Session, col, select
 
 from app.observations.models import Observation, ObservationStatus
 from app.species.models import Species
-from app.surveys import service as surveys_service
-from app.surveys.yearly import yearly_values
+from app.surveys.aggregates import site_year_values
+from app.surveys.yearly import UNITS, SiteKind
 
 
 def year_start(year: int, tz: ZoneInfo) -> datetime:
@@ -110,13 +110,13 @@ def yearly_rows(
             observers=observers,
         )
 
-    _add_protocols(
+    add_protocols(
         session, rows, tz=tz, first=first, last=last, cd_ref=cd_ref, zone_id=zone_id, staff=staff
     )
     return [rows[key] for key in sorted(rows, key=lambda k: (k[0], k[1], str(k[2] or "")))]
 
 
-def _add_protocols(
+def add_protocols(
     session: Session,
     rows: dict[tuple[int, int, uuid.UUID | None], YearlyRow],
     *,
@@ -127,29 +127,31 @@ def _add_protocols(
     zone_id: uuid.UUID | None,
     staff: bool,
 ) -> None:
-    sites = surveys_service.live_sites(session, zone_id=zone_id)
-    if not sites:
-        return
-    visits = surveys_service.visit_counts(
-        session, zone_id=zone_id, statuses=(ObservationStatus.validated.value,)
+    taxa = select(Species)
+    if cd_ref is not None:
+        taxa = taxa.where(col(Species.cd_ref) == cd_ref)
+    species = {s.id: s for s in session.exec(taxa)}
+    values = site_year_values(
+        session,
+        statuses=(ObservationStatus.validated.value,),
+        tz=tz,
+        first=first,
+        last=last,
+        species_ids=None if cd_ref is None else list(species),
+        zone_id=zone_id,
     )
-    species = {s.id: s for s in session.exec(select(Species))}
     totals: dict[tuple[int, int, uuid.UUID | None], list[Any]] = defaultdict(
         lambda: [0, set(), set()]
     )
-    for site_id, site_visits in visits.items():
-        site = sites[site_id]
-        for value in yearly_values(site.kind, site_visits, tz=tz):
-            taxon = species.get(value.species_id)
-            if taxon is None or not first <= value.year <= last:
-                continue
-            if cd_ref is not None and taxon.cd_ref != cd_ref:
-                continue
-            place = None if (taxon.sensitive and not staff) else site.zone_id
-            key = (value.year, taxon.cd_ref, place)
-            totals[key][0] += value.value
-            totals[key][1].add(site_id)
-            totals[key][2].add(value.unit)
+    for value in values:
+        taxon = species.get(value.species_id)
+        if taxon is None:
+            continue
+        place = None if (taxon.sensitive and not staff) else value.zone_id
+        key = (value.year, taxon.cd_ref, place)
+        totals[key][0] += value.value
+        totals[key][1].add(value.site_id)
+        totals[key][2].add(UNITS[SiteKind(value.kind)])
     for key, (total, counted, units) in totals.items():
         row = rows.setdefault(key, YearlyRow(year=key[0], cd_ref=key[1], zone_id=key[2]))
         row.protocol_value = total
