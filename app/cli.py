@@ -501,6 +501,147 @@ def trends_command(
         )
 
 
+@cli.command("export")
+def export_command(
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="The file to write (its folder must exist).", dir_okay=False
+        ),
+    ],
+    format_: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="csv, geojson, dwca (Darwin Core Archive for GBIF) or sinp (GeoNature Occtax).",
+        ),
+    ] = "csv",
+    dialect: Annotated[
+        str, typer.Option(help="CSV only: rfc4180, or excel-fr for French spreadsheets.")
+    ] = "rfc4180",
+    species: Annotated[
+        int | None, typer.Option(help="Only this species (TAXREF cd_nom).", show_default=False)
+    ] = None,
+    zone: Annotated[
+        str | None, typer.Option(help="Only this zone (its code, e.g. 62528).", show_default=False)
+    ] = None,
+    year: Annotated[
+        int | None,
+        typer.Option(help="Only this year (UTC, as the API).", min=1900, max=2100),
+    ] = None,
+    status: Annotated[
+        str, typer.Option(help="validated, pending, needs_info or rejected.")
+    ] = "validated",
+    public: Annotated[
+        bool,
+        typer.Option(
+            "--public",
+            help="Export what the public sees (sensitive species generalised) rather than the "
+            "exact data an ecologist gets.",
+        ),
+    ] = False,
+) -> None:
+    """Write an export to a file, as the API's /exports give it: the CPIE's yearly deposit."""
+    import uuid
+
+    from sqlmodel import col, select
+
+    from app.accounts.models import User
+    from app.core.db import Database
+    from app.exports import service as exports_service
+    from app.exports.rows import count_observations, export_filters
+    from app.observations.models import ObservationStatus
+    from app.observations.schemas import ObservationFilters
+    from app.species.models import Species
+    from app.zones.models import Zone
+
+    formats = [f.value for f in exports_service.ExportFormat]
+    if format_ not in formats:
+        raise _fail(f"--format must be one of {', '.join(formats)}, not {format_!r}")
+    if dialect not in ("rfc4180", "excel-fr"):
+        raise _fail(f"--dialect must be rfc4180 or excel-fr, not {dialect!r}")
+    if status not in [s.value for s in ObservationStatus]:
+        raise _fail(f"--status must be one of {', '.join(s.value for s in ObservationStatus)}")
+    if not output.parent.exists():
+        raise _fail(f"the folder {output.parent} does not exist")
+    settings = _load_settings()
+    with _engine(settings) as engine:
+        db = Database(engine)
+        with db.session() as session:
+            species_id = zone_id = None
+            if species is not None:
+                species_id = session.exec(
+                    select(Species.id).where(col(Species.cd_nom) == species)
+                ).first()
+                if species_id is None:
+                    raise _fail(f"no species with cd_nom {species} in the reference")
+            if zone is not None:
+                zone_id = session.exec(select(Zone.id).where(col(Zone.code) == zone)).first()
+                if zone_id is None:
+                    raise _fail(f"no zone with code {zone!r}")
+        # The command line is the database's operator: it sees what an admin sees, unless
+        # --public asks for what anyone sees.
+        viewer = (
+            None
+            if public
+            else User(
+                id=uuid.uuid4(),
+                email="cli@localhost",
+                display_name="cli",
+                password_hash="!",
+                role="admin",
+            )
+        )
+        filters = export_filters(
+            ObservationFilters(
+                species_id=species_id,
+                zone_id=zone_id,
+                year=year,
+                status=ObservationStatus(status),
+            )
+        )
+        kind = exports_service.ExportFormat(format_)
+        total = count_observations(db, viewer=viewer, filters=filters)
+        passes = 2 if kind is exports_service.ExportFormat.dwca else 1
+        written = 0
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+        ) as progress:
+            task = progress.add_task(f"Exporting to {output.name}", total=total * passes)
+
+            def on_rows(n: int) -> None:
+                progress.advance(task, n)
+
+            export = exports_service.export(
+                kind,
+                db,
+                settings,
+                viewer=viewer,
+                filters=filters,
+                base_url=settings.public_url or "http://localhost:8000",
+                dialect=dialect,
+                on_rows=on_rows,
+            )
+            with output.open("wb") as file:
+                for piece in export.pieces:
+                    file.write(piece)
+                    written += len(piece)
+    _summary(
+        f"Export {format_}",
+        [
+            ("observations", f"{total:,}"),
+            ("file", str(output)),
+            ("size", f"{written / 1024:,.1f} KiB"),
+        ],
+    )
+
+
 # --- demo --------------------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ import logging
 
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from app import __version__
 from app.accounts.router import router as accounts_router
@@ -15,6 +16,7 @@ from app.core.db import Database, make_engine
 from app.core.errors import Problem, install_error_handlers
 from app.core.middleware import BodySizeLimit
 from app.core.settings import Settings, get_settings
+from app.exports.router import router as exports_router
 from app.health.router import router as health_router
 from app.media.router import router as media_router
 from app.observations.router import router as observations_router
@@ -66,7 +68,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     install_error_handlers(app)
     # Level 6: as small as 9 on JSON within a few per cent, at a third of the CPU.
-    app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=6)
+    # Archives and pictures are compressed already: gzip would spend CPU to gain nothing.
+    app.add_middleware(
+        GZipMiddleware,
+        minimum_size=2048,
+        compresslevel=6,
+        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/zip", "image/png"),
+    )
     app.add_middleware(
         BodySizeLimit,
         default=settings.max_json_body_bytes,
@@ -88,6 +96,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         privacy_router,
         review_router,
         baselines_router,
+        exports_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health_router)

@@ -35,6 +35,7 @@ COMMANDS = [
     "demo",
     "trim",
     "trends",
+    "export",
 ]
 
 runner = CliRunner()
@@ -325,3 +326,56 @@ def test_trends_says_when_there_is_no_series(migrated: dict[str, str]) -> None:
     lines = as_csv.output.strip().splitlines()
     assert lines[0] == "year,index,index_se,total,total_se"
     assert lines[1].split(",")[1] == "1.0000"  # the base year's index
+
+
+def test_export_writes_each_format_with_a_progress_bar(
+    migrated: dict[str, str], tmp_path: Path
+) -> None:
+    import csv
+    import io
+    import json
+    import zipfile
+
+    assert run(migrated, "import-species").exit_code == 0
+    assert run(migrated, "import-zones").exit_code == 0
+    assert run(migrated, "demo", "--observations", "60").exit_code == 0
+    validated = count(
+        migrated["SENTINELLES_DATABASE_URL"], Observation, Observation.status == "validated"
+    )
+    assert validated > 0
+
+    target = tmp_path / "obs.csv"
+    result = run(migrated, "export", "--format", "csv", "-o", str(target))
+    assert result.exit_code == 0, result.output
+    assert "Exporting to obs.csv" in result.output and f"{validated:,}" in result.output
+    rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"), newline="")))
+    assert len(rows) == validated and {r["status"] for r in rows} == {"validated"}
+
+    excel = tmp_path / "obs-fr.csv"
+    assert run(migrated, "export", "-o", str(excel), "--dialect", "excel-fr").exit_code == 0
+    assert excel.read_bytes().startswith("\ufeff".encode())
+
+    geo = tmp_path / "obs.geojson"
+    assert run(migrated, "export", "-f", "geojson", "-o", str(geo), "--year", "1990").exit_code == 0
+    assert json.loads(geo.read_text()) == {"type": "FeatureCollection", "features": []}
+
+    sinp = tmp_path / "sinp.csv"
+    assert run(migrated, "export", "-f", "sinp", "-o", str(sinp)).exit_code == 0
+    assert sinp.read_text(encoding="utf-8").startswith("permId;statObs;")
+
+    archive = tmp_path / "dwca.zip"
+    done = run(migrated, "export", "-f", "dwca", "-o", str(archive), "--species", "459478")
+    assert done.exit_code == 0, done.output
+    with zipfile.ZipFile(archive) as zf:
+        assert {"meta.xml", "eml.xml"} <= set(zf.namelist())
+
+    for args, message in (
+        (("-f", "xml"), "--format must be one of"),
+        (("--species", "1"), "no species with cd_nom 1"),
+        (("--zone", "00000"), "no zone with code"),
+        (("--status", "ok"), "--status must be one of"),
+        (("-o", str(tmp_path / "missing" / "x.csv")), "does not exist"),
+    ):
+        refused = run(migrated, "export", "-o", str(tmp_path / "x.csv"), *args)
+        assert refused.exit_code == 1, args
+        assert message in refused.output, refused.output

@@ -274,6 +274,8 @@ def _guess_type(name: str) -> str:
         "geojson": "application/geo+json",
         "csv": "text/csv",
         "txt": "text/plain",
+        "tsv": "text/tab-separated-values",
+        "xml": "application/xml",
         "jpg": "image/jpeg",
         "jpeg": "image/jpeg",
         "png": "image/png",

@@ -6,6 +6,7 @@ machine: the database, the secret, token lifetimes, where media go, and the terr
 
 from __future__ import annotations
 
+import uuid
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -91,6 +92,32 @@ class Settings(BaseSettings):
     # How often a process checks the species and zones tables for changes made by others.
     reference_cache_seconds: float = Field(default=5.0, ge=0)
 
+    # Exports (app.exports): the links they hold and the dataset they describe.
+    # The API's public address for photo links (default: the address a request came to; the
+    # CLI, which has no request, uses http://localhost:8000).
+    public_url: str | None = None
+    dataset_title: str = (
+        "Sentinelles de Loos-en-Gohelle : observations naturalistes citoyennes et comptages "
+        "des protocoles (nids d'hirondelles, papillons des jardins)"
+    )
+    dataset_abstract: str = (
+        "Observations of wildlife reported by the residents of Loos-en-Gohelle (Pas-de-Calais, "
+        "France), validated by the CPIE Chaîne des terrils, and the counts of its citizen "
+        "surveys: swallow and swift nests on façades, butterflies in gardens."
+    )
+    dataset_publisher: str = "CPIE Chaîne des terrils"
+    dataset_contact_name: str = "CPIE Chaîne des terrils"
+    dataset_contact_email: str = "contact@example.org"
+    # GBIF takes CC0 1.0, CC BY 4.0 and CC BY-NC 4.0 only; one licence for the whole dataset.
+    dataset_licence: Literal["CC0-1.0", "CC-BY-4.0", "CC-BY-NC-4.0"] = "CC-BY-4.0"
+    # The dataset's identifier (SINP ``jddMetaId``, the archive's ``datasetID``); default: a
+    # UUID derived from the territory's name, stable from one export to the next.
+    dataset_id: uuid.UUID | None = None
+    # SINP: who the data belong to (``Pr`` private body, such as an association; ``Pu`` public).
+    sinp_public_status: Literal["Pu", "Re", "Ac", "Pr", "NSP"] = "Pr"
+    # The TAXREF version a species without one in the reference is given in the SINP export.
+    taxref_version: str = "17.0"
+
     @field_validator("territory_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -115,6 +142,12 @@ class Settings(BaseSettings):
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
             )
         return self
+
+    @property
+    def dataset_uuid(self) -> uuid.UUID:
+        if self.dataset_id is not None:
+            return self.dataset_id
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"sentinelles:{self.territory_name}")
 
     @property
     def is_sqlite(self) -> bool:

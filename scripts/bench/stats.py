@@ -551,7 +551,7 @@ class Floor:
         self._begin()
         self.conn.execute(
             f"UPDATE survey_site SET updated_at = {now} "
-            "WHERE id = (SELECT min(id) FROM survey_site)"
+            "WHERE id = (SELECT id FROM survey_site ORDER BY id LIMIT 1)"
         )
         self._end()
 

@@ -1,0 +1,130 @@
+"""``GET /exports/...``: the observations as files for spreadsheets, QGIS, GBIF and the SINP,
+streamed as they are read."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from app.accounts.dependencies import OptionalUser
+from app.accounts.models import User
+from app.core.deps import SettingsDep
+from app.core.errors import problem_doc
+from app.core.settings import Settings
+from app.exports import service
+from app.exports.service import ExportFormat
+from app.observations.dependencies import ObservationFiltersDep
+from app.observations.schemas import ObservationFilters
+
+router = APIRouter(prefix="/exports", tags=["exports"])
+
+VISIBILITY = (
+    "Holds what `GET /observations` shows the caller, under the same filters (`species_id`, "
+    "`zone_id`, `status`, `year`, `bbox`, `mine`, `updated_since`), validated observations "
+    "unless `status` says otherwise; exact positions of sensitive species for their observer, "
+    "ecologists and admins only, the generalised ones for everyone else. Streamed: its size "
+    "does not bound the server's memory."
+)
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: problem_doc("`mine=true` without a signed-in user."),
+    422: problem_doc("A filter is malformed."),
+}
+
+
+def _stream(
+    kind: ExportFormat,
+    request: Request,
+    settings: Settings,
+    viewer: User | None,
+    filters: ObservationFilters,
+    dialect: str = "rfc4180",
+) -> StreamingResponse:
+    export = service.export(
+        kind,
+        request.app.state.db,
+        settings,
+        viewer=viewer,
+        filters=filters,
+        base_url=str(request.base_url).rstrip("/"),
+        dialect=dialect,
+    )
+    return StreamingResponse(
+        export.pieces,
+        media_type=export.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{export.filename}"'},
+    )
+
+
+@router.get(
+    "/observations.csv",
+    summary="Observations as CSV",
+    description="RFC 4180 (comma, CRLF, UTF-8), one row per observation: species (cd_nom, "
+    "cd_ref, scientific and French names), date-time (UTC, and the local date and time), "
+    "position and accuracy, count and unit, zone, status, observer's pseudonym, photo links "
+    "and licences. `dialect=excel-fr` gives what a French spreadsheet opens right with a "
+    "double click: semicolons, UTF-8 with a byte-order mark, decimal commas. " + VISIBILITY,
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}, **RESPONSES},
+)
+def export_csv(
+    request: Request,
+    settings: SettingsDep,
+    viewer: OptionalUser,
+    filters: ObservationFiltersDep,
+    dialect: Annotated[
+        Literal["rfc4180", "excel-fr"], Query(description="`excel-fr` for French spreadsheets.")
+    ] = "rfc4180",
+) -> StreamingResponse:
+    return _stream(ExportFormat.csv, request, settings, viewer, filters, dialect)
+
+
+@router.get(
+    "/observations.geojson",
+    summary="Observations as GeoJSON",
+    description="One RFC 7946 FeatureCollection of points (WGS 84), with the CSV's properties; "
+    "opens as it is in QGIS. " + VISIBILITY,
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/geo+json": {}}}, **RESPONSES},
+)
+def export_geojson(
+    request: Request, settings: SettingsDep, viewer: OptionalUser, filters: ObservationFiltersDep
+) -> StreamingResponse:
+    return _stream(ExportFormat.geojson, request, settings, viewer, filters)
+
+
+@router.get(
+    "/dwca.zip",
+    summary="Darwin Core Archive (GBIF)",
+    description="A Darwin Core Archive with an Event core: the survey protocols' visits "
+    "(sampling protocol, effort, the yearly campaign as parent event, the site as location) "
+    "and each casual observation as an event of its own; an Occurrence extension with the "
+    "counts (a complete visit's zeros as `absent`); `meta.xml`, and `eml.xml` describing the "
+    "dataset from the settings. Observers appear by pseudonym only. Visits are those the "
+    "caller sees in `GET /sites` (their own; every site for ecologists and admins). " + VISIBILITY,
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}}, **RESPONSES},
+)
+def export_dwca(
+    request: Request, settings: SettingsDep, viewer: OptionalUser, filters: ObservationFiltersDep
+) -> StreamingResponse:
+    return _stream(ExportFormat.dwca, request, settings, viewer, filters)
+
+
+@router.get(
+    "/sinp.csv",
+    summary="Observations for the SINP (GeoNature Occtax layout)",
+    description="The flat « Occurrences de taxon » layout of GeoNature's Occtax export "
+    "(semicolons, UTF-8): `permId`, `statObs`, `nomCite`, `dateDebut`, `dateFin`, `cdNom`, "
+    "`cdRef`, `versionTAXREF`, `dSPublique`, `jddMetaId`, `statSource` (`Te`), `obsTech`, "
+    "`denbrMin`, `denbrMax`, `objDenbr` (`IND`, nests as `NID`), `typDenbr`, `obsId`, "
+    "`detId`, `natObjGeo`, `WKT`, `sensiNiveau`, `diffusionNiveauPrecision`, `dEEFloutage`, "
+    "`nivVal` (from the review status). " + VISIBILITY,
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}, **RESPONSES},
+)
+def export_sinp(
+    request: Request, settings: SettingsDep, viewer: OptionalUser, filters: ObservationFiltersDep
+) -> StreamingResponse:
+    return _stream(ExportFormat.sinp, request, settings, viewer, filters)

@@ -1,0 +1,440 @@
+"""The rows every export writes, read from the database in chunks.
+
+An export may hold the town's whole history: it is never loaded at once. Rows are read in
+keyset order, ``(observed_at, id)`` for observations and ``(started_at, id)`` for visits, a
+chunk at a time, each chunk in a session of its own that is closed before the chunk is written:
+a slow client holds no connection and no transaction while it reads, and a client that goes
+away stops the reading at the next chunk. (Chunks are read at slightly different instants: a
+row edited during a long export shows its state at its chunk's reading.)
+
+Visibility is the one of the lists (``app.observations.visibility``): what ``GET /observations``
+shows a viewer, their exports hold, at the same precision: exact positions of sensitive species
+for their observer and staff only, the generalised one for everyone else. Survey visits follow
+``GET /sites``: their owner and staff, nobody else (a garden is a home).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, or_
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col
+
+from app.accounts.dependencies import is_staff
+from app.accounts.models import User
+from app.core.db import Database
+from app.media.models import ObservationPhoto
+from app.media.schemas import PHOTOS_PATH
+from app.observations.models import Observation, ObservationStatus
+from app.observations.schemas import ObservationFilters
+from app.observations.service import filter_clauses
+from app.observations.visibility import public_position
+from app.species.models import Species
+from app.surveys.models import Site, Visit, VisitCount
+from app.zones.models import Zone
+
+CHUNK_ROWS = 1000
+E = TypeVar("E")
+
+
+@dataclass(frozen=True, slots=True)
+class Taxon:
+    cd_nom: int
+    cd_ref: int
+    scientific_name: str
+    authority: str | None
+    vernacular_name: str | None
+    rank: str | None
+    kingdom: str | None
+    group: str
+    taxref_version: str | None
+    sensitive: bool
+    generalisation: str
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    url: str
+    licence: str
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationRow:
+    id: uuid.UUID
+    observed_at: datetime
+    taxon: Taxon
+    latitude: float
+    longitude: float
+    accuracy_m: float | None
+    generalised: bool  # the position is the generalised one (cell or commune)
+    count: int
+    count_unit: str
+    zone_code: str | None
+    zone_name: str | None
+    status: str
+    observer: str  # the pseudonym
+    updated_at: datetime
+    photos: tuple[Photo, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class VisitCountRow:
+    taxon: Taxon
+    count: int  # individuals, or occupied nests (natural and nest boxes together)
+
+
+@dataclass(frozen=True, slots=True)
+class VisitRow:
+    id: uuid.UUID
+    site_id: uuid.UUID
+    site_kind: str
+    site_name: str
+    site_code: str | None
+    latitude: float
+    longitude: float
+    geometry: str | None
+    zone_code: str | None
+    started_at: datetime
+    duration_min: int
+    observers: int
+    complete: bool
+    status: str
+    observer: str
+    counts: tuple[VisitCountRow, ...] = field(default=())
+    # A complete visit counted every species of its protocol: those counted at the site at
+    # some visit but not at this one were absent (the yearly rules' zeros).
+    absent: tuple[Taxon, ...] = field(default=())
+
+
+def _taxon(species: Any) -> Taxon:
+    return Taxon(
+        cd_nom=species.cd_nom,
+        cd_ref=species.cd_ref,
+        scientific_name=species.scientific_name,
+        authority=species.authority,
+        vernacular_name=species.vernacular_name,
+        rank=species.rank,
+        kingdom=species.kingdom,
+        group=species.group,
+        taxref_version=species.taxref_version,
+        sensitive=species.sensitive,
+        generalisation=species.generalisation,
+    )
+
+
+def export_filters(filters: ObservationFilters) -> ObservationFilters:
+    """Exports hold validated data unless another status is asked for, and never tombstones
+    (``updated_since`` selects by change time only)."""
+    if filters.status is not None:
+        return filters
+    return ObservationFilters(
+        mine=filters.mine,
+        species_id=filters.species_id,
+        zone_id=filters.zone_id,
+        status=ObservationStatus.validated,
+        year=filters.year,
+        updated_since=filters.updated_since,
+        bbox=filters.bbox,
+    )
+
+
+def count_observations(db: Database, *, viewer: User | None, filters: ObservationFilters) -> int:
+    """How many rows :func:`observation_rows` will give (for a progress bar)."""
+    from sqlalchemy import func
+
+    clauses = [*filter_clauses(filters, viewer=viewer), col(Observation.deleted_at).is_(None)]
+    with db.session() as session:
+        statement = (
+            sa_select(func.count())
+            .select_from(Observation)
+            .join(Species, col(Species.id) == col(Observation.species_id))
+            .where(*clauses)
+        )
+        return int(session.execute(statement).scalar_one())
+
+
+def _pages(
+    db: Database,
+    statement: Any,
+    order: tuple[Any, Any],
+    position_of: Callable[[Any], tuple[Any, Any]],
+    chunk: int,
+    enrich: Callable[[Session, Sequence[Any]], E],
+) -> Iterator[tuple[Sequence[Any], E]]:
+    """Keyset pages of ``statement`` in ``order`` (an instant, then the id), each read in a
+    session of its own together with what ``enrich`` reads about the same page, the session
+    closed before the page is handed on.
+
+    The ``at >= last`` bound beside the usual ``(at, id) > (last, last_id)`` is what lets the
+    index seek to the page: the ``OR`` alone is read as a filter, and every page would scan
+    from the first row again (quadratic over a million rows)."""
+    at, id_ = order
+    position: tuple[Any, Any] | None = None
+    while True:
+        page = statement
+        if position is not None:
+            last_at, last_id = position
+            page = page.where(at >= last_at, or_(at > last_at, and_(at == last_at, id_ > last_id)))
+        page = page.order_by(at, id_).limit(chunk)
+        with db.session() as session:
+            rows = session.execute(page).all()
+            extra = enrich(session, rows)
+        yield rows, extra
+        if len(rows) < chunk:
+            return
+        position = position_of(rows[-1])
+
+
+def observation_rows(
+    db: Database,
+    *,
+    viewer: User | None,
+    filters: ObservationFilters,
+    base_url: str,
+    chunk: int = CHUNK_ROWS,
+) -> Iterator[ObservationRow]:
+    """The observations ``viewer`` may see under ``filters``, oldest first."""
+    staff = is_staff(viewer)
+    viewer_id = viewer.id if viewer is not None else None
+    taxa: dict[uuid.UUID, Taxon] = {}
+    base = base_url.rstrip("/") + PHOTOS_PATH
+    # Only the columns written, not whole rows as objects: building an Observation per row
+    # (its JSON flags decoded, its UUIDs made) took most of an export's time.
+    statement = (
+        sa_select(
+            *(getattr(Observation, name) for name in _OBSERVATION_COLUMNS),
+            col(Zone.code).label("zone_code"),
+            col(Zone.name).label("zone_name"),
+            col(User.display_name).label("observer"),
+        )
+        .join(Species, col(Species.id) == col(Observation.species_id))
+        .join(User, col(User.id) == col(Observation.observer_id))
+        .outerjoin(Zone, col(Zone.id) == col(Observation.zone_id))
+        .where(*filter_clauses(filters, viewer=viewer), col(Observation.deleted_at).is_(None))
+    )
+
+    def photos_of(session: Session, rows: Sequence[Any]) -> dict[uuid.UUID, list[Photo]]:
+        """The page's photos, and the taxa it names that were not met before."""
+        photos: dict[uuid.UUID, list[Photo]] = {}
+        if not rows:
+            return photos
+        missing = {r.species_id for r in rows} - taxa.keys()
+        if missing:
+            for species in session.scalars(
+                sa_select(Species).where(col(Species.id).in_(list(missing)))
+            ):
+                taxa[species.id] = _taxon(species)
+        for photo_id, observation_id, licence in session.execute(
+            sa_select(
+                col(ObservationPhoto.id),
+                col(ObservationPhoto.observation_id),
+                col(ObservationPhoto.licence),
+            )
+            .where(col(ObservationPhoto.observation_id).in_([r.id for r in rows]))
+            .order_by(col(ObservationPhoto.observation_id), col(ObservationPhoto.position))
+        ):
+            photos.setdefault(observation_id, []).append(Photo(f"{base}/{photo_id}", licence))
+        return photos
+
+    order = (col(Observation.observed_at), col(Observation.id))
+    pages = _pages(db, statement, order, lambda r: (r.observed_at, r.id), chunk, photos_of)
+    for rows, photos in pages:
+        for row in rows:
+            exact = staff or row.observer_id == viewer_id
+            yield _observation_row(row, taxa[row.species_id], exact, photos.get(row.id, ()))
+
+
+_OBSERVATION_COLUMNS = (
+    "id",
+    "observer_id",
+    "species_id",
+    "observed_at",
+    "latitude",
+    "longitude",
+    "accuracy_m",
+    "public_latitude",
+    "public_longitude",
+    "public_accuracy_m",
+    "generalised",
+    "count",
+    "count_unit",
+    "status",
+    "updated_at",
+)
+
+
+def _observation_row(
+    obs: Any, taxon: Taxon, exact: bool, photos: Sequence[Photo]
+) -> ObservationRow:
+    if exact:
+        lat, lon, accuracy, generalised = obs.latitude, obs.longitude, obs.accuracy_m, False
+    else:
+        lat, lon = obs.public_latitude, obs.public_longitude
+        accuracy, generalised = obs.public_accuracy_m, obs.generalised
+        if taxon.sensitive and not generalised:
+            # Written in the instant before its species became sensitive: blurred here until
+            # the recompute reaches it (as every other output does).
+            late = public_position(
+                sensitive=True,
+                latitude=obs.latitude,
+                longitude=obs.longitude,
+                accuracy_m=obs.accuracy_m,
+                generalisation=taxon.generalisation,
+            )
+            lat, lon, accuracy, generalised = late.latitude, late.longitude, late.accuracy_m, True
+    return ObservationRow(
+        id=obs.id,
+        observed_at=obs.observed_at.astimezone(UTC),
+        taxon=taxon,
+        latitude=lat,
+        longitude=lon,
+        accuracy_m=accuracy,
+        generalised=generalised,
+        count=obs.count,
+        count_unit=obs.count_unit,
+        # A generalised position keeps its zone to itself: a commune says more than a cell.
+        zone_code=None if generalised else obs.zone_code,
+        zone_name=None if generalised else obs.zone_name,
+        status=obs.status,
+        observer=obs.observer,
+        updated_at=obs.updated_at,
+        photos=tuple(photos),
+    )
+
+
+def visit_rows(
+    db: Database,
+    *,
+    viewer: User | None,
+    filters: ObservationFilters,
+    chunk: int = CHUNK_ROWS,
+) -> Iterator[VisitRow]:
+    """The survey visits ``viewer`` may see (their own sites', or every site for staff) under
+    the same filters: status (validated by default), year of the visit (UTC, as the lists),
+    zone of the site, species counted (the visit's other counts are then left out)."""
+    if viewer is None:
+        return
+    status = (filters.status or ObservationStatus.validated).value
+    where: list[Any] = [
+        col(Visit.deleted_at).is_(None),
+        col(Site.deleted_at).is_(None),
+        col(Visit.status) == status,
+    ]
+    if not is_staff(viewer) or filters.mine:
+        where.append(col(Site.owner_id) == viewer.id)
+    if filters.zone_id is not None:
+        where.append(col(Site.zone_id) == filters.zone_id)
+    if filters.year is not None:
+        where.append(col(Visit.started_at) >= datetime(filters.year, 1, 1, tzinfo=UTC))
+        where.append(col(Visit.started_at) < datetime(filters.year + 1, 1, 1, tzinfo=UTC))
+    if filters.updated_since is not None:
+        where.append(col(Visit.updated_at) >= filters.updated_since)
+    if filters.bbox is not None:
+        box = filters.bbox
+        where.extend(
+            [
+                col(Site.latitude) >= box.min_lat,
+                col(Site.latitude) <= box.max_lat,
+                col(Site.longitude) >= box.min_lon,
+                col(Site.longitude) <= box.max_lon,
+            ]
+        )
+    if filters.species_id is not None:
+        where.append(
+            sa_select(col(VisitCount.id))
+            .where(
+                col(VisitCount.visit_id) == col(Visit.id),
+                col(VisitCount.species_id) == filters.species_id,
+            )
+            .exists()
+        )
+    taxa: dict[uuid.UUID, Taxon] = {}
+    statement = (
+        sa_select(Visit, Site, col(Zone.code), col(User.display_name))
+        .join(Site, col(Site.id) == col(Visit.site_id))
+        .join(User, col(User.id) == col(Visit.observer_id))
+        .outerjoin(Zone, col(Zone.id) == col(Site.zone_id))
+        .where(*where)
+    )
+
+    def counts_of(
+        session: Session, rows: Sequence[Any]
+    ) -> tuple[dict[uuid.UUID, dict[uuid.UUID, int]], dict[uuid.UUID, list[uuid.UUID]]]:
+        """Per visit of the page, each species' figure; per site with a complete visit, the
+        species counted there at any visit."""
+        counts: dict[uuid.UUID, dict[uuid.UUID, int]] = {}
+        if not rows:
+            return counts, {}
+        for vc, species in session.execute(
+            sa_select(VisitCount, Species)
+            .join(Species, col(Species.id) == col(VisitCount.species_id))
+            .where(col(VisitCount.visit_id).in_([r[0].id for r in rows]))
+            .order_by(col(VisitCount.visit_id), col(Species.cd_nom))
+        ):
+            if filters.species_id is not None and species.id != filters.species_id:
+                continue
+            if species.id not in taxa:
+                taxa[species.id] = _taxon(species)
+            figure = (vc.occupied if vc.count is None else vc.count) or 0
+            per_visit = counts.setdefault(vc.visit_id, {})
+            per_visit[species.id] = per_visit.get(species.id, 0) + figure
+        complete_sites = {r[1].id for r in rows if r[0].complete}
+        return counts, _counted_at_sites(session, complete_sites, filters.species_id, taxa)
+
+    order = (col(Visit.started_at), col(Visit.id))
+    position = lambda row: (row[0].started_at, row[0].id)  # noqa: E731
+    for rows, (counts, counted_at) in _pages(db, statement, order, position, chunk, counts_of):
+        for visit, site, zone_code, observer in rows:
+            figures = counts.get(visit.id, {})
+            yield VisitRow(
+                id=visit.id,
+                site_id=site.id,
+                site_kind=site.kind,
+                site_name=site.name,
+                site_code=site.code,
+                latitude=site.latitude,
+                longitude=site.longitude,
+                geometry=site.geometry,
+                zone_code=zone_code,
+                started_at=visit.started_at.astimezone(UTC),
+                duration_min=visit.duration_min,
+                observers=visit.observers,
+                complete=visit.complete,
+                status=visit.status,
+                observer=observer,
+                counts=tuple(VisitCountRow(taxa[sid], figure) for sid, figure in figures.items()),
+                absent=tuple(taxa[sid] for sid in counted_at.get(site.id, ()) if sid not in figures)
+                if visit.complete
+                else (),
+            )
+
+
+def _counted_at_sites(
+    session: Any,
+    site_ids: set[uuid.UUID],
+    species_id: uuid.UUID | None,
+    taxa: dict[uuid.UUID, Taxon],
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """The species counted at each of these sites at any visit not deleted, by ``cd_nom``."""
+    if not site_ids:
+        return {}
+    statement = (
+        sa_select(col(Visit.site_id), Species)
+        .join(VisitCount, col(VisitCount.visit_id) == col(Visit.id))
+        .join(Species, col(Species.id) == col(VisitCount.species_id))
+        .where(col(Visit.site_id).in_(list(site_ids)), col(Visit.deleted_at).is_(None))
+        .distinct()
+    )
+    if species_id is not None:
+        statement = statement.where(col(VisitCount.species_id) == species_id)
+    found: dict[uuid.UUID, list[tuple[int, uuid.UUID]]] = {}
+    for site_id, species in session.execute(statement):
+        if species.id not in taxa:
+            taxa[species.id] = _taxon(species)
+        found.setdefault(site_id, []).append((species.cd_nom, species.id))
+    return {site: [s for _, s in sorted(pairs)] for site, pairs in found.items()}

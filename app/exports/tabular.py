@@ -1,0 +1,236 @@
+"""CSV, GeoJSON and SINP writers: rows in, text out, a few hundred rows per piece.
+
+Each writer is a generator over an iterator of rows (``app.exports.rows``) and never holds more
+than one piece: whatever the export's size, the server's memory does not grow with it.
+
+- CSV (RFC 4180: comma, CRLF, quotes where needed, UTF-8). ``excel-fr`` is what a French
+  spreadsheet opens right with a double click: semicolons, a byte-order mark (else Excel reads
+  the accents as Windows-1252), decimal commas, and text that starts like a formula (``=``,
+  ``+``, ``-``, ``@``) prefixed with an apostrophe so that opening the file runs nothing.
+- GeoJSON (RFC 7946): one FeatureCollection, points as ``[longitude, latitude]`` in WGS 84.
+- SINP: the flat « Occurrences de taxon » layout of GeoNature's Occtax export (semicolons,
+  its field names), for the regional platform and the INPN.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from app.exports.rows import ObservationRow
+
+PIECE_ROWS = 500
+BOM = "\ufeff"
+
+CSV_COLUMNS = (
+    "id",
+    "observed_at",
+    "local_date",
+    "local_time",
+    "cd_nom",
+    "cd_ref",
+    "scientific_name",
+    "vernacular_name",
+    "latitude",
+    "longitude",
+    "accuracy_m",
+    "generalised",
+    "count",
+    "count_unit",
+    "zone_code",
+    "zone_name",
+    "status",
+    "observer",
+    "photo_urls",
+    "photo_licences",
+)
+DIALECTS = ("rfc4180", "excel-fr")
+
+
+def _iso(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _record(row: ObservationRow, tz: ZoneInfo) -> dict[str, object]:
+    local = row.observed_at.astimezone(tz)
+    return {
+        "id": str(row.id),
+        "observed_at": _iso(row.observed_at),
+        "local_date": local.strftime("%Y-%m-%d"),
+        "local_time": local.strftime("%H:%M"),
+        "cd_nom": row.taxon.cd_nom,
+        "cd_ref": row.taxon.cd_ref,
+        "scientific_name": row.taxon.scientific_name,
+        "vernacular_name": row.taxon.vernacular_name,
+        "latitude": row.latitude,
+        "longitude": row.longitude,
+        "accuracy_m": row.accuracy_m,
+        "generalised": row.generalised,
+        "count": row.count,
+        "count_unit": row.count_unit,
+        "zone_code": row.zone_code,
+        "zone_name": row.zone_name,
+        "status": row.status,
+        "observer": row.observer,
+        "photo_urls": " ".join(p.url for p in row.photos),
+        "photo_licences": " ".join(p.licence for p in row.photos),
+    }
+
+
+def _excel_fr(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    if isinstance(value, float):
+        return repr(value).replace(".", ",")
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _plain(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def csv_pieces(
+    rows: Iterable[ObservationRow], *, tz: ZoneInfo, dialect: str = "rfc4180"
+) -> Iterator[str]:
+    """The CSV file, piece by piece (the header in the first)."""
+    excel = dialect == "excel-fr"
+    convert = _excel_fr if excel else _plain
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";" if excel else ",", lineterminator="\r\n")
+    if excel:
+        buffer.write(BOM)
+    writer.writerow(CSV_COLUMNS)
+    for n, row in enumerate(rows, 1):
+        record = _record(row, tz)
+        writer.writerow([convert(record[c]) for c in CSV_COLUMNS])
+        if n % PIECE_ROWS == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def geojson_pieces(rows: Iterable[ObservationRow], *, tz: ZoneInfo) -> Iterator[str]:
+    """One RFC 7946 FeatureCollection, piece by piece."""
+    parts = ['{"type":"FeatureCollection","features":[']
+    first = True
+    for row in rows:
+        record = _record(row, tz)
+        del record["latitude"], record["longitude"]
+        record["photos"] = [{"url": p.url, "licence": p.licence} for p in row.photos]
+        del record["photo_urls"], record["photo_licences"]
+        feature = {
+            "type": "Feature",
+            "id": str(row.id),
+            "geometry": {"type": "Point", "coordinates": [row.longitude, row.latitude]},
+            "properties": record,
+        }
+        parts.append(("" if first else ",") + json.dumps(feature, ensure_ascii=False))
+        first = False
+        if len(parts) >= PIECE_ROWS:
+            yield "".join(parts)
+            parts.clear()
+    parts.append("]}")
+    yield "".join(parts)
+
+
+# --- SINP ---------------------------------------------------------------------------------------
+
+SINP_COLUMNS = (
+    "permId",
+    "statObs",
+    "nomCite",
+    "dateDebut",
+    "dateFin",
+    "cdNom",
+    "cdRef",
+    "versionTAXREF",
+    "dSPublique",
+    "jddMetaId",
+    "statSource",
+    "obsTech",
+    "denbrMin",
+    "denbrMax",
+    "objDenbr",
+    "typDenbr",
+    "obsId",
+    "detId",
+    "natObjGeo",
+    "WKT",
+    "sensiNiveau",
+    "diffusionNiveauPrecision",
+    "dEEFloutage",
+    "nivVal",
+)
+# SINP sensitivity levels (0 none … 4 no diffusion) and the precision a record is diffused at
+# (1 commune, 2 10 km cell, 5 precise), from the species' generalisation.
+SENSITIVITY = {"grid_1km": "1", "commune": "1", "grid_10km": "2"}
+PRECISION = {"grid_1km": "1", "commune": "1", "grid_10km": "2"}
+# The review status as the SINP validation level: 1 certain, 0 not yet assessed, 4 invalid.
+VALIDATION = {"validated": "1", "pending": "0", "needs_info": "0", "rejected": "4"}
+OBJECT = {"nests": "NID", "individuals": "IND"}
+
+
+def sinp_pieces(
+    rows: Iterable[ObservationRow],
+    *,
+    tz: ZoneInfo,
+    dataset_id: str,
+    public_status: str,
+    taxref_version: str,
+) -> Iterator[str]:
+    """The Occtax export layout, piece by piece."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow(SINP_COLUMNS)
+    for n, row in enumerate(rows, 1):
+        local = row.observed_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+        taxon = row.taxon
+        name = taxon.scientific_name
+        if taxon.authority and taxon.authority not in name:
+            name = f"{name} {taxon.authority}"
+        writer.writerow(
+            [
+                str(row.id),
+                "Pr" if row.count > 0 else "No",
+                name,
+                local,
+                local,
+                taxon.cd_nom,
+                taxon.cd_ref,
+                taxon.taxref_version or taxref_version,
+                public_status,
+                dataset_id,
+                "Te",
+                "Vu",
+                row.count,
+                row.count,
+                OBJECT.get(row.count_unit, "IND"),
+                "Co",
+                row.observer,
+                row.observer,
+                "St",
+                f"POINT({row.longitude!r} {row.latitude!r})",
+                SENSITIVITY.get(taxon.generalisation, "2") if taxon.sensitive else "0",
+                PRECISION.get(taxon.generalisation, "2") if row.generalised else "5",
+                "OUI" if row.generalised else "NON",
+                VALIDATION.get(row.status, "0"),
+            ]
+        )
+        if n % PIECE_ROWS == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
