@@ -1235,7 +1235,12 @@ class _Fit:
         def wald(name: str, transform: FloatArray) -> None:
             theta = transform @ self.beta
             cov = transform @ var_beta @ transform.T
-            stat = float(theta @ np.linalg.solve(cov, theta))
+            try:
+                stat = float(theta @ np.linalg.solve(cov, theta))
+            except np.linalg.LinAlgError:
+                # A singular covariance (a series without any variation left to test, e.g.
+                # every count equal and the dispersion estimated at zero): no test to report.
+                return
             tests.append(WaldTest(name, stat, len(theta), float(chdtrc(len(theta), stat))))
 
         n_par = len(self.beta)
