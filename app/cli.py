@@ -39,7 +39,7 @@ from sqlalchemy.exc import (
 from sqlmodel import Session
 
 from app import __version__
-from app.accounts.models import Role
+from app.accounts.models import AssignableRole, Role
 from app.core.db import make_engine
 from app.core.errors import AppError
 from app.core.migrations import current_revision, head_revision, upgrade
@@ -240,7 +240,9 @@ def migrate(
 @cli.command("create-user")
 def create_user(
     email: Annotated[str, typer.Argument(help="E-mail address, used to sign in.")],
-    role: Annotated[Role, typer.Option(help="What the account may do.")] = Role.sentinel,
+    role: Annotated[
+        AssignableRole, typer.Option(help="What the account may do.")
+    ] = AssignableRole.sentinel,
     password: Annotated[
         str | None,
         typer.Option(help="At least 10 characters; asked twice, hidden, when left out."),
@@ -261,7 +263,12 @@ def create_user(
     with _engine(settings) as engine, Session(engine) as session:
         try:
             user = register_user(
-                session, settings, email=email, password=password, display_name=name, role=role
+                session,
+                settings,
+                email=email,
+                password=password,
+                display_name=name,
+                role=Role(role.value),
             )
         except AppError as exc:
             if exc.code == "auth.email_taken":
@@ -638,6 +645,26 @@ def export_command(
             ("observations", f"{total:,}"),
             ("file", str(output)),
             ("size", f"{written / 1024:,.1f} KiB"),
+        ],
+    )
+
+
+@cli.command("erase-pupils")
+def erase_pupils_command() -> None:
+    """Erase the pseudonyms of the pupils of classes closed longer than
+    SENTINELLES_PUPIL_RETENTION_DAYS (their observations stay, attributed to the class).
+    Run it daily, e.g. from cron or a systemd timer."""
+    from app.classes.service import erase_expired_pupils
+
+    settings = _load_settings()
+    with _engine(settings) as engine, Session(engine) as session:
+        erased = erase_expired_pupils(session, settings)
+        session.commit()
+    _summary(
+        "Pupils' pseudonyms",
+        [
+            ("erased", f"{erased:,}"),
+            ("retention", f"{settings.pupil_retention_days} days after the class closed"),
         ],
     )
 

@@ -12,6 +12,9 @@ from app import __version__
 from app.accounts.router import router as accounts_router
 from app.audit.router import router as audit_router
 from app.baselines.router import router as baselines_router
+from app.classes.router import invitations_router
+from app.classes.router import router as classes_router
+from app.classes.scope import PupilScope
 from app.core.db import Database, make_engine
 from app.core.errors import Problem, install_error_handlers
 from app.core.middleware import BodySizeLimit
@@ -75,6 +78,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         compresslevel=6,
         exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/zip", "image/png"),
     )
+    # A pupil's token is kept to the class's routes before any route runs (app.classes.scope).
+    app.add_middleware(PupilScope)
     app.add_middleware(
         BodySizeLimit,
         default=settings.max_json_body_bytes,
@@ -97,6 +102,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         review_router,
         baselines_router,
         exports_router,
+        classes_router,
+        invitations_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health_router)

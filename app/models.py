@@ -3,6 +3,7 @@
 from app.accounts.models import LoginThrottle, RefreshToken, User
 from app.audit.models import AuditEvent
 from app.baselines.models import Baseline
+from app.classes.models import Pupil, SchoolClass, TeacherInvitation
 from app.core import db as _db  # noqa: F401  (sets the naming convention first)
 from app.media.models import ObservationPhoto
 from app.observations.models import Observation
@@ -17,10 +18,13 @@ __all__ = [
     "LoginThrottle",
     "Observation",
     "ObservationPhoto",
+    "Pupil",
     "RefreshToken",
     "ReviewDecision",
+    "SchoolClass",
     "Site",
     "Species",
+    "TeacherInvitation",
     "User",
     "Visit",
     "VisitCount",

@@ -8,8 +8,11 @@ garden and a visit, other people of every role), so that one cell's DELETE canno
 next cell's answer.
 
 Roles: ``anonymous`` (no token), ``owner`` (the sentinel who made the records), ``other`` (another
-sentinel), ``teacher``, ``ecologist``, ``admin``. Records the caller may not see answer 404, as if
-they did not exist; records they may see but not change answer 403.
+sentinel), ``teacher`` (who runs the world's class), ``ecologist``, ``admin``, ``pupil`` (a token
+from joining that class: no account) and ``other_teacher`` (a teacher of another class). Records
+the caller may not see answer 404, as if they did not exist; records they may see but not change
+answer 403. A row gives the first six statuses, or all eight; with six, the other teacher gets the
+teacher's status and the pupil the one in ``PUPIL``, which must name every route too.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from app.species.models import Species
 
 from .factories import DEFAULT_PASSWORD, auth_headers, create_user, load_reference_data
 
-ROLES = ("anonymous", "owner", "other", "teacher", "ecologist", "admin")
+ROLES = ("anonymous", "owner", "other", "teacher", "ecologist", "admin", "pupil", "other_teacher")
 LOOS = (50.4571, 2.7852)
 
 
@@ -50,6 +53,7 @@ class World:
             "teacher": create_user(session, settings, role=Role.teacher),
             "ecologist": create_user(session, settings, role=Role.ecologist),
             "admin": create_user(session, settings, role=Role.admin),
+            "other_teacher": create_user(session, settings, role=Role.teacher),
         }
         # A second admin, so that an admin deleting their own account is not the last one.
         create_user(session, settings, role=Role.admin)
@@ -81,6 +85,28 @@ class World:
         self.visit_id = self._post(f"/sites/{self.site_id}/visits", visit_body(), owner)["id"]
         self.zone_id = client.get("/zones").json()["features"][0]["properties"]["id"]
         self._photo_id: str | None = None
+        # The teacher's class, a pupil of it, and the pupil's observation for the class.
+        school_class = self._post(
+            "/classes",
+            {"name": "CM1", "school": "École Basly", "school_year": "2025-2026"},
+            self.headers("teacher"),
+        )
+        self.class_id, self.join_code = school_class["id"], school_class["join_code"]
+        joined = self._post(
+            "/classes/join", {"join_code": self.join_code, "pseudonym": "Renard"}, {}
+        )
+        self.pupil_headers = {"Authorization": f"Bearer {joined['access_token']}"}
+        self.class_observation_id = self._post(
+            "/observations",
+            {
+                "client_id": str(uuid.uuid4()),
+                "cd_nom": 3696,
+                "observed_at": "2026-04-14T10:00:00+02:00",
+                "latitude": LOOS[0],
+                "longitude": LOOS[1],
+            },
+            self.pupil_headers,
+        )["id"]
 
     def _post(self, url: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
         answer = self.client.post(url, json=body, headers=headers)
@@ -88,6 +114,8 @@ class World:
         return dict(answer.json())
 
     def headers(self, role: str) -> dict[str, str]:
+        if role == "pupil":
+            return self.pupil_headers
         user = self.users[role]
         return {} if user is None else auth_headers(user, self.settings)
 
@@ -423,7 +451,99 @@ MATRIX: dict[tuple[str, str], tuple[Call, tuple[int, ...]]] = {
     # --- health: anyone
     ("GET", "/healthz"): (Call(lambda w: "/healthz"), (200,) * 6),
     ("GET", "/readyz"): (Call(lambda w: "/readyz"), (200,) * 6),
+    # --- classes: (anonymous, owner, other, teacher, ecologist, admin, pupil, other teacher)
+    ("POST", "/classes"): (
+        Call(
+            lambda w: "/classes",
+            json=lambda w, r: {"name": "CE2", "school": "École Ferry", "school_year": "2026-2027"},
+        ),
+        (401, 403, 403, 201, 201, 201, 403, 201),
+    ),
+    ("GET", "/classes"): (Call(lambda w: "/classes"), (401, 403, 403, 200, 200, 200, 403, 200)),
+    ("POST", "/classes/join"): (
+        Call(
+            lambda w: "/classes/join",
+            json=lambda w, r: {"join_code": w.join_code, "pseudonym": f"Hibou {r}"},
+        ),
+        (201,) * 8,
+    ),
+    ("POST", "/classes/{class_id}/join-code"): (
+        Call(lambda w: f"/classes/{w.class_id}/join-code"),
+        (401, 403, 403, 200, 200, 200, 403, 404),
+    ),
+    ("POST", "/classes/{class_id}/close"): (
+        Call(lambda w: f"/classes/{w.class_id}/close"),
+        (401, 403, 403, 200, 200, 200, 403, 404),
+    ),
+    ("GET", "/classes/{class_id}/observations"): (
+        Call(lambda w: f"/classes/{w.class_id}/observations"),
+        (401, 403, 403, 200, 200, 200, 403, 404),
+    ),
+    ("POST", "/classes/{class_id}/check"): (
+        Call(
+            lambda w: f"/classes/{w.class_id}/check",
+            json=lambda w, r: {"ids": [w.class_observation_id]},
+        ),
+        (401, 403, 403, 200, 200, 200, 403, 404),
+    ),
+    ("GET", "/classes/{class_id}/summary"): (
+        Call(lambda w: f"/classes/{w.class_id}/summary"),
+        (401, 404, 404, 200, 200, 200, 200, 404),
+    ),
+    ("GET", "/classes/{class_id}/summary.html"): (
+        Call(lambda w: f"/classes/{w.class_id}/summary.html"),
+        (401, 404, 404, 200, 200, 200, 200, 404),
+    ),
+    ("GET", "/classes/{class_id}/summary.svg"): (
+        Call(lambda w: f"/classes/{w.class_id}/summary.svg"),
+        (401, 404, 404, 200, 200, 200, 200, 404),
+    ),
+    ("POST", "/teacher-invitations"): (
+        Call(lambda w: "/teacher-invitations"),
+        (401, 403, 403, 403, 201, 201, 403, 403),
+    ),
 }
+
+# What a pupil's token gets from the routes whose rows give six statuses: the capture and sync
+# routes for the class (the owner's records stay out of reach: 404), the public reference data,
+# and 403 from everything else.
+_PUPIL_ALLOWED = {
+    ("GET", "/observations"): 200,
+    ("POST", "/observations"): 201,
+    ("POST", "/observations/batch"): 200,
+    ("GET", "/observations/{observation_id}"): 404,
+    ("POST", "/observations/{observation_id}/photos"): 404,
+    ("GET", "/photos/{photo_id}"): 404,
+    ("GET", "/photos/{photo_id}/small"): 404,
+    ("GET", "/photos/{photo_id}/large"): 404,
+    ("GET", "/sites"): 200,
+    ("POST", "/sites"): 201,
+    ("GET", "/sites/{site_id}"): 404,
+    ("GET", "/sites/{site_id}/visits"): 404,
+    ("POST", "/sites/{site_id}/visits"): 404,
+    ("GET", "/sites/{site_id}/yearly"): 404,
+    ("POST", "/visits/batch"): 200,
+    ("GET", "/visits"): 200,
+    ("GET", "/visits/{visit_id}"): 404,
+}
+PUPIL: dict[tuple[str, str], int] = {
+    route: _PUPIL_ALLOWED.get(route, 403)
+    for route, (_, statuses) in MATRIX.items()
+    if len(statuses) == 6
+}
+# Public reads answer the pupil as they answer anyone.
+for _route, (_, _statuses) in MATRIX.items():
+    if _route[0] == "GET" and _route[1].startswith(("/species", "/zones", "/stats")):
+        PUPIL[_route] = _statuses[0]
+PUPIL[("GET", "/healthz")] = 200
+PUPIL[("GET", "/readyz")] = 200
+
+
+def expected_statuses(route: tuple[str, str]) -> tuple[int, ...]:
+    _, statuses = MATRIX[route]
+    if len(statuses) == 8:
+        return statuses
+    return (*statuses, PUPIL[route], statuses[3])
 
 
 def _routes(app: FastAPI) -> set[tuple[str, str]]:
@@ -442,8 +562,8 @@ def test_every_route_is_in_the_matrix(app: FastAPI) -> None:
 
 
 CELLS = [
-    pytest.param(route, role, expected[i], id=f"{route[0]} {route[1]} as {role}")
-    for route, (_, expected) in MATRIX.items()
+    pytest.param(route, role, expected_statuses(route)[i], id=f"{route[0]} {route[1]} as {role}")
+    for route in MATRIX
     for i, role in enumerate(ROLES)
 ]
 

@@ -36,6 +36,7 @@ COMMANDS = [
     "trim",
     "trends",
     "export",
+    "erase-pupils",
 ]
 
 runner = CliRunner()

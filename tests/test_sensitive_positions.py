@@ -656,6 +656,8 @@ def world(client: TestClient, session: Session, settings: Settings) -> World:
         "zone_id": [str(loos.id), str(heap.id)],
         "user_id": [str(observer.id)],
         "observer_id": [str(observer.id)],
+        # A class's pages answer its teacher and pupils only; the walker's callers are neither.
+        "class_id": [str(uuid.uuid4())],
     }
     narrow = [
         f"{p[1] - NARROW},{p[0] - NARROW},{p[1] + NARROW},{p[0] + NARROW}"

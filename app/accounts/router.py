@@ -10,6 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from app.accounts import service
 from app.accounts.dependencies import AdminUser, CurrentUser
+from app.accounts.models import Role
 from app.accounts.schemas import (
     RefreshRequest,
     TokenPair,
@@ -44,7 +45,8 @@ _TOO_MANY = problem_doc(
         409: problem_doc("An account already uses this e-mail address (`auth.email_taken`)"),
         422: problem_doc(
             "Bad e-mail (`auth.email_invalid`), password shorter than 10 characters "
-            "(`auth.password_too_short`), or unknown fields"
+            "(`auth.password_too_short`), an unknown, used or expired teacher invitation code "
+            "(`user.invalid_invitation`), or unknown fields"
         ),
     },
 )
@@ -56,6 +58,10 @@ def register(body: UserCreate, session: SessionDep, settings: SettingsDep) -> Us
         password=body.password,
         display_name=body.display_name,
     )
+    if body.invitation_code is not None:
+        from app.classes.service import redeem_invitation
+
+        redeem_invitation(session, body.invitation_code, user)
     return UserPublic.model_validate(user)
 
 
@@ -140,5 +146,5 @@ def update_me(body: UserUpdate, user: CurrentUser, session: SessionDep) -> UserP
 def update_role(
     user_id: uuid.UUID, body: UserRoleUpdate, session: SessionDep, _admin: AdminUser
 ) -> UserPublic:
-    user = service.set_role(session, user_id=user_id, role=body.role)
+    user = service.set_role(session, user_id=user_id, role=Role(body.role.value))
     return UserPublic.model_validate(user)

@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from app.accounts.models import Role
+from app.accounts.models import AssignableRole, Role
 from app.core.patching import refuse_null
 from app.media.models import PhotoLicence
 from app.media.schemas import Licence
@@ -113,6 +113,12 @@ class UserCreate(BaseModel):
     email: Email
     password: Password
     display_name: DisplayName
+    invitation_code: str | None = Field(
+        default=None,
+        max_length=32,
+        description="A teacher invitation code from the town or the CPIE: the account gets "
+        "the `teacher` role.",
+    )
 
 
 class UserPublic(BaseModel):
@@ -163,7 +169,7 @@ class UserRoleUpdate(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"role": "ecologist"}]}
     )
 
-    role: Role
+    role: AssignableRole
 
 
 class RefreshRequest(BaseModel):

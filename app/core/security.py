@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -69,6 +70,45 @@ def create_access_token(
     if extra:
         claims.update(extra)
     return jwt.encode(claims, settings.secret_key, algorithm=ALGORITHM), lifetime
+
+
+PUPIL_SCOPE = "pupil"
+# The pupil and class a request acts for, set by ``app.classes.scope`` from a verified pupil
+# token: the rows it writes record them (``pupil_id``, a site's ``class_id``). Context
+# variables follow the request into the thread pool and back.
+CURRENT_PUPIL: ContextVar[tuple[uuid.UUID, uuid.UUID] | None] = ContextVar(
+    "current_pupil", default=None
+)
+
+
+def current_pupil() -> uuid.UUID | None:
+    acting = CURRENT_PUPIL.get()
+    return acting[0] if acting else None
+
+
+def current_class() -> uuid.UUID | None:
+    acting = CURRENT_PUPIL.get()
+    return acting[1] if acting else None
+
+
+def create_pupil_token(
+    account_id: uuid.UUID, settings: Settings, *, pupil_id: uuid.UUID, class_id: uuid.UUID
+) -> tuple[str, int]:
+    """A pupil's token: it acts as the class's account, within the pupil scope
+    (``app.classes.scope``), and names the pupil and the class so that closing the class or
+    erasing the pupil refuses it at once. It lasts a school year unless the class closes first:
+    a tablet cannot be asked to sign in again."""
+    token, _ = create_access_token(
+        account_id,
+        settings,
+        extra={
+            "scope": PUPIL_SCOPE,
+            "pupil": str(pupil_id),
+            "cls": str(class_id),
+            "exp": datetime.now(UTC) + timedelta(days=settings.pupil_token_days),
+        },
+    )
+    return token, settings.pupil_token_days * 86400
 
 
 def decode_access_token(token: str, settings: Settings) -> dict[str, Any] | None:

@@ -92,6 +92,16 @@ class Settings(BaseSettings):
     # How often a process checks the species and zones tables for changes made by others.
     reference_cache_seconds: float = Field(default=5.0, ge=0)
 
+    # School classes (app.classes): pupils a class may have; failed join attempts tolerated
+    # per client address within the sign-in window before 429; how long a closed class's
+    # pupils keep their pseudonyms before these are erased; how long a pupil token lasts (the
+    # class closing ends it sooner); how long a teacher invitation code is valid.
+    max_pupils_per_class: int = Field(default=40, ge=1, le=500)
+    join_max_failures: int = Field(default=10, ge=1)
+    pupil_retention_days: int = Field(default=90, ge=0)
+    pupil_token_days: int = Field(default=300, ge=1)
+    teacher_invitation_days: int = Field(default=60, ge=1)
+
     # Exports (app.exports): the links they hold and the dataset they describe.
     # The API's public address for photo links (default: the address a request came to; the
     # CLI, which has no request, uses http://localhost:8000).

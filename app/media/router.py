@@ -99,7 +99,7 @@ async def upload_photo(
     # checks that read, the decoding and the files, then a short write that re-checks.
     def owned(session: Session) -> Observation:
         user = load_user(session, uploader_id)
-        return owned_observation(user, valid_observation_id(session, observation_id))
+        return owned_observation(user, valid_observation_id(session, observation_id), session)
 
     content_hash = await run_in_threadpool(
         service.hash_upload, file.file, max_bytes=settings.max_photo_bytes

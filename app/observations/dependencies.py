@@ -11,9 +11,11 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, Path, Query
+from sqlmodel import Session, col, select
 
 from app.accounts.dependencies import CurrentUser, OptionalUser, is_staff
-from app.accounts.models import User
+from app.accounts.models import Role, User
+from app.classes.models import SchoolClass
 from app.core.deps import SessionDep
 from app.core.errors import FieldError, Forbidden, NotFound, Unprocessable
 from app.core.pagination import UpdatedSinceQuery, parse_updated_since
@@ -56,9 +58,27 @@ def _refuse(user: User, observation: Observation, detail: str) -> Forbidden | No
     return _not_found()
 
 
-def owned_observation(user: CurrentUser, observation: ValidObservation) -> Observation:
-    """The caller's own observation (only its observer edits it)."""
-    if observation.observer_id != user.id:
+def _teaches(session: Session, user: User, observer_id: uuid.UUID) -> bool:
+    """``user`` is the teacher of a class observing as ``observer_id``: they correct and
+    delete the class's observations."""
+    if user.role != Role.teacher.value:
+        return False
+    return (
+        session.exec(
+            select(SchoolClass.id).where(
+                col(SchoolClass.account_id) == observer_id, col(SchoolClass.teacher_id) == user.id
+            )
+        ).first()
+        is not None
+    )
+
+
+def owned_observation(
+    user: CurrentUser, observation: ValidObservation, session: SessionDep
+) -> Observation:
+    """The caller's own observation (only its observer edits it, or for a class, its
+    teacher)."""
+    if observation.observer_id != user.id and not _teaches(session, user, observation.observer_id):
         raise _refuse(user, observation, "Only its observer may change this observation.")
     return observation
 
@@ -66,9 +86,16 @@ def owned_observation(user: CurrentUser, observation: ValidObservation) -> Obser
 OwnedObservation = Annotated[Observation, Depends(owned_observation)]
 
 
-def removable_observation(user: CurrentUser, observation: ValidObservation) -> Observation:
-    """The caller's own observation, or any for an ecologist or admin."""
-    if observation.observer_id != user.id and not is_staff(user):
+def removable_observation(
+    user: CurrentUser, observation: ValidObservation, session: SessionDep
+) -> Observation:
+    """The caller's own observation, or any for an ecologist or admin (or a class's, for its
+    teacher)."""
+    if (
+        observation.observer_id != user.id
+        and not is_staff(user)
+        and not _teaches(session, user, observation.observer_id)
+    ):
         raise _refuse(user, observation, "Only its observer or an ecologist may delete this.")
     return observation
 

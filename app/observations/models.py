@@ -119,6 +119,13 @@ class Observation(SQLModel, table=True):
         default_factory=list,
         sa_column=Column(JSON, nullable=False, server_default=text("'[]'")),
     )
+    # A school class's observation: the pupil who made it (their pseudonym, until erased), and
+    # when the teacher checked it (only then does it reach the ecologists' review queue).
+    pupil_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=Column(Uuid, ForeignKey("pupil.id", ondelete="SET NULL"), nullable=True),
+    )
+    class_checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

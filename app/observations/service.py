@@ -28,6 +28,7 @@ from app.audit.service import diff, snapshot
 from app.core.db import new_id, utcnow
 from app.core.errors import Conflict, FieldError, Unauthorized, Unprocessable, validation_errors
 from app.core.pagination import decode_position, encode_position
+from app.core.security import current_pupil
 from app.core.settings import Settings
 from app.media import service as media_service
 from app.media.schemas import present_photo
@@ -186,6 +187,8 @@ def _row(
         "zone_id": zone_id,
         "status": ObservationStatus.pending.value,
         "flags": flags,
+        "pupil_id": current_pupil(),
+        "class_checked_at": None,
         "created_at": now,
         "updated_at": now,
         "deleted_at": None,

@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 from app.accounts.models import User
 from app.audit import service as audit
 from app.audit.models import AuditAction, AuditEntity
+from app.classes.models import SchoolClass
 from app.core.db import new_id, utcnow
 from app.core.errors import FieldError, Unprocessable
 from app.core.pagination import decode_position, encode_position
@@ -264,6 +265,13 @@ def observation_queue(
 ) -> ObservationQueuePage:
     clauses: list[Any] = [text(f"observation.{AWAITING_REVIEW_SQL}")]
     clauses.append(col(Observation.deleted_at).is_(None))
+    # A school class's observations wait for their teacher's check before they reach the queue.
+    clauses.append(
+        or_(
+            col(Observation.class_checked_at).is_not(None),
+            col(Observation.observer_id).not_in(select(col(SchoolClass.account_id))),
+        )
+    )
     if filters.status is not None:
         clauses.append(col(Observation.status) == filters.status.value)
     if filters.species_id is not None:

@@ -140,6 +140,11 @@ class Visit(SQLModel, table=True):
     notes: str | None = Field(default=None, max_length=2000)
     status: str = Field(default=ObservationStatus.pending.value, max_length=16)
     flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # A school class's visit: the pupil who recorded it (see Observation.pupil_id).
+    pupil_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=Column(Uuid, ForeignKey("pupil.id", ondelete="SET NULL"), nullable=True),
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

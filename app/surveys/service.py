@@ -30,6 +30,7 @@ from app.audit.service import diff, snapshot
 from app.core.db import insert_if_absent, new_id, utcnow
 from app.core.errors import Conflict, FieldError, Unprocessable, validation_errors
 from app.core.pagination import decode_position, encode_position
+from app.core.security import current_class, current_pupil
 from app.core.settings import Settings
 from app.observations.models import EDITABLE_STATUSES, ObservationStatus
 from app.observations.schemas import BatchResponse, BatchResult, BatchStatus
@@ -163,7 +164,7 @@ def create_site(
         "id": new_id(),
         "client_id": data.client_id,
         "owner_id": owner_id,
-        "class_id": None,
+        "class_id": current_class(),
         "kind": data.kind.value,
         "name": data.name,
         "latitude": data.latitude,
@@ -550,6 +551,7 @@ def _insert_visit(
         "client_id": data.client_id,
         "site_id": site.id,
         "observer_id": observer_id,
+        "pupil_id": current_pupil(),
         "started_at": data.started_at,
         "duration_min": data.duration_min,
         "observers": data.observers,
