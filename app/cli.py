@@ -39,7 +39,7 @@ from sqlalchemy.exc import (
 from sqlmodel import Session
 
 from app import __version__
-from app.accounts.models import AssignableRole, Role
+from app.accounts.models import Role
 from app.core.db import make_engine
 from app.core.errors import AppError
 from app.core.migrations import current_revision, head_revision, upgrade
@@ -240,9 +240,7 @@ def migrate(
 @cli.command("create-user")
 def create_user(
     email: Annotated[str, typer.Argument(help="E-mail address, used to sign in.")],
-    role: Annotated[
-        AssignableRole, typer.Option(help="What the account may do.")
-    ] = AssignableRole.sentinel,
+    role: Annotated[Role, typer.Option(help="What the account may do.")] = Role.sentinel,
     password: Annotated[
         str | None,
         typer.Option(help="At least 10 characters; asked twice, hidden, when left out."),
@@ -268,7 +266,7 @@ def create_user(
                 email=email,
                 password=password,
                 display_name=name,
-                role=Role(role.value),
+                role=role,
             )
         except AppError as exc:
             if exc.code == "auth.email_taken":

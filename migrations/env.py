@@ -48,6 +48,11 @@ def run_online() -> None:
     url = config.get_main_option("sqlalchemy.url") or get_settings().database_url
     engine = make_engine(url)
     with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            # As app.core.migrations does: SQLite's table copies must not cascade or trip on
+            # the foreign keys of the rows they carry over (the pragma holds outside a
+            # transaction only, hence before the migration's).
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
         _configure(conn)
     engine.dispose()
 

@@ -90,10 +90,11 @@ def test_a_class_outing_from_opening_to_the_teachers_check(
     assert len(ids) == 25
     # Attributed to the class and to the pupil's pseudonym inside it; no account per child.
     account = session.get(User, uuid.UUID(str(_class_row(session).account_id)))
-    assert account is not None and account.role == "class"
+    assert account is not None and account.role == "sentinel"
+    assert account.email.endswith("@classes.invalid") and account.password_hash == "!"
     assert {o.observer_id for o in session.exec(select(Observation))} == {account.id}
     assert all(o.pupil_id is not None for o in session.exec(select(Observation)))
-    assert session.exec(select(User).where(col(User.role) == "class")).all() == [account]
+    assert session.exec(select(User).where(col(User.email).like("class-%"))).all() == [account]
 
     # A pupil reads the class's own data (pending included), not other people's.
     mine = client.get("/observations", headers=tablets[0]).json()["items"]

@@ -202,3 +202,41 @@ def test_revisions_form_one_chain_with_one_head() -> None:
         assert down is None or isinstance(down, str), f"{rev.revision} is a merge point"
         rev = script.get_revision(down) if down else None
     assert len(chain) == len(set(chain)) == len(files), (chain, [p.name for p in files])
+
+
+def test_upgrades_keep_the_rows_of_a_database_in_use(empty_engine: Engine) -> None:
+    """A migration that rebuilds a table (SQLite's batch mode) must not trip over the foreign
+    keys of the rows that reference it: an instance in service has accounts with tokens."""
+    script = ScriptDirectory.from_config(alembic_config())
+    first = script.get_base()
+    assert first is not None
+    upgrade(empty_engine, first)
+    user_id, token_id = uuid.uuid4(), uuid.uuid4()
+    as_stored = user_id.hex if empty_engine.dialect.name == "sqlite" else str(user_id)
+    token_stored = token_id.hex if empty_engine.dialect.name == "sqlite" else str(token_id)
+    with empty_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO user_account (id, email, display_name, password_hash, role, "
+                "created_at, updated_at) VALUES (:id, 'a@example.org', 'A', 'x', 'sentinel', "
+                "'2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000')"
+            ),
+            {"id": as_stored},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO refresh_token (id, user_id, token_digest, family_id, created_at, "
+                "expires_at) VALUES (:id, :user, 'd', :id, '2026-01-01 00:00:00.000000', "
+                "'2026-02-01 00:00:00.000000')"
+            ),
+            {"id": token_stored, "user": as_stored},
+        )
+    upgrade(empty_engine)
+    assert_schema_matches_models(empty_engine)
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM user_account")).scalar_one() == 1
+        assert conn.execute(text("SELECT count(*) FROM refresh_token")).scalar_one() == 1
+    downgrade(empty_engine, "-1")
+    upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT email FROM user_account")).scalar_one() == "a@example.org"

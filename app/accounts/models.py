@@ -18,21 +18,9 @@ class Role(StrEnum):
     teacher = "teacher"
     ecologist = "ecologist"
     admin = "admin"
-    # A school class as an observer: the account its pupils' observations belong to. Nobody
-    # signs in as it; pupils act for it with class-scoped tokens.
-    school_class = "class"
 
 
 ROLE_VALUES = ", ".join(f"'{r.value}'" for r in Role)
-
-
-class AssignableRole(StrEnum):
-    """The roles a person's account can be given (a class's account is made with its class)."""
-
-    sentinel = "sentinel"
-    teacher = "teacher"
-    ecologist = "ecologist"
-    admin = "admin"
 
 
 class User(SQLModel, table=True):

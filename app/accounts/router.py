@@ -10,7 +10,6 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from app.accounts import service
 from app.accounts.dependencies import AdminUser, CurrentUser
-from app.accounts.models import Role
 from app.accounts.schemas import (
     RefreshRequest,
     TokenPair,
@@ -146,5 +145,5 @@ def update_me(body: UserUpdate, user: CurrentUser, session: SessionDep) -> UserP
 def update_role(
     user_id: uuid.UUID, body: UserRoleUpdate, session: SessionDep, _admin: AdminUser
 ) -> UserPublic:
-    user = service.set_role(session, user_id=user_id, role=Role(body.role.value))
+    user = service.set_role(session, user_id=user_id, role=body.role)
     return UserPublic.model_validate(user)

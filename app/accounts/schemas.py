@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from app.accounts.models import AssignableRole, Role
+from app.accounts.models import Role
 from app.core.patching import refuse_null
 from app.media.models import PhotoLicence
 from app.media.schemas import Licence
@@ -169,7 +169,7 @@ class UserRoleUpdate(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"role": "ecologist"}]}
     )
 
-    role: AssignableRole
+    role: Role
 
 
 class RefreshRequest(BaseModel):

@@ -1,7 +1,7 @@
 """School classes, their pupils and the teachers' invitation codes.
 
-A class observes as one observer: its *account* (a ``user_account`` row of role ``class``,
-with no e-mail of a person and no password anyone knows) owns the class's observations, sites
+A class observes as one observer: its *account* (a ``user_account`` row with a sentinel's
+role, no e-mail of a person and no password anyone knows) owns the class's observations, sites
 and visits, so that every rule of visibility, sync and review applies to a class as to a
 sentinel. Next school year's class may continue the same account (``POST /classes`` with
 ``continues``): the school garden and street stay its sites and their series go on.
@@ -31,7 +31,7 @@ class SchoolClass(SQLModel, table=True):
     teacher_id: uuid.UUID = Field(
         sa_column=Column(Uuid, ForeignKey("user_account.id", ondelete="RESTRICT"), nullable=False)
     )
-    # The class as an observer (role ``class``); shared by the classes that continue it.
+    # The class as an observer; shared by the classes that continue it.
     account_id: uuid.UUID = Field(
         sa_column=Column(Uuid, ForeignKey("user_account.id", ondelete="RESTRICT"), nullable=False)
     )

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlmodel import col
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.accounts.models import Role, User
 from app.classes.models import Pupil, SchoolClass
 from app.core.db import Database
 from app.core.errors import problem_response
@@ -81,11 +82,14 @@ def _active(db: Database, pupil_id: uuid.UUID, class_id: uuid.UUID) -> bool:
         row = session.execute(
             select(col(Pupil.id))
             .join(SchoolClass, col(SchoolClass.id) == col(Pupil.class_id))
+            .join(User, col(User.id) == col(SchoolClass.account_id))
             .where(
                 col(Pupil.id) == pupil_id,
                 col(Pupil.class_id) == class_id,
                 col(Pupil.erased_at).is_(None),
                 col(SchoolClass.active).is_(True),
+                # A class account given another role by hand would lend it to its pupils.
+                col(User.role) == Role.sentinel.value,
             )
         ).first()
         return row is not None

@@ -60,8 +60,10 @@ def create_class(session: Session, teacher: User, data: ClassCreate) -> SchoolCl
         account = User(
             email=f"class-{uuid.uuid4().hex}@classes.invalid",
             display_name=_account_name(data.name, data.school),
-            password_hash="!",  # no password: nobody signs in as a class
-            role=Role.school_class.value,
+            # No password anyone could type: nobody signs in as a class. A sentinel's role, so
+            # that its rights are a resident's; pupils' tokens are narrower still.
+            password_hash="!",
+            role=Role.sentinel.value,
         )
         session.add(account)
         session.flush()

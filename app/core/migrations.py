@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,14 +25,46 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
     return cfg
 
 
+class MigrationError(RuntimeError):
+    pass
+
+
+def _in_one_transaction(engine: Engine, run: Callable[[Connection], None]) -> None:
+    """Runs ``run`` in one transaction; on SQLite with foreign keys off meanwhile.
+
+    SQLite changes most of a table by copying it (Alembic's batch mode): with foreign keys on,
+    dropping the old copy deletes, through ``ON DELETE CASCADE``, the rows that reference it
+    (an account's tokens) or fails on ``RESTRICT`` (its observations). The pragma only takes
+    effect outside a transaction, so it is set on the connection before the migration begins,
+    and every reference is checked before the migration commits.
+    """
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            run(conn)
+        return
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                run(conn)
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise MigrationError(
+                        f"the migration would leave {len(broken)} rows referring to rows that "
+                        f"do not exist (first: {tuple(broken[0])}); nothing was changed"
+                    )
+        finally:
+            raw.execute("PRAGMA foreign_keys=ON")
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    with engine.begin() as conn:
-        command.upgrade(alembic_config(conn), revision)
+    _in_one_transaction(engine, lambda conn: command.upgrade(alembic_config(conn), revision))
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
-    with engine.begin() as conn:
-        command.downgrade(alembic_config(conn), revision)
+    _in_one_transaction(engine, lambda conn: command.downgrade(alembic_config(conn), revision))
 
 
 @lru_cache

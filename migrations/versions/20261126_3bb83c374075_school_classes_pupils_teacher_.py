@@ -1,6 +1,5 @@
-"""School classes and their pupils (pseudonyms only), the teachers' invitation codes, the
-class's account role, and on observations and visits the pupil who made them and the teacher's
-check.
+"""School classes and their pupils (pseudonyms only), the teachers' invitation codes, and on
+observations and visits the pupil who made them and the teacher's check.
 
 Revision ID: 3bb83c374075
 Revises: 697415fd842c
@@ -21,18 +20,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-OLD_ROLES = "role IN ('sentinel', 'teacher', 'ecologist', 'admin')"
-NEW_ROLES = "role IN ('sentinel', 'teacher', 'ecologist', 'admin', 'class')"
-
-
-def _roles(check: str) -> None:
-    with op.batch_alter_table("user_account", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("ck_user_account_role_known"), type_="check")
-        batch_op.create_check_constraint(batch_op.f("ck_user_account_role_known"), check)
-
-
 def upgrade() -> None:
-    _roles(NEW_ROLES)
     op.create_table(
         "school_class",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -145,5 +133,3 @@ def downgrade() -> None:
         batch_op.drop_index("ix_school_class_teacher_id")
 
     op.drop_table("school_class")
-    op.execute("UPDATE user_account SET role = 'sentinel' WHERE role = 'class'")
-    _roles(OLD_ROLES)
