@@ -71,7 +71,7 @@ def make_class(
         email=f"class-{uuid.uuid4().hex}@classes.invalid",
         display_name=f"{name} · {school}",
         password_hash="!",
-        role="class",
+        role="sentinel",
     )
     session.add(account)
     session.flush()
