@@ -745,6 +745,11 @@ def demo(
         out.print(f"Deleted {report.sites_deleted:,} demo survey sites and their visits.")
     if report.baselines_created:
         out.print(f"Loaded {report.baselines_created:,} inventory baselines (the 2010 inventory).")
+    if report.classes_created:
+        out.print(
+            f"Created the demo teacher's class (last school year's and this year's, which "
+            f"continues it) with {report.class_observations_created:,} observations."
+        )
     if report.sites_created:
         out.print(
             f"Created {report.sites_created:,} survey sites (façades and gardens) with "

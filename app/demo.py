@@ -84,6 +84,8 @@ class DemoReport:
     visits_created: int = 0
     sites_deleted: int = 0
     baselines_created: int = 0
+    classes_created: int = 0
+    class_observations_created: int = 0
 
 
 # --- who ---------------------------------------------------------------------------------------
@@ -261,6 +263,15 @@ def load_demo(
             now=now,
         )
     report.baselines_created = load_demo_baselines(session, year=year)
+    teacher = session.scalars(
+        select(User).where(col(User.email) == staff_email("demo-teacher"))
+    ).first()
+    if teacher is not None:
+        from app.demo_classes import load_demo_class
+
+        report.classes_created, report.class_observations_created = load_demo_class(
+            session, settings, teacher=teacher, now=now
+        )
     report.observations_existing = (
         session.scalar(
             select(func.count())

@@ -214,3 +214,28 @@ def test_survey_sites_with_five_seasons_of_visits(
     )
     assert reset.sites_deleted == 4
     assert reset.sites_created == 4
+
+
+def test_the_demo_teacher_has_a_class_with_this_year_and_last(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    report = load_demo(session, settings, random.Random(5), sentinels=2, observations=50, now=NOW)
+    assert (report.classes_created, report.class_observations_created) == (2, 48)
+    teacher = session.exec(
+        select(User).where(col(User.email) == "demo-teacher@sentinelles.test")
+    ).one()
+    headers = auth_headers(teacher, settings)
+    classes = client.get("/classes", headers=headers).json()["items"]
+    assert [(c["school_year"], c["active"], c["pupils"]) for c in classes] == [
+        ("2024-2025", True, 6),
+        ("2023-2024", False, 6),
+    ]
+    summary = client.get(f"/classes/{classes[0]['id']}/summary?year=2025", headers=headers).json()
+    assert summary["this_year"]["observations"] == 24
+    assert summary["last_year"]["observations"] == 24
+    assert summary["this_year"]["swallows_return"] is not None
+    page = client.get(f"/classes/{classes[0]['id']}/summary.html?year=2025", headers=headers)
+    assert page.status_code == 200 and "École Jean Jaurès" in page.text
+    # Loading the demo again adds no class.
+    again = load_demo(session, settings, random.Random(5), sentinels=2, observations=50, now=NOW)
+    assert again.classes_created == 0

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, literal, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
@@ -63,7 +63,9 @@ class Photo:
     licence: str
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, and one is made
+# per exported row.
+@dataclass(slots=True)
 class ObservationRow:
     id: uuid.UUID
     observed_at: datetime
@@ -199,15 +201,24 @@ def observation_rows(
     chunk: int = CHUNK_ROWS,
 ) -> Iterator[ObservationRow]:
     """The observations ``viewer`` may see under ``filters``, oldest first."""
-    staff = is_staff(viewer)
-    viewer_id = viewer.id if viewer is not None else None
-    taxa: dict[uuid.UUID, Taxon] = {}
+    taxa: dict[int, Taxon] = {}
     base = base_url.rstrip("/") + PHOTOS_PATH
+    # Who sees this row exactly, decided by the database: a boolean per row rather than the
+    # observer's UUID made and compared in Python.
+    exact: Any
+    if is_staff(viewer):
+        exact = literal(True)
+    elif viewer is None:
+        exact = literal(False)
+    else:
+        exact = col(Observation.observer_id) == viewer.id
     # Only the columns written, not whole rows as objects: building an Observation per row
     # (its JSON flags decoded, its UUIDs made) took most of an export's time.
     statement = (
         sa_select(
             *(getattr(Observation, name) for name in _OBSERVATION_COLUMNS),
+            col(Species.cd_nom).label("cd_nom"),
+            exact.label("exact"),
             col(Zone.code).label("zone_code"),
             col(Zone.name).label("zone_name"),
             col(User.display_name).label("observer"),
@@ -223,12 +234,12 @@ def observation_rows(
         photos: dict[uuid.UUID, list[Photo]] = {}
         if not rows:
             return photos
-        missing = {r.species_id for r in rows} - taxa.keys()
+        missing = {r.cd_nom for r in rows} - taxa.keys()
         if missing:
             for species in session.scalars(
-                sa_select(Species).where(col(Species.id).in_(list(missing)))
+                sa_select(Species).where(col(Species.cd_nom).in_(list(missing)))
             ):
-                taxa[species.id] = _taxon(species)
+                taxa[species.cd_nom] = _taxon(species)
         for photo_id, observation_id, licence in session.execute(
             sa_select(
                 col(ObservationPhoto.id),
@@ -245,14 +256,11 @@ def observation_rows(
     pages = _pages(db, statement, order, lambda r: (r.observed_at, r.id), chunk, photos_of)
     for rows, photos in pages:
         for row in rows:
-            exact = staff or row.observer_id == viewer_id
-            yield _observation_row(row, taxa[row.species_id], exact, photos.get(row.id, ()))
+            yield _observation_row(row, taxa[row.cd_nom], bool(row.exact), photos.get(row.id, ()))
 
 
 _OBSERVATION_COLUMNS = (
     "id",
-    "observer_id",
-    "species_id",
     "observed_at",
     "latitude",
     "longitude",
@@ -289,7 +297,7 @@ def _observation_row(
             lat, lon, accuracy, generalised = late.latitude, late.longitude, late.accuracy_m, True
     return ObservationRow(
         id=obs.id,
-        observed_at=obs.observed_at.astimezone(UTC),
+        observed_at=obs.observed_at,  # UTC, as every stored instant
         taxon=taxon,
         latitude=lat,
         longitude=lon,

@@ -52,16 +52,17 @@ DIALECTS = ("rfc4180", "excel-fr")
 
 
 def _iso(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``2025-05-10T06:30:00Z``: an instant in UTC, to the second."""
+    return at.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _record(row: ObservationRow, tz: ZoneInfo) -> dict[str, object]:
-    local = row.observed_at.astimezone(tz)
+    local = row.observed_at.astimezone(tz).isoformat(timespec="minutes")
     return {
         "id": str(row.id),
         "observed_at": _iso(row.observed_at),
-        "local_date": local.strftime("%Y-%m-%d"),
-        "local_time": local.strftime("%H:%M"),
+        "local_date": local[:10],
+        "local_time": local[11:16],
         "cd_nom": row.taxon.cd_nom,
         "cd_ref": row.taxon.cd_ref,
         "scientific_name": row.taxon.scientific_name,
@@ -81,6 +82,36 @@ def _record(row: ObservationRow, tz: ZoneInfo) -> dict[str, object]:
     }
 
 
+def _cells(row: ObservationRow, tz: ZoneInfo) -> list[object]:
+    """The CSV row in ``CSV_COLUMNS`` order, as RFC 4180 writes it: empty for none, ``true``
+    / ``false``; built in one go, the export's inner loop."""
+    local = row.observed_at.astimezone(tz).isoformat(timespec="minutes")
+    taxon = row.taxon
+    photos = row.photos
+    return [
+        str(row.id),
+        _iso(row.observed_at),
+        local[:10],
+        local[11:16],
+        taxon.cd_nom,
+        taxon.cd_ref,
+        taxon.scientific_name,
+        taxon.vernacular_name or "",
+        row.latitude,
+        row.longitude,
+        "" if row.accuracy_m is None else row.accuracy_m,
+        "true" if row.generalised else "false",
+        row.count,
+        row.count_unit,
+        row.zone_code or "",
+        row.zone_name or "",
+        row.status,
+        row.observer,
+        " ".join(p.url for p in photos) if photos else "",
+        " ".join(p.licence for p in photos) if photos else "",
+    ]
+
+
 def _excel_fr(value: object) -> object:
     if value is None:
         return ""
@@ -93,28 +124,22 @@ def _excel_fr(value: object) -> object:
     return value
 
 
-def _plain(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
-
-
 def csv_pieces(
     rows: Iterable[ObservationRow], *, tz: ZoneInfo, dialect: str = "rfc4180"
 ) -> Iterator[str]:
     """The CSV file, piece by piece (the header in the first)."""
     excel = dialect == "excel-fr"
-    convert = _excel_fr if excel else _plain
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";" if excel else ",", lineterminator="\r\n")
     if excel:
         buffer.write(BOM)
     writer.writerow(CSV_COLUMNS)
     for n, row in enumerate(rows, 1):
-        record = _record(row, tz)
-        writer.writerow([convert(record[c]) for c in CSV_COLUMNS])
+        if excel:
+            record = _record(row, tz)
+            writer.writerow([_excel_fr(record[c]) for c in CSV_COLUMNS])
+        else:
+            writer.writerow(_cells(row, tz))
         if n % PIECE_ROWS == 0:
             yield buffer.getvalue()
             buffer.seek(0)
