@@ -43,8 +43,10 @@ def load_demo_class(
     if not species:
         return 0, 0
     rng = random.Random("demo-class")
-    this_year = now.astimezone(settings.tz).year
-    school_year = this_year if now.astimezone(settings.tz).month >= 9 else this_year - 1
+    # The last spring that is over (or nearly): this year's from July, else last year's. This
+    # year's class is the school year ending with it, and last year's the one before.
+    local = now.astimezone(settings.tz)
+    school_year = (local.year if local.month >= 7 else local.year - 1) - 1
     last = classes_service.create_class(
         session,
         teacher,

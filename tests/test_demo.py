@@ -239,3 +239,14 @@ def test_the_demo_teacher_has_a_class_with_this_year_and_last(
     # Loading the demo again adds no class.
     again = load_demo(session, settings, random.Random(5), sentinels=2, observations=50, now=NOW)
     assert again.classes_created == 0
+
+
+def test_in_autumn_the_demo_class_shows_the_spring_just_past(
+    session: Session, settings: Settings
+) -> None:
+    autumn = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    report = load_demo(
+        session, settings, random.Random(5), sentinels=1, observations=10, now=autumn
+    )
+    # Both springs are over: 2025's for last year's class, 2026's for this year's.
+    assert (report.classes_created, report.class_observations_created) == (2, 48)
