@@ -609,8 +609,14 @@ def test_gbif_would_raise_no_flag(
     tmp_path: Path,
 ) -> None:
     settings.dataset_licence = "CC-BY-NC-4.0"
-    for headers in (auth_headers(world.ecologist, settings), None):
+    for headers, visits in ((auth_headers(world.ecologist, settings), True), (None, False)):
         archive = read_archive(download(client, headers), tmp_path)
+        # The checks read every record: the archive must hold the world's, or they would pass
+        # on nothing. Staff get the survey visits and their counts, everyone the observations.
+        validated = ("swallow", "nests", "falcon")
+        assert {URN + world.observations[n]["id"] for n in validated} <= archive.occurrences.keys()
+        counted = {URN + v["id"] for v in world.visits.values()} & archive.events.keys()
+        assert bool(counted) is visits
         FLAGS[flag](archive, session, settings)
 
 

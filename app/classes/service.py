@@ -21,7 +21,7 @@ from app.accounts.models import Role, User
 from app.classes.models import Pupil, SchoolClass, TeacherInvitation
 from app.classes.schemas import ClassCreate, JoinRequest
 from app.core.db import utcnow
-from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.security import create_pupil_token
 from app.core.settings import Settings
 from app.observations.models import Observation
@@ -268,9 +268,3 @@ def redeem_invitation(session: Session, code: str, user: User) -> None:
     user.role = Role.teacher.value
     session.add_all([invitation, user])
     session.flush()
-
-
-def require_teacher(user: User) -> User:
-    if user.role not in (Role.teacher.value, Role.ecologist.value, Role.admin.value):
-        raise Forbidden("This needs the teacher role.", code="auth.role_required")
-    return user

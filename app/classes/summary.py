@@ -37,7 +37,7 @@ from app.core.settings import Settings
 from app.observations.models import Observation, ObservationStatus
 from app.species.models import Species
 from app.species.taxref import fold
-from app.stats.yearly import year_start
+from app.surveys.aggregates import year_start
 from app.surveys.models import Site, Visit, VisitCount
 
 # The swallows' return: any hirundine or swift. A full TAXREF import fills ``family``; the

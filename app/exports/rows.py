@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, literal, or_
+from sqlalchemy import and_, func, literal, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
@@ -147,8 +147,6 @@ def export_filters(filters: ObservationFilters) -> ObservationFilters:
 
 def count_observations(db: Database, *, viewer: User | None, filters: ObservationFilters) -> int:
     """How many rows :func:`observation_rows` will give (for a progress bar)."""
-    from sqlalchemy import func
-
     clauses = [*filter_clauses(filters, viewer=viewer), col(Observation.deleted_at).is_(None)]
     with db.session() as session:
         statement = (

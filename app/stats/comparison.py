@@ -32,7 +32,8 @@ from sqlmodel import Session, col, select
 from app.baselines.models import Baseline, BaselineUnit
 from app.observations.models import CountUnit, Observation, ObservationStatus
 from app.species.models import Species
-from app.stats.yearly import YearlyRow, add_protocols, year_start
+from app.stats.yearly import YearlyRow, add_protocols
+from app.surveys.aggregates import year_start
 
 INCREASE_FROM = 0.20
 DECLINE_FROM = -0.20

@@ -19,28 +19,17 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, literal, null
+from sqlalchemy import case, func, null
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.observations.models import Observation, ObservationStatus
 from app.species.models import Species
-from app.surveys.aggregates import site_year_values
+from app.surveys.aggregates import local_year, site_year_values, year_start
 from app.surveys.yearly import UNITS, SiteKind
-
-
-def year_start(year: int, tz: ZoneInfo) -> datetime:
-    return datetime(year, 1, 1, tzinfo=tz)
-
-
-def year_case(column: Any, first: int, last: int, tz: ZoneInfo) -> Any:
-    """SQL giving the local year of ``column`` (a UTC instant) within ``first..last``."""
-    whens = [(column < year_start(y + 1, tz), literal(y)) for y in range(first, last + 1)]
-    return case(*whens, else_=null())
 
 
 @dataclass
@@ -70,7 +59,7 @@ def yearly_rows(
     """The rows of ``GET /stats/yearly``, ordered by year, taxon, zone."""
     rows: dict[tuple[int, int, uuid.UUID | None], YearlyRow] = {}
 
-    year = year_case(col(Observation.observed_at), first, last, tz)
+    year = local_year(col(Observation.observed_at), first, last, tz)
     zone: Any = col(Observation.zone_id)
     if not staff:
         zone = case((col(Species.sensitive), null()), else_=col(Observation.zone_id))

@@ -53,6 +53,11 @@ def _start(year: int, month: int, tz: ZoneInfo) -> datetime:
     return datetime(year, month, 1, tzinfo=tz)
 
 
+def year_start(year: int, tz: ZoneInfo) -> datetime:
+    """The instant the local year ``year`` begins."""
+    return _start(year, 1, tz)
+
+
 def local_year(column: Any, first: int, last: int, tz: ZoneInfo) -> Any:
     """SQL giving the local year of ``column`` (a UTC instant) within ``first..last``."""
     whens = [(column < _start(y + 1, 1, tz), literal(y)) for y in range(first, last + 1)]
