@@ -18,8 +18,11 @@ import re
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from app.core.settings import Settings
@@ -31,6 +34,15 @@ S3_DELETE_BATCH = 1000
 # as another user can read the files, as they could any file the app wrote itself.
 FILE_MODE = 0o644
 S3_EXTRA_HINT = "pip install 'sentinelles[s3]'"
+
+
+@dataclass(frozen=True)
+class MediaStream:
+    """A stored file opened for reading: ``size`` bytes to read from ``body``, in pieces."""
+
+    body: IO[bytes]
+    size: int
+    content_type: str | None
 
 
 class MediaNotFound(KeyError):
@@ -74,6 +86,15 @@ class Storage(Protocol):
 
     def delete_prefix(self, prefix: str) -> None:
         """Remove everything under the folder ``prefix``; a missing folder is not an error."""
+        ...
+
+    def list_keys(self) -> Iterator[str]:
+        """Every stored key, in lexical order (backups list the store with it)."""
+        ...
+
+    def open(self, key: str) -> AbstractContextManager[MediaStream]:
+        """A context manager giving the file under ``key`` as a ``MediaStream``, read without
+        loading it whole; ``MediaNotFound`` when there is none."""
         ...
 
 
@@ -155,6 +176,31 @@ class LocalStorage(Storage):
                 if attempt == 2:
                     raise
         self._prune(path.parent)
+
+    def list_keys(self) -> Iterator[str]:
+        found: list[str] = []
+        for folder, subfolders, files in os.walk(self.root):
+            subfolders.sort()
+            base = Path(folder).relative_to(self.root).parts
+            for name in files:
+                if name.startswith(".") and name.endswith(".tmp"):
+                    continue  # an upload being written (see _write_atomically)
+                key = "/".join((*base, name))
+                try:
+                    found.append(validate_key(key))
+                except ValueError:
+                    continue  # not a file the application wrote
+        yield from sorted(found)
+
+    @contextmanager
+    def open(self, key: str) -> Iterator[MediaStream]:
+        path = self._path(key)
+        try:
+            handle = path.open("rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise MediaNotFound(key) from None
+        with handle:
+            yield MediaStream(handle, os.fstat(handle.fileno()).st_size, None)
 
     def _prune(self, folder: Path) -> None:
         """Remove empty folders from ``folder`` up to, not including, the root."""
@@ -292,6 +338,32 @@ class S3Storage(Storage):
                     batch = []
         if batch:
             self._delete_many(batch)
+
+    def list_keys(self) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for item in page.get("Contents", ()):
+                key = item["Key"][len(self.prefix) :]
+                try:
+                    yield validate_key(key)
+                except ValueError:
+                    continue  # not an object the application wrote
+
+    @contextmanager
+    def open(self, key: str) -> Iterator[MediaStream]:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if _is_not_found(exc):
+                raise MediaNotFound(key) from None
+            raise
+        body = response["Body"]
+        try:
+            yield MediaStream(body, int(response["ContentLength"]), response.get("ContentType"))
+        finally:
+            body.close()
 
     def _delete_many(self, keys: list[str]) -> None:
         response = self.client.delete_objects(
