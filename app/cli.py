@@ -40,6 +40,7 @@ from sqlmodel import Session
 
 from app import __version__
 from app.accounts.models import Role
+from app.backup.cli import backup_command, restore_command
 from app.core.db import make_engine
 from app.core.errors import AppError
 from app.core.migrations import current_revision, head_revision, upgrade
@@ -769,3 +770,8 @@ def demo(
 # --- statistics --------------------------------------------------------------------------------
 
 cli.command("trim")(trim_command)
+
+# --- backups -----------------------------------------------------------------------------------
+
+cli.command("backup")(backup_command)
+cli.command("restore")(restore_command)
