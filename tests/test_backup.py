@@ -8,6 +8,8 @@ database and media folder, and compared table by table, row by row, and file by 
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import io
 import json
 import tarfile
@@ -20,7 +22,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import MetaData, create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 from typer.testing import CliRunner, Result
@@ -29,7 +31,7 @@ import app.models  # noqa: F401  (every table)
 from app.accounts.models import Role
 from app.cli import cli
 from app.core.db import Database, make_engine
-from app.core.migrations import head_revision, upgrade
+from app.core.migrations import alembic_config, head_revision, upgrade
 from app.core.settings import Settings, get_settings
 from app.main import create_app
 from app.media.storage import LocalStorage, S3Storage
@@ -495,3 +497,145 @@ def test_backup_refuses_a_database_without_schema(
     assert result.exit_code == 1
     assert "no schema" in result.output
     assert not (tmp_path / "b.tar").exists()
+
+
+# --- archives of other versions --------------------------------------------------------------
+
+
+def rewrite(archive: Path, out: Path, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """A copy of ``archive`` whose manifest and tables ``change`` edits, its sums made right.
+
+    ``change`` gets and returns the manifest; each entry of its ``tables`` may have lost columns
+    (their values are dropped from every row) or be gone (the table's file is left out).
+    """
+    with tarfile.open(archive) as tar:
+        handle = tar.extractfile("manifest.json")
+        assert handle is not None
+        manifest = change(json.load(handle))
+        kept = {t["file"]: t for t in manifest["tables"]}
+        files: dict[str, Any] = {}
+        with tarfile.open(out, "w") as new:
+            for info in tar.getmembers():
+                if info.name == "manifest.json":
+                    continue
+                source = tar.extractfile(info)
+                assert source is not None
+                data = source.read()
+                if info.name.startswith("database/"):
+                    if info.name not in kept:
+                        continue
+                    columns = kept[info.name]["columns"]
+                    lines = gzip.decompress(data).decode().splitlines()
+                    rows = [json.loads(line) for line in lines]
+                    data = gzip.compress(
+                        "".join(
+                            json.dumps({c: row[c] for c in columns}) + "\n" for row in rows
+                        ).encode()
+                    )
+                files[info.name] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                if (
+                    info.name in manifest["files"]
+                    and "content_type" in manifest["files"][info.name]
+                ):
+                    files[info.name]["content_type"] = manifest["files"][info.name]["content_type"]
+                member = tarfile.TarInfo(info.name)
+                member.size = len(data)
+                new.addfile(member, io.BytesIO(data))
+            manifest["files"] = files
+            raw = json.dumps(manifest).encode()
+            member = tarfile.TarInfo("manifest.json")
+            member.size = len(raw)
+            new.addfile(member, io.BytesIO(raw))
+
+
+def previous_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    head = script.get_revision(head_revision())
+    assert head is not None and isinstance(head.down_revision, str)
+    return head.down_revision
+
+
+def test_an_archive_of_an_older_schema_is_restored_then_upgraded(
+    source: Instance, new_database: Callable[[], str], tmp_path: Path
+) -> None:
+    """What a backup made by the previous version holds: the tables and columns of its
+    revision. The restore loads it at that revision, then migrates to this version's head."""
+    older = previous_revision()
+    scratch = make_engine(f"sqlite:///{tmp_path / 'older.db'}", pool_size=1)
+    upgrade(scratch, older)
+    with scratch.connect() as conn:
+        schema = MetaData()
+        schema.reflect(conn)
+    scratch.dispose()
+    expected = table_rows(source.url)
+    newer_tables = [name for name in expected if name not in schema.tables]
+    assert newer_tables, "the last migration adds a table: this test relies on it"
+    for name in newer_tables:
+        assert expected[name] == [], f"the older archive cannot hold {name}'s rows"
+
+    def at_older_revision(manifest: dict[str, Any]) -> dict[str, Any]:
+        manifest["alembic_revision"] = older
+        manifest["tables"] = [
+            {**t, "columns": [c for c in t["columns"] if c in schema.tables[t["name"]].columns]}
+            for t in manifest["tables"]
+            if t["name"] in schema.tables
+        ]
+        return manifest
+
+    archive, old_archive = tmp_path / "backup.tar", tmp_path / "older.tar"
+    backup(source, archive)
+    rewrite(archive, old_archive, at_older_revision)
+
+    target_url, target_media = new_database(), tmp_path / "media-target"
+    result = run(env_for(target_url, target_media), "restore", str(old_archive))
+    assert result.exit_code == 0, result.output
+    assert "schema upgraded to" in result.output and str(head_revision()) in result.output
+    assert schema_revision(target_url) == head_revision()
+    # The columns the last migration added were empty in the source: everything is back.
+    assert table_rows(target_url) == expected
+    assert media_files(target_media) == media_files(source.media)
+
+
+def test_an_archive_of_a_newer_version_is_refused(
+    source: Instance, new_database: Callable[[], str], tmp_path: Path
+) -> None:
+    archive, newer = tmp_path / "backup.tar", tmp_path / "newer.tar"
+    backup(source, archive)
+    rewrite(archive, newer, lambda manifest: {**manifest, "alembic_revision": "ffffffffffff"})
+
+    target_url = new_database()
+    result = run(env_for(target_url, tmp_path / "media-target"), "restore", str(newer))
+    assert result.exit_code == 1
+    assert "ffffffffffff is unknown to this version" in " ".join(result.output.split())
+    assert schema_revision(target_url) is None
+
+
+# --- while the service runs ------------------------------------------------------------------
+
+
+def test_a_backup_while_a_writer_is_busy_holds_only_what_was_committed(
+    source: Instance, tmp_path: Path
+) -> None:
+    """An open write transaction neither blocks the backup nor leaks into it."""
+    committed = table_rows(source.url)
+    engine = make_engine(source.url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            conn = conn.execution_options(sqlite_immediate=True)
+            writing = conn.begin()
+            with Session(bind=conn) as session:
+                create_user(session, source.settings, display_name="Pas encore")
+                session.flush()
+            archive = tmp_path / "busy.tar"
+            backup(source, archive)
+            writing.rollback()
+    finally:
+        engine.dispose()
+    with tarfile.open(archive) as tar:
+        handle = tar.extractfile("manifest.json")
+        assert handle is not None
+        manifest = json.load(handle)
+    rows = {t["name"]: t["rows"] for t in manifest["tables"]}
+    assert rows["user_account"] == len(committed["user_account"])

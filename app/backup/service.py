@@ -71,6 +71,8 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy import column as column_clause
+from sqlalchemy import table as table_clause
 from sqlalchemy import types as sqltypes
 from sqlmodel import SQLModel
 
@@ -549,18 +551,32 @@ def _load_table(
     conn: Connection,
     archive: _Archive,
     entry: dict[str, Any],
-    target: Table,
+    schema: Table,
+    model: Table | None,
     progress: Progress,
 ) -> int:
-    """Inserts the table's rows from the archive; the count of rows inserted."""
-    columns = {c.name: c for c in target.columns}
-    unknown = [c for c in entry["columns"] if c not in columns]
+    """Inserts the table's rows from the archive; the count of rows inserted.
+
+    ``schema`` is the table as the database has it at the archive's revision; the columns'
+    types come from the model where it has the column (UUIDs, UTC datetimes and JSON, which
+    reflection cannot tell on SQLite). Only the archive's columns are written, exactly as they
+    were: no Python-side default of a model fills anything in.
+    """
+    unknown = [c for c in entry["columns"] if c not in schema.columns]
     if unknown:
         raise BackupError(
             f"the archive's table {entry['name']} has columns the schema at its revision does "
             f"not have ({', '.join(unknown)})"
         )
-    decoders = {name: _decoder(columns[name].type) for name in entry["columns"]}
+    types = {
+        name: (model.columns[name].type if model is not None and name in model.columns else None)
+        or schema.columns[name].type
+        for name in entry["columns"]
+    }
+    target = table_clause(
+        schema.name, *(column_clause(name, types[name]) for name in entry["columns"])
+    )
+    decoders = {name: _decoder(kind) for name, kind in types.items()}
     statement = insert(target)
     info = archive.members[entry["file"]]
     handle = archive.tar.extractfile(info)
@@ -670,12 +686,9 @@ def restore_backup(
             _clear_database(conn)
             for entry in tables:
                 name = entry["name"]
-                # The models' types where they describe the column (UUIDs, UTC datetimes,
-                # JSON): reflection alone cannot tell them on SQLite.
-                target = models.get(name)
-                if target is None or any(c not in target.columns for c in entry["columns"]):
-                    target = reflected.tables[name]
-                rows[name] = _load_table(conn, archive, entry, target, progress)
+                rows[name] = _load_table(
+                    conn, archive, entry, reflected.tables[name], models.get(name), progress
+                )
             for entry in tables:
                 name = entry["name"]
                 counted = int(
