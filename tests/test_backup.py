@@ -419,6 +419,27 @@ def test_something_else_than_an_archive_is_refused(
     assert "does not describe a sentinelles-backup" in result.output
 
 
+def test_a_manifest_of_the_wrong_shape_is_refused_in_one_line(
+    source: Instance, new_database: Callable[[], str], tmp_path: Path
+) -> None:
+    archive, edited = tmp_path / "backup.tar", tmp_path / "edited.tar"
+    backup(source, archive)
+
+    def without_row_counts(manifest: dict[str, Any]) -> dict[str, Any]:
+        manifest["tables"] = [
+            {k: v for k, v in t.items() if k != "rows"} for t in manifest["tables"]
+        ]
+        return manifest
+
+    rewrite(archive, edited, without_row_counts)
+    target_url = new_database()
+    result = run(env_for(target_url, tmp_path / "media-target"), "restore", str(edited))
+    assert result.exit_code == 1
+    assert "every table needs a name, rows" in result.output
+    assert "Traceback" not in result.output
+    assert schema_revision(target_url) is None
+
+
 # --- S3 and moving between databases ---------------------------------------------------------
 
 
@@ -451,6 +472,15 @@ def test_media_in_s3_round_trip(
     store.ensure_bucket()
     archive = tmp_path / "from-local.tar"
     backup(source, archive)
+
+    # A bucket that does not exist: one clear line, and the database is left as it was.
+    nowhere_url = new_database()
+    nowhere = env_for(nowhere_url, tmp_path / "unused", **{**s3, "SENTINELLES_S3_BUCKET": "nope"})
+    refused = run(nowhere, "restore", str(archive))
+    assert refused.exit_code == 1
+    assert "the media store cannot be listed" in refused.output
+    assert "NoSuchBucket" in refused.output or "does not exist" in refused.output
+    assert schema_revision(nowhere_url) is None
 
     # Local files into S3 ...
     target_url = new_database()

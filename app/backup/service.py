@@ -74,6 +74,7 @@ from sqlalchemy import (
 from sqlalchemy import column as column_clause
 from sqlalchemy import table as table_clause
 from sqlalchemy import types as sqltypes
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers every table)
@@ -85,7 +86,7 @@ from app.core.migrations import (
     head_revision,
     upgrade,
 )
-from app.media.storage import MediaNotFound, Storage, validate_key
+from app.media.storage import MediaNotFound, Storage, StorageError, validate_key
 
 FORMAT = "sentinelles-backup"
 FORMAT_VERSION = 1
@@ -183,6 +184,23 @@ def _decoder(column_type: sqltypes.TypeEngine[Any]) -> Callable[[Any], Any]:
     if isinstance(kind, sqltypes.LargeBinary):
         return base64.b64decode
     return lambda value: value
+
+
+def _storage_errors() -> tuple[type[BaseException], ...]:
+    """What a media store raises when it cannot do what is asked (a missing bucket, a refused
+    key, a full disk): turned into one clear line instead of a traceback."""
+    errors: list[type[BaseException]] = [OSError, StorageError]
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        pass
+    else:
+        errors += [BotoCoreError, ClientError]
+    return tuple(errors)
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 # --- the schema --------------------------------------------------------------------------------
@@ -376,7 +394,12 @@ def create_backup(
                         }
                     )
                     rows_by_table[table.name] = rows
-            keys = list(storage.list_keys())
+            try:
+                keys = list(storage.list_keys())
+            except _storage_errors() as exc:
+                raise BackupError(
+                    f"the media store cannot be listed ({_reason(exc)}); nothing was written"
+                ) from None
             progress.start("Media", len(keys), unit="files")
             missing: list[str] = []
             media_bytes = 0
@@ -400,6 +423,10 @@ def create_backup(
                         media_bytes += stream.size
                 except MediaNotFound:
                     missing.append(key)  # deleted since it was listed
+                except _storage_errors() as exc:
+                    raise BackupError(
+                        f"the media file {key} cannot be read ({_reason(exc)}); nothing was written"
+                    ) from None
                 progress.advance(1)
             manifest = {
                 "format": FORMAT,
@@ -484,7 +511,33 @@ def _open_archive(path: Path) -> Iterator[_Archive]:
         for key in ("alembic_revision", "tables", "files", "database", "created_at"):
             if key not in manifest:
                 raise _damaged(f"{MANIFEST} has no {key!r}")
+        _check_manifest(manifest)
         yield _Archive(tar, manifest, members)
+
+
+def _check_manifest(manifest: dict[str, Any]) -> None:
+    """The manifest's shape, so that a hand-edited or truncated one is one clear line."""
+    if not isinstance(manifest["alembic_revision"], str):
+        raise _damaged(f"{MANIFEST}: alembic_revision is not a string")
+    files = manifest["files"]
+    if not isinstance(files, dict) or not all(
+        isinstance(entry, dict)
+        and isinstance(entry.get("size"), int)
+        and isinstance(entry.get("sha256"), str)
+        for entry in files.values()
+    ):
+        raise _damaged(f"{MANIFEST}: every file needs a size and a sha256")
+    tables = manifest["tables"]
+    if not isinstance(tables, list) or not all(
+        isinstance(entry, dict)
+        and isinstance(entry.get("name"), str)
+        and isinstance(entry.get("rows"), int)
+        and entry.get("file") in files
+        and isinstance(entry.get("columns"), list)
+        and all(isinstance(c, str) for c in entry["columns"])
+        for entry in tables
+    ):
+        raise _damaged(f"{MANIFEST}: every table needs a name, rows, columns and a listed file")
 
 
 def _verify(archive: _Archive, progress: Progress) -> None:
@@ -645,11 +698,14 @@ def restore_backup(
                 f"Sentinelles ({__version__}): it was made by a newer one; restore it with that "
                 "version or a newer one"
             )
-        _verify(archive, progress)
-
         with engine.connect() as conn:
             present = {name: n for name, n in database_rows(conn).items() if n}
-        stored = next(iter(storage.list_keys()), None)
+        try:
+            stored = next(iter(storage.list_keys()), None)
+        except _storage_errors() as exc:
+            raise BackupError(
+                f"the media store cannot be listed ({_reason(exc)}); nothing was restored"
+            ) from None
         if (present or stored is not None) and not force:
             what = []
             if present:
@@ -665,6 +721,8 @@ def restore_backup(
                 "database and media store, or pass --force to replace everything they hold"
             )
 
+        _verify(archive, progress)
+
         _prepare_schema(engine, revision, has_rows=bool(present))
         reflected = MetaData()
         with engine.connect() as conn:
@@ -672,8 +730,6 @@ def restore_backup(
         models = {t.name: t for t in _tables()}
         tables = manifest["tables"]
         for entry in tables:
-            if entry.get("file") not in archive.members:
-                raise _damaged(f"the table {entry.get('name')} has no file")
             if entry["name"] not in reflected.tables:
                 raise BackupError(
                     f"the archive's table {entry['name']} does not exist at revision {revision}"
@@ -686,9 +742,15 @@ def restore_backup(
             _clear_database(conn)
             for entry in tables:
                 name = entry["name"]
-                rows[name] = _load_table(
-                    conn, archive, entry, reflected.tables[name], models.get(name), progress
-                )
+                try:
+                    rows[name] = _load_table(
+                        conn, archive, entry, reflected.tables[name], models.get(name), progress
+                    )
+                except (IntegrityError, DataError) as exc:
+                    raise BackupError(
+                        f"the rows of the table {name} do not fit the database "
+                        f"({_reason(exc.orig or exc)}); nothing was restored"
+                    ) from None
             for entry in tables:
                 name = entry["name"]
                 counted = int(
@@ -706,21 +768,31 @@ def restore_backup(
             for name, entry in manifest["files"].items()
             if name.startswith(MEDIA_DIR)
         }
-        if force:
-            for key in list(storage.list_keys()):
-                if key not in media:
-                    storage.delete(key)
         progress.start("Media", sum(int(e["size"]) for e in media.values()), unit="B")
         media_bytes = 0
-        for key, entry in media.items():
-            handle = archive.tar.extractfile(archive.members[MEDIA_DIR + key])
-            assert handle is not None
-            data = handle.read()
-            if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-                raise _damaged(f"{MEDIA_DIR}{key} changed while it was restored")
-            storage.put(key, data, content_type=entry.get("content_type") or _content_type(key))
-            media_bytes += len(data)
-            progress.advance(len(data))
+        done = 0
+        try:
+            if force:
+                for key in list(storage.list_keys()):
+                    if key not in media:
+                        storage.delete(key)
+            for key, entry in media.items():
+                handle = archive.tar.extractfile(archive.members[MEDIA_DIR + key])
+                assert handle is not None
+                data = handle.read()
+                if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                    raise _damaged(f"{MEDIA_DIR}{key} changed while it was restored")
+                content_type = entry.get("content_type") or _content_type(key)
+                storage.put(key, data, content_type=content_type)
+                media_bytes += len(data)
+                done += 1
+                progress.advance(len(data))
+        except _storage_errors() as exc:
+            raise BackupError(
+                f"the database was restored, but the media store failed after {done:,} of "
+                f"{len(media):,} files ({_reason(exc)}): fix it, then run the restore again "
+                "with --force"
+            ) from None
 
     upgraded_to = None
     head = head_revision()
