@@ -23,16 +23,17 @@ models describe.
 (``sqlite3.Connection.backup``) first copies the database, WAL included, into a temporary file,
 and the rows are read from that copy, so writers are never held up for the length of the dump.
 PostgreSQL: every table is read in one ``REPEATABLE READ, READ ONLY`` transaction, one snapshot.
-Media files are immutable once written (a photo's files never change; deletions happen), so
-they are listed after the database is read: a photo deleted meanwhile leaves its row without
-files, which the backup notes and skips, never a file without its row.
+Media files never change once written (a photo's files are written before its row is
+committed, and removed after its deletion is), and they are read after the database: a photo
+added meanwhile may bring files whose row is not in the archive (unused, harmless), and a photo
+deleted meanwhile leaves its row without files, which the backup reports file by file.
 
 **Never half an archive.** The archive is written under a temporary name beside PATH and renamed
 over it once complete and synced; a crash or an error leaves PATH untouched.
 
-**Restore** reads the manifest, checks every member's size and SHA-256 before touching anything,
-refuses a target that holds any row (in any table) or any media file unless ``force``, brings
-an empty schema to the archive's revision (migrations of this version: it must be the same
+**Restore** reads the manifest, refuses a target that holds any row (in any table) or any
+media file unless ``force``, checks every member's size and SHA-256 before touching anything,
+brings an empty schema to the archive's revision (migrations of this version: it must be the same
 version or a newer one), loads the rows in one transaction, checks each table's row count
 against the manifest, resets PostgreSQL's sequences, puts the media files back, and finally
 upgrades the schema to this version's head if the archive was older.
