@@ -241,6 +241,15 @@ class Settings(BaseSettings):
             self.secret_key = load_or_create_secret(self.secret_key_path)
         return self
 
+    @model_validator(mode="after")
+    def _deprecated_forwarded_for(self) -> Settings:
+        if self.trust_forwarded_for and not self.trusted_proxies:
+            log.warning(
+                "SENTINELLES_TRUST_FORWARDED_FOR=true believes X-Forwarded-For from any peer; "
+                "it is deprecated: list your proxies in SENTINELLES_TRUSTED_PROXIES instead"
+            )
+        return self
+
     @property
     def secret_key_path(self) -> Path:
         """Where a generated key lives: ``secret_key_file``, else beside the data."""
