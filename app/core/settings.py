@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # list. Empty (the default): no cross-origin access. The API takes bearer tokens, not
     # cookies, so credentials are never allowed.
     cors_allow_origins: list[str] = []
+    # Strict-Transport-Security's max-age on answers to HTTPS requests (seen directly or through
+    # a trusted proxy); 0 sends none. One year; browsers then refuse plain HTTP to the host.
+    hsts_max_age_seconds: int = Field(default=365 * 24 * 60 * 60, ge=0)
 
     # Photos. "local" keeps files under media_dir; "s3" uses an S3-compatible object store,
     # which a deployment with several app processes or machines needs.
