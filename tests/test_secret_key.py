@@ -172,3 +172,15 @@ def test_a_damaged_key_file_stops_the_start_with_a_clear_message(tmp_path: Path)
             environment="development",
             secret_key_file=path,
         )
+
+
+def test_a_key_file_that_cannot_be_created_stops_the_start_with_a_clear_message(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "not-a-directory").write_text("")
+    with pytest.raises(ValidationError, match="cannot create the secret key file"):
+        Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            environment="development",
+            secret_key_file=tmp_path / "not-a-directory" / "secret-key",
+        )

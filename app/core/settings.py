@@ -320,6 +320,16 @@ def load_or_create_secret(path: Path) -> str:
     """
     if path.exists():
         return read_secret_file(path, wait_seconds=2.0)
+    try:
+        return _create_secret(path)
+    except OSError as exc:
+        raise ValueError(
+            f"cannot create the secret key file {path} ({exc.strerror}): make its directory "
+            "writable, set SENTINELLES_SECRET_KEY_FILE elsewhere, or set SENTINELLES_SECRET_KEY"
+        ) from None
+
+
+def _create_secret(path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
     data = (secret + "\n").encode("ascii")
