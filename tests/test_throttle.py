@@ -383,11 +383,12 @@ def test_resetting_an_account_forgets_its_pairs(session: Session, limited: Setti
     email = f"erased-{uuid.uuid4().hex[:8]}@example.org"
     long_email = "y" * 280 + "@example.org"
     keys = [throttle.sign_in_keys(email, ip(n)) for n in range(3)]
+    keys.append(throttle.sign_in_keys(f"a|b-{email}", ip(1)))
     long_keys = throttle.sign_in_keys(long_email, "2001:db8:1:2::/64")
     for k in (*keys, long_keys):
         throttle.record_sign_in_failure(session, limited, k, T0)
-    throttle.reset(session, throttle.throttle_key("account", email))
-    throttle.reset(session, throttle.throttle_key("account", long_email))
+    for erased in (email, f"a|b-{email}", long_email):
+        throttle.reset(session, throttle.throttle_key("account", erased))
     for k in (*keys, long_keys):
         assert session.get(LoginThrottle, k.account, populate_existing=True) is None
         assert session.get(LoginThrottle, k.pair, populate_existing=True) is None

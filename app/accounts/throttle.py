@@ -260,7 +260,9 @@ def reset(session: Session, key: str) -> None:
     """Forget the failures of ``key`` (after a success). An account's key takes its (account,
     address) pairs along, so that nothing keeps an erased account's e-mail address."""
     condition = col(LoginThrottle.key) == key
-    if key.startswith("account:") and "|" not in key:
+    # A pair's key is its account's, then "|" and an address (which holds no "@"); an e-mail
+    # address may hold a "|" before its "@", never after.
+    if key.startswith("account:") and "|" not in key.rsplit("@", 1)[-1]:
         condition = condition | col(LoginThrottle.key).startswith(f"{key}|", autoescape=True)
         email = key.removeprefix("account:")
         if not email.startswith("sha256:"):

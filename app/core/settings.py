@@ -60,7 +60,8 @@ class Settings(BaseSettings):
     # - a pair may fail login_max_failures times, then each further attempt from that address
     #   on that account waits login_delay_seconds, doubled at every failure up to
     #   login_max_delay_seconds; a pair's failures are forgotten login_pair_memory_seconds
-    #   after its last one, or at once when it signs in;
+    #   after the first of them (or after the end of its last delay), or at once when it
+    #   signs in;
     # - an address failing login_address_max_failures times within login_window_seconds (on
     #   any accounts) is refused for a window, doubled while it goes on, up to an hour: a volume
     #   no school or office behind one address reaches by mistyping;
