@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Sentinelles API image. Build: docker build -t sentinelles .
-# Run against PostgreSQL (see README.md, "Docker"):
+# Run against PostgreSQL (see README.md, "Docker"); a secret key is required (production):
 #   docker run -p 8000:8000 -e SENTINELLES_SECRET_KEY=... \
 #     -e SENTINELLES_DATABASE_URL=postgresql+psycopg://user:pass@db:5432/sentinelles sentinelles
 
@@ -20,7 +20,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     SENTINELLES_ENVIRONMENT=production \
     SENTINELLES_DATABASE_URL=sqlite:////var/lib/sentinelles/sentinelles.db \
-    SENTINELLES_MEDIA_DIR=/var/lib/sentinelles/media
+    SENTINELLES_MEDIA_DIR=/var/lib/sentinelles/media \
+    MPLCONFIGDIR=/tmp/matplotlib
+# MPLCONFIGDIR: matplotlib (the charts) keeps its font cache there; its default, under the
+# home directory, is not writable by the service user, and every worker failed to create it.
 RUN groupadd --system sentinelles \
     && useradd --system --gid sentinelles --home-dir /srv/sentinelles --no-create-home \
        --shell /usr/sbin/nologin sentinelles \
@@ -38,8 +41,13 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     && sentinelles --version
 
 USER sentinelles
+# Build matplotlib's font cache now, as the service user, rather than in each worker's first chart.
+RUN python -c "import matplotlib.font_manager"
 VOLUME ["/var/lib/sentinelles"]
 EXPOSE 8000
+# Docker's own check. OCI image builders (buildah, kaniko...) drop HEALTHCHECK and Kubernetes
+# ignores it: orchestrators probe /healthz (liveness) and /readyz (readiness), README.md
+# "Deployment".
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 CMD ["sh", "-c", "sentinelles migrate && exec sentinelles serve --host 0.0.0.0 --port 8000 --workers ${WORKERS:-2}"]

@@ -189,6 +189,9 @@ def serve(
     out.print(
         f"Sentinelles API on http://{host}:{port}  (documentation: http://{host}:{port}/docs)"
     )
+    # Forwarding headers are believed only from the configured proxies (uvicorn's default
+    # would believe them from 127.0.0.1, whatever the settings say).
+    allow = settings.forwarded_allow
     uvicorn.run(
         "app.main:app_factory",
         factory=True,
@@ -196,6 +199,9 @@ def serve(
         port=port,
         workers=None if reload else workers,
         reload=reload,
+        proxy_headers=bool(allow),
+        forwarded_allow_ips=",".join(allow) if allow else None,
+        server_header=False,
     )
 
 

@@ -6,7 +6,9 @@ import logging
 
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
+from starlette.types import ASGIApp
 
 from app import __version__
 from app.accounts.router import router as accounts_router
@@ -17,6 +19,7 @@ from app.classes.router import router as classes_router
 from app.classes.scope import PupilScope
 from app.core.db import Database, make_engine
 from app.core.errors import Problem, install_error_handlers
+from app.core.headers import SecurityHeaders
 from app.core.middleware import BodySizeLimit
 from app.core.settings import Settings, get_settings
 from app.exports.router import router as exports_router
@@ -41,6 +44,19 @@ Errors are RFC 9457 `application/problem+json` with a stable `code`.
 """
 
 
+class SentinellesAPI(FastAPI):
+    """FastAPI with the security headers outermost, so that they reach every answer, also the
+    500s that Starlette's error middleware (outside all others) writes."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        settings: Settings = self.state.settings
+        return SecurityHeaders(
+            super().build_middleware_stack(),
+            trusted_proxies=settings.forwarded_allow,
+            hsts_max_age=settings.hsts_max_age_seconds,
+        )
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     if database is None:
@@ -51,7 +67,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # /readyz asks Alembic for the schema's revision: its notes would fill the log each time.
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
-    app = FastAPI(
+    app = SentinellesAPI(
         title="Sentinelles API",
         version=__version__,
         description=DESCRIPTION,
@@ -86,6 +102,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         # A photo upload: the file plus room for the multipart framing and the form fields.
         overrides=[(r"/photos$", settings.max_photo_bytes + 1024 * 1024)],
     )
+    if settings.cors_allow_origins:
+        # Outside the others, so that preflight requests are answered before any of them.
+        # Bearer tokens, not cookies: credentials are never allowed.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-None-Match", "Accept-Language"],
+            expose_headers=["ETag", "Retry-After", "Content-Disposition", "Location"],
+            max_age=600,
+        )
 
     # Routes are matched in order: the capture API, by far the busiest, comes first.
     for router in (

@@ -29,8 +29,10 @@ _UNAUTHENTICATED = problem_doc(
     "No valid access token (`auth.unauthenticated`, `auth.invalid_token`)"
 )
 _TOO_MANY = problem_doc(
-    "Too many failed sign-ins for this account or from this address "
-    "(`auth.too_many_attempts`); retry after `Retry-After` seconds",
+    "Too many failed sign-ins (`auth.too_many_attempts`): from this address on this account "
+    "(a delay that grows with each failure), from this address on any accounts, or on this "
+    "account from many addresses (then only addresses that have not failed may try it); "
+    "retry after `Retry-After` seconds",
     headers={"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
 )
 

@@ -119,18 +119,18 @@ def authenticate(
 ) -> User:
     """The account these credentials open, or ``InvalidCredentials`` (401).
 
-    Throttled per account and per client address, checked before the password is: a blocked
-    client gets 429 whether or not its guess is right. Unknown addresses cost the same argon2
-    verification as known ones and are throttled the same, so neither timing nor 429s tell
-    which addresses have accounts. The caller must keep the session's writes when this raises
-    (see ``throttle.FailureKeepingSession``), or the failure is not counted.
+    Throttled per (account, address), per address and per account (``throttle.check_sign_in``),
+    checked before the password is: a refused client gets 429 whether or not its guess is
+    right. Unknown addresses cost the same argon2 verification as known ones and are throttled
+    the same, so neither timing nor 429s tell which addresses have accounts. The caller must
+    keep the session's writes when this raises (see ``throttle.FailureKeepingSession``), or the
+    failure is not counted. A success forgets the failures of its (account, address) pair only:
+    an owner signing in must not reopen their account to those attacking it.
     """
     now = utcnow()
     email = email.strip().lower()
-    account_key = throttle.throttle_key("account", email)
-    keys = (account_key, throttle.throttle_key("ip", client_ip))
-    for key in keys:
-        throttle.check(session, key, now)
+    keys = throttle.sign_in_keys(email, client_ip)
+    throttle.check_sign_in(session, settings, keys, now)
 
     user = get_user_by_email(session, email) if len(email) <= EMAIL_MAX_LENGTH else None
     verified = False
@@ -141,10 +141,9 @@ def authenticate(
             verified = verify_password(password, user.password_hash, settings)
 
     if user is None or not verified:
-        for key in keys:
-            throttle.record_failure(session, key, settings, now)
+        throttle.record_sign_in_failure(session, settings, keys, now)
         raise InvalidCredentials()
-    throttle.reset(session, account_key)
+    throttle.reset(session, keys.pair)
     return user
 
 

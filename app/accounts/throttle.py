@@ -1,15 +1,30 @@
 """Slowing down guessing: failed attempts counted per key, in the database.
 
-Sign-ins use it per account (``account:<email>``) and per client address (``ip:<address>``);
-anything else that can be guessed (a class join code) can use it with its own keys. The counts
-live in the ``login_throttle`` table rather than in memory so that every process of the service
-agrees on them.
+Anything that can be guessed (a password, a class join code) counts its failures under keys of
+its own; the counts live in the ``login_throttle`` table rather than in memory so that every
+process of the service agrees on them.
 
-A key that reaches ``max_failures`` failures inside ``window_seconds`` is blocked for a window;
-each further failure soon after (once a block has ended) doubles the block, up to an hour. Callers
-must ``check`` a key before doing the costly or revealing work (verifying a password), so a
-blocked client learns nothing, and must not record a failure for an attempt refused by ``check``
-(that would let anyone keep an account locked for ever at no cost).
+A key that reaches ``max_failures`` failures inside ``window_seconds`` is blocked for a first
+delay (by default a window); each further failure soon after (once a block has ended) doubles
+the delay, up to a ceiling (by default an hour). Callers must ``check`` a key before doing the
+costly or revealing work (verifying a password), so a blocked client learns nothing, and must
+not record a failure for an attempt refused by ``check`` (that would let anyone keep a key
+blocked for ever at no cost).
+
+Sign-ins (``check_sign_in``, ``record_sign_in_failure``) follow OWASP's guidance against brute
+force without locking people out (Authentication Cheat Sheet, "Blocking Brute Force Attacks"):
+
+- per (account, address) pair (``account:<email>|<address>``): a few free failures, then
+  progressive delays (``Retry-After`` doubling from seconds to minutes). This is what slows a
+  guesser, and it never touches anyone else: not the account's owner elsewhere, not the other
+  people behind the same address. A success forgets the pair's failures.
+- per address (``ip:<address>``): only a volume no school or office behind one NAT reaches by
+  mistyping (100 failures in 15 minutes by default) refuses the address for a while: one
+  machine trying many accounts.
+- per account (``account:<email>``), from all addresses: above a high count (50 in 15 minutes)
+  the account is under a distributed attack; it is then tried only from addresses that have
+  not failed on it. Each attacking address gets one guess, while the owner, from an address
+  without failures, still signs in with the right password.
 
 Failures are written by the request that fails, which then answers an error: such errors derive
 from ``PersistentFailure`` and the route takes its session from ``FailureKeepingSession``, which
@@ -26,6 +41,7 @@ import ipaddress
 import logging
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -38,6 +54,7 @@ from app.accounts.models import LoginThrottle
 from app.core.db import utcnow
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import AppError, TooManyRequests
+from app.core.proxies import forwarded_client
 from app.core.settings import Settings
 
 log = logging.getLogger("sentinelles.throttle")
@@ -77,15 +94,21 @@ def throttle_key(kind: str, value: str) -> str:
 def client_address(request: Request, settings: SettingsDep) -> str:
     """Who is asking, as far as the throttle is concerned.
 
-    ``X-Forwarded-For`` is read only when the deployment says a reverse proxy sets it; otherwise
-    any client could claim a fresh address on every attempt. IPv6 clients are counted by their
-    /64 network: one subscriber usually holds a whole /64 and could rotate through it.
+    ``X-Forwarded-For`` is read only when the peer is one of ``Settings.trusted_proxies``
+    (``app.core.proxies``); otherwise any client could claim a fresh address on every attempt.
+    IPv6 clients are counted by their /64 network: one subscriber usually holds a whole /64 and
+    could rotate through it.
     """
-    address = request.client.host if request.client else "unknown"
-    if settings.trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for", "").split(",", 1)[0].strip()
-        if forwarded:
-            address = forwarded
+    peer = request.client.host if request.client else None
+    address = (
+        forwarded_client(peer, request.headers.get("x-forwarded-for", ""), settings.forwarded_allow)
+        or "unknown"
+    )
+    return normalise_address(address)
+
+
+def normalise_address(address: str) -> str:
+    """An IPv4 address as is (also when IPv4-mapped), an IPv6 one as its /64 network."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -107,10 +130,83 @@ def check(
     now = now or utcnow()
     row = session.get(LoginThrottle, key, populate_existing=True)
     if row is not None and row.blocked_until is not None and now < row.blocked_until:
-        retry_after = math.ceil((row.blocked_until - now).total_seconds())
-        raise TooManyRequests(
-            "Too many failed attempts; try again later.", retry_after=retry_after, code=code
+        _refuse(row.blocked_until, now, code)
+
+
+def _refuse(until: datetime, now: datetime, code: str, detail: str | None = None) -> None:
+    retry_after = max(1, math.ceil((until - now).total_seconds()))
+    raise TooManyRequests(
+        detail or "Too many failed attempts; try again later.", retry_after=retry_after, code=code
+    )
+
+
+# --- sign-ins -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SignInKeys:
+    account: str
+    address: str
+    pair: str
+
+
+def sign_in_keys(email: str, address: str) -> SignInKeys:
+    """The three keys a sign-in attempt counts under (see the module's docstring)."""
+    account = throttle_key("account", email)
+    pair = f"{account}|{address}"
+    if len(pair) > KEY_MAX_LENGTH:
+        pair = f"{_digested_account_key(email)}|{address}"[:KEY_MAX_LENGTH]
+    return SignInKeys(account=account, address=throttle_key("ip", address), pair=pair)
+
+
+def _digested_account_key(email: str) -> str:
+    return f"account:sha256:{hashlib.sha256(email.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
+def check_sign_in(
+    session: Session, settings: Settings, keys: SignInKeys, now: datetime | None = None
+) -> None:
+    """429 when the address is refused, when this pair is waiting out its delay, or when the
+    account is under attack and this address has failed on it already."""
+    now = now or utcnow()
+    check(session, keys.address, now)
+    check(session, keys.pair, now)
+    account = session.get(LoginThrottle, keys.account, populate_existing=True)
+    if account is None or account.blocked_until is None or now >= account.blocked_until:
+        return
+    pair = session.get(LoginThrottle, keys.pair, populate_existing=True)
+    memory = timedelta(seconds=settings.login_pair_memory_seconds)
+    if pair is not None and pair.failures > 0 and now < _forgotten_at(pair, memory):
+        _refuse(
+            account.blocked_until,
+            now,
+            DEFAULT_CODE,
+            "Too many failed sign-ins on this account; it can only be tried from an address "
+            "that has not failed on it until then.",
         )
+
+
+def record_sign_in_failure(
+    session: Session, settings: Settings, keys: SignInKeys, now: datetime | None = None
+) -> None:
+    """Count a failed sign-in under its three keys, each with its own limits."""
+    now = now or utcnow()
+    record_failure(
+        session,
+        keys.pair,
+        settings,
+        now,
+        max_failures=settings.login_max_failures,
+        window_seconds=settings.login_pair_memory_seconds,
+        first_block_seconds=settings.login_delay_seconds,
+        max_block_seconds=settings.login_max_delay_seconds,
+    )
+    record_failure(
+        session, keys.address, settings, now, max_failures=settings.login_address_max_failures
+    )
+    record_failure(
+        session, keys.account, settings, now, max_failures=settings.login_account_max_failures
+    )
 
 
 def record_failure(
@@ -121,12 +217,16 @@ def record_failure(
     *,
     max_failures: int | None = None,
     window_seconds: int | None = None,
+    first_block_seconds: float | None = None,
+    max_block_seconds: float = MAX_BLOCK_SECONDS,
 ) -> LoginThrottle:
     """Count one failure for ``key`` (and block it when that reaches the limit); flushes.
 
     The row is created if missing with an upsert, then locked (``FOR UPDATE`` on PostgreSQL;
     SQLite has a single writer) so that concurrent failures are all counted.
-    Limits default to the sign-in settings.
+    Limits default to the sign-in settings (``login_max_failures`` in ``login_window_seconds``);
+    the first block lasts ``first_block_seconds`` (default: the window), doubling with each
+    failure after it up to ``max_block_seconds``.
     """
     now = now or utcnow()
     limit = max_failures if max_failures is not None else settings.login_max_failures
@@ -148,7 +248,8 @@ def record_failure(
     else:
         row.failures += 1
     if row.failures >= limit:
-        row.blocked_until = now + _block_duration(window, row.failures - limit)
+        first = window.total_seconds() if first_block_seconds is None else first_block_seconds
+        row.blocked_until = now + _block_duration(first, row.failures - limit, max_block_seconds)
         log.info("throttle key %s blocked until %s", key, row.blocked_until.isoformat())
     session.add(row)
     session.flush()
@@ -156,8 +257,18 @@ def record_failure(
 
 
 def reset(session: Session, key: str) -> None:
-    """Forget the failures of ``key`` (after a success)."""
-    session.exec(delete(LoginThrottle).where(col(LoginThrottle.key) == key))
+    """Forget the failures of ``key`` (after a success). An account's key takes its (account,
+    address) pairs along, so that nothing keeps an erased account's e-mail address."""
+    condition = col(LoginThrottle.key) == key
+    # A pair's key is its account's, then "|" and an address (which holds no "@"); an e-mail
+    # address may hold a "|" before its "@", never after.
+    if key.startswith("account:") and "|" not in key.rsplit("@", 1)[-1]:
+        condition = condition | col(LoginThrottle.key).startswith(f"{key}|", autoescape=True)
+        email = key.removeprefix("account:")
+        if not email.startswith("sha256:"):
+            digested = f"{_digested_account_key(email)}|"
+            condition = condition | col(LoginThrottle.key).startswith(digested, autoescape=True)
+    session.exec(delete(LoginThrottle).where(condition))
     session.flush()
 
 
@@ -170,10 +281,10 @@ def _forgotten_at(row: LoginThrottle, window: timedelta) -> datetime:
     return horizon
 
 
-def _block_duration(window: timedelta, extra_failures: int) -> timedelta:
+def _block_duration(first_seconds: float, extra_failures: int, max_seconds: float) -> timedelta:
     # The exponent is bounded before the power is taken: failures may go on for days.
-    seconds = window.total_seconds() * 2 ** min(extra_failures, 32)
-    return timedelta(seconds=min(seconds, MAX_BLOCK_SECONDS))
+    seconds = first_seconds * 2 ** min(extra_failures, 32)
+    return timedelta(seconds=min(seconds, max_seconds))
 
 
 def _insert_if_missing(session: Session, key: str, now: datetime) -> None:
