@@ -377,17 +377,23 @@ MATRIX: dict[tuple[str, str], tuple[Call, tuple[int, ...]]] = {
     ("GET", "/stats/trends"): (Call(lambda w: "/stats/trends?cd_nom=608364"), (422,) * 6),
     ("GET", "/stats/trends.svg"): (Call(lambda w: "/stats/trends.svg?cd_nom=608364"), (422,) * 6),
     ("GET", "/stats/trends.png"): (Call(lambda w: "/stats/trends.png?cd_nom=608364"), (422,) * 6),
-    # --- exports: what the lists show each caller (tests/test_exports*.py check the scope)
+    # --- exports: ecologists and admins only (they name observers next to exact positions)
     ("GET", "/exports/observations.csv"): (
         Call(lambda w: "/exports/observations.csv"),
-        (200,) * 6,
+        (401, 403, 403, 403, 200, 200),
     ),
     ("GET", "/exports/observations.geojson"): (
         Call(lambda w: "/exports/observations.geojson"),
-        (200,) * 6,
+        (401, 403, 403, 403, 200, 200),
     ),
-    ("GET", "/exports/dwca.zip"): (Call(lambda w: "/exports/dwca.zip"), (200,) * 6),
-    ("GET", "/exports/sinp.csv"): (Call(lambda w: "/exports/sinp.csv"), (200,) * 6),
+    ("GET", "/exports/dwca.zip"): (
+        Call(lambda w: "/exports/dwca.zip"),
+        (401, 403, 403, 403, 200, 200),
+    ),
+    ("GET", "/exports/sinp.csv"): (
+        Call(lambda w: "/exports/sinp.csv"),
+        (401, 403, 403, 403, 200, 200),
+    ),
     # --- sites and visits: the owner's and the staff's
     ("POST", "/sites"): (
         Call(

@@ -23,9 +23,10 @@ from sqlmodel import Session, col
 
 from app.accounts.models import Role, User
 from app.core.settings import Settings
-from app.exports import tabular
-from app.exports.rows import ObservationRow, Photo, Taxon
+from app.exports import service, tabular
+from app.exports.rows import ObservationRow, Photo, Taxon, export_filters
 from app.observations.models import Observation
+from app.observations.schemas import ObservationFilters
 
 from .factories import auth_headers, create_user, load_reference_data
 
@@ -39,6 +40,8 @@ class World:
     sentinel: User
     other: User
     ecologist: User
+    admin: User
+    teacher: User
     swallow: dict[str, Any]  # validated, 3 individuals
     martin_nests: dict[str, Any]  # validated, 4 nests
     pending: dict[str, Any]  # pending swallow
@@ -90,6 +93,8 @@ def world(client: TestClient, session: Session, settings: Settings) -> World:
     sentinel = create_user(session, settings, display_name="Mésange du Terril")
     other = create_user(session, settings, display_name="Voisin")
     ecologist = create_user(session, settings, role=Role.ecologist, display_name="CPIE")
+    admin = create_user(session, settings, role=Role.admin, display_name="Mairie")
+    teacher = create_user(session, settings, role=Role.teacher, display_name="Mme Leroy")
     swallow = _observe(client, sentinel, settings, SWALLOW, LOOS, count=3)
     martin = _observe(
         client, sentinel, settings, HOUSE_MARTIN, NEST_SITE, count=4, unit="nests",
@@ -98,12 +103,11 @@ def world(client: TestClient, session: Session, settings: Settings) -> World:
     pending = _observe(client, sentinel, settings, SWALLOW, LOOS, at="2025-07-01T10:00:00+02:00")
     falcon = _observe(client, sentinel, settings, PEREGRINE, NEST_SITE, at="2025-04-01T09:00:00Z")
     _validate(session, swallow["id"], martin["id"], falcon["id"])
-    return World(sentinel, other, ecologist, swallow, martin, pending, falcon)
+    return World(sentinel, other, ecologist, admin, teacher, swallow, martin, pending, falcon)
 
 
-def _get(client: TestClient, path: str, user: User | None, settings: Settings) -> Any:
-    headers = auth_headers(user, settings) if user else {}
-    answer = client.get(path, headers=headers)
+def _get(client: TestClient, path: str, user: User, settings: Settings) -> Any:
+    answer = client.get(path, headers=auth_headers(user, settings))
     assert answer.status_code == 200, answer.text
     return answer
 
@@ -118,7 +122,7 @@ def _csv(text: str, delimiter: str = ",") -> list[dict[str, str]]:
 def test_csv_holds_the_validated_observations_field_by_field(
     client: TestClient, settings: Settings, world: World
 ) -> None:
-    answer = _get(client, "/exports/observations.csv", None, settings)
+    answer = _get(client, "/exports/observations.csv", world.ecologist, settings)
     assert answer.headers["content-type"] == "text/csv; charset=utf-8"
     assert answer.headers["content-disposition"].startswith("attachment; filename=")
     assert answer.content.count(b"\r\n") == 4  # RFC 4180 line ends: a header and three rows
@@ -159,34 +163,65 @@ def test_csv_holds_the_validated_observations_field_by_field(
     assert list(rows) == [world.falcon["id"], world.swallow["id"], world.martin_nests["id"]]
 
 
-def test_the_sensitive_species_is_generalised_for_the_public_only(
-    client: TestClient, settings: Settings, world: World
+EXPORTS = (
+    "/exports/observations.csv",
+    "/exports/observations.csv?dialect=excel-fr",
+    "/exports/observations.geojson",
+    "/exports/dwca.zip",
+    "/exports/sinp.csv",
+)
+
+
+@pytest.mark.parametrize("path", EXPORTS)
+def test_exports_are_for_ecologists_and_admins_only(
+    client: TestClient, settings: Settings, world: World, path: str
 ) -> None:
-    public = {
-        r["id"]: r for r in _csv(_get(client, "/exports/observations.csv", None, settings).text)
-    }
-    falcon = public[world.falcon["id"]]
-    assert falcon["generalised"] == "true"
-    assert (float(falcon["latitude"]), float(falcon["longitude"])) != NEST_SITE
-    assert float(falcon["accuracy_m"]) > 7000  # the 10 km cell's half-diagonal
-    assert falcon["zone_code"] == "" and falcon["zone_name"] == ""
-    for user in (world.ecologist, world.sentinel):
+    """An export names observers next to the exact places and times of their sightings (a
+    garden is a home): the contract gives it to ecologists, and admins, nobody else."""
+    anonymous = client.get(path)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["content-type"].startswith("application/problem+json")
+    assert "Mésange" not in anonymous.text
+    for user in (world.sentinel, world.other, world.teacher):
+        refused = client.get(path, headers=auth_headers(user, settings))
+        assert refused.status_code == 403, (path, user.role)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["code"] == "auth.role_required"
+    for user in (world.ecologist, world.admin):
+        assert client.get(path, headers=auth_headers(user, settings)).status_code == 200
+
+
+def test_staff_get_the_sensitive_species_exact_and_the_cli_public_export_generalises_it(
+    client: TestClient, db: Any, settings: Settings, world: World
+) -> None:
+    for user in (world.ecologist, world.admin):
         exact = {
             r["id"]: r for r in _csv(_get(client, "/exports/observations.csv", user, settings).text)
         }[world.falcon["id"]]
         assert (float(exact["latitude"]), float(exact["longitude"])) == NEST_SITE
         assert exact["generalised"] == "false"
-    other = {
-        r["id"]: r
-        for r in _csv(_get(client, "/exports/observations.csv", world.other, settings).text)
-    }[world.falcon["id"]]
-    assert other["latitude"] == falcon["latitude"]
+    # ``sentinelles export --public``: what anyone may see, the sensitive position generalised.
+    public = {r["id"]: r for r in _csv(_public_export(db, settings, service.ExportFormat.csv))}
+    falcon = public[world.falcon["id"]]
+    assert falcon["generalised"] == "true"
+    assert (float(falcon["latitude"]), float(falcon["longitude"])) != NEST_SITE
+    assert float(falcon["accuracy_m"]) > 7000  # the 10 km cell's half-diagonal
+    assert falcon["zone_code"] == "" and falcon["zone_name"] == ""
+    assert world.pending["id"] not in public
+
+
+def _public_export(db: Any, settings: Settings, kind: service.ExportFormat) -> str:
+    """The command line's ``--public`` export (no viewer), the only export that is not staff's."""
+    export = service.export(
+        kind, db, settings, viewer=None, filters=export_filters(ObservationFilters()), base_url=""
+    )
+    return b"".join(export.pieces).decode("utf-8")
 
 
 def test_excel_fr_dialect_opens_in_a_french_spreadsheet(
     client: TestClient, settings: Settings, world: World
 ) -> None:
-    answer = _get(client, "/exports/observations.csv?dialect=excel-fr", None, settings)
+    answer = _get(client, "/exports/observations.csv?dialect=excel-fr", world.ecologist, settings)
     raw = answer.content
     assert raw.startswith("\ufeff".encode())  # the byte-order mark Excel needs for UTF-8
     text = raw.decode("utf-8-sig")
@@ -203,18 +238,16 @@ def test_filters_and_statuses(
     client: TestClient, session: Session, settings: Settings, world: World
 ) -> None:
     def ids(path: str, user: User | None = None) -> set[str]:
-        return {r["id"] for r in _csv(_get(client, path, user, settings).text)}
+        return {r["id"] for r in _csv(_get(client, path, user or world.ecologist, settings).text)}
 
     species = world.swallow["species_id"]
     assert ids(f"/exports/observations.csv?species_id={species}") == {world.swallow["id"]}
     assert ids("/exports/observations.csv?year=2024") == set()
-    # Pending data: its observer and staff only, and only when asked for.
-    assert world.pending["id"] not in ids("/exports/observations.csv", world.ecologist)
-    assert ids("/exports/observations.csv?status=pending", world.ecologist) == {world.pending["id"]}
-    assert ids("/exports/observations.csv?status=pending", world.sentinel) == {world.pending["id"]}
-    assert ids("/exports/observations.csv?status=pending") == set()
-    assert ids("/exports/observations.csv?status=pending", world.other) == set()
-    assert ids("/exports/observations.csv?mine=true", world.other) == set()
+    # Pending data: only when asked for.
+    assert world.pending["id"] not in ids("/exports/observations.csv")
+    assert ids("/exports/observations.csv?status=pending") == {world.pending["id"]}
+    assert ids("/exports/observations.csv?status=pending", world.admin) == {world.pending["id"]}
+    assert ids("/exports/observations.csv?mine=true") == set()  # the ecologist recorded none
     # A deleted observation is never exported.
     client.delete(
         f"/observations/{world.swallow['id']}", headers=auth_headers(world.sentinel, settings)
@@ -232,12 +265,11 @@ def test_bad_filters_are_refused_before_anything_is_sent(
         "/exports/sinp.csv?species_id=nope",
         "/exports/dwca.zip?status=unknown",
     ):
-        answer = client.get(path)
+        answer = client.get(path, headers=auth_headers(world.ecologist, settings))
         assert answer.status_code == 422, path
         assert answer.headers["content-type"].startswith("application/problem+json")
-    answer = client.get("/exports/observations.csv?mine=true")
-    assert answer.status_code == 401
-    assert answer.headers["content-type"].startswith("application/problem+json")
+        # Without a token, the answer says nothing of the filters: sign in first.
+        assert client.get(path).status_code == 401, path
 
 
 def test_an_export_of_many_rows_comes_in_several_pieces(
@@ -262,7 +294,8 @@ def test_an_export_of_many_rows_comes_in_several_pieces(
         assert r.status_code in (200, 207), r.text
     session.execute(update(Observation).values(status="validated"))
     session.flush()
-    with client.stream("GET", "/exports/observations.csv", headers=headers) as answer:
+    staff = auth_headers(create_user(session, settings, role=Role.ecologist), settings)
+    with client.stream("GET", "/exports/observations.csv", headers=staff) as answer:
         assert answer.status_code == 200
         body = b"".join(answer.iter_bytes())
     rows = _csv(body.decode())
@@ -278,9 +311,9 @@ def test_an_export_of_many_rows_comes_in_several_pieces(
 
 
 def test_geojson_reads_back_with_shapely(
-    client: TestClient, settings: Settings, world: World
+    client: TestClient, db: Any, settings: Settings, world: World
 ) -> None:
-    answer = _get(client, "/exports/observations.geojson", None, settings)
+    answer = _get(client, "/exports/observations.geojson", world.ecologist, settings)
     assert answer.headers["content-type"] == "application/geo+json"
     doc = json.loads(answer.content)
     assert doc["type"] == "FeatureCollection"
@@ -294,21 +327,28 @@ def test_geojson_reads_back_with_shapely(
     assert (props["cd_nom"], props["count"], props["count_unit"]) == (HOUSE_MARTIN, 4, "nests")
     assert props["observer"] == "Mésange du Terril" and props["photos"] == []
     falcon = shapely.geometry.shape(features[world.falcon["id"]]["geometry"])
-    assert features[world.falcon["id"]]["properties"]["generalised"] is True
-    assert (falcon.y, falcon.x) != NEST_SITE
+    assert features[world.falcon["id"]]["properties"]["generalised"] is False
+    assert (falcon.y, falcon.x) == NEST_SITE  # staff see the sensitive species exactly
+    public = json.loads(_public_export(db, settings, service.ExportFormat.geojson))
+    hidden = {f["id"]: f for f in public["features"]}[world.falcon["id"]]
+    assert hidden["properties"]["generalised"] is True
+    assert tuple(reversed(hidden["geometry"]["coordinates"])) != NEST_SITE
 
 
-def test_an_empty_geojson_is_a_valid_collection(client: TestClient, session: Session) -> None:
+def test_an_empty_geojson_is_a_valid_collection(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
     load_reference_data(session)
-    doc = client.get("/exports/observations.geojson").json()
+    ecologist = create_user(session, settings, role=Role.ecologist)
+    doc = _get(client, "/exports/observations.geojson", ecologist, settings).json()
     assert doc == {"type": "FeatureCollection", "features": []}
 
 
 # --- SINP ---------------------------------------------------------------------------------------
 
 
-def test_sinp_layout(client: TestClient, settings: Settings, world: World) -> None:
-    answer = _get(client, "/exports/sinp.csv", None, settings)
+def test_sinp_layout(client: TestClient, db: Any, settings: Settings, world: World) -> None:
+    answer = _get(client, "/exports/sinp.csv", world.ecologist, settings)
     rows = {r["permId"]: r for r in _csv(answer.text, delimiter=";")}
     assert list(next(iter(rows.values()))) == list(tabular.SINP_COLUMNS)
     swallow = rows[world.swallow["id"]]
@@ -326,16 +366,19 @@ def test_sinp_layout(client: TestClient, settings: Settings, world: World) -> No
     assert swallow["versionTAXREF"]
     assert swallow["obsId"] == "Mésange du Terril"
     assert rows[world.martin_nests["id"]]["objDenbr"] == "NID"
-    falcon = rows[world.falcon["id"]]
-    assert falcon["sensiNiveau"] == "2" and falcon["dEEFloutage"] == "OUI"
-    assert falcon["diffusionNiveauPrecision"] == "2"
-    shapely.wkt.loads(falcon["WKT"])
-    staff = {
+    falcon = rows[world.falcon["id"]]  # sensitive, but staff get it exact
+    assert falcon["sensiNiveau"] == "2" and falcon["dEEFloutage"] == "NON"
+    assert falcon["diffusionNiveauPrecision"] == "5"
+    assert falcon["WKT"] == f"POINT({NEST_SITE[1]} {NEST_SITE[0]})"
+    public = {
         r["permId"]: r
-        for r in _csv(_get(client, "/exports/sinp.csv", world.ecologist, settings).text, ";")
+        for r in _csv(_public_export(db, settings, service.ExportFormat.sinp), delimiter=";")
     }
-    assert staff[world.falcon["id"]]["dEEFloutage"] == "NON"
-    assert staff[world.falcon["id"]]["WKT"] == f"POINT({NEST_SITE[1]} {NEST_SITE[0]})"
+    hidden = public[world.falcon["id"]]
+    assert hidden["sensiNiveau"] == "2" and hidden["dEEFloutage"] == "OUI"
+    assert hidden["diffusionNiveauPrecision"] == "2"
+    shapely.wkt.loads(hidden["WKT"])
+    assert hidden["WKT"] != falcon["WKT"]
     pending = {
         r["permId"]: r
         for r in _csv(
@@ -394,11 +437,10 @@ def test_any_text_survives_the_csv_round_trip(observer: str, name: str, dialect:
     )
     excel = dialect == "excel-fr"
     (row,) = _csv(text.removeprefix("\ufeff"), delimiter=";" if excel else ",")
-    formula = excel and observer[:1] in ("=", "+", "-", "@", "\t", "\r")
-    assert row["observer"] == ("'" + observer if formula else observer)
-    assert row["scientific_name"] == (
-        "'" + name if excel and name[:1] in "=+-@\t\r" and name else name
-    )
+    # Text that starts like a formula gets an apostrophe in both dialects, and only that text.
+    starts = ("=", "+", "-", "@", "\t", "\r")
+    assert row["observer"] == ("'" + observer if observer.startswith(starts) else observer)
+    assert row["scientific_name"] == ("'" + name if name.startswith(starts) else name)
     geo = json.loads("".join(tabular.geojson_pieces([_row(1, observer, name)], tz=ZoneInfo("UTC"))))
     assert geo["features"][0]["properties"]["observer"] == observer
 
@@ -459,3 +501,54 @@ def test_reading_stops_when_the_client_stops_reading(
         assert len(reads) == 1 + 3
     finally:
         event.remove(bind, "before_cursor_execute", count_reads)
+
+
+# --- formula injection ---------------------------------------------------------------------------
+
+FORMULAS = ('=HYPERLINK("http://x","y")', "+1", "@SUM(1)", "-2+3")
+BREST = (48.3904, -4.4861)  # west of Greenwich: a negative longitude, a number, not a formula
+
+
+def test_text_that_starts_like_a_formula_is_neutralised_in_every_csv(
+    client: TestClient, session: Session, settings: Settings, world: World
+) -> None:
+    """Residents choose their pseudonyms: opened in a spreadsheet, an export must show them, not
+    run them. Every CSV (both dialects, the SINP's) prefixes such text with an apostrophe;
+    numbers, a negative longitude among them, stay numbers."""
+    made: dict[str, str] = {}
+    for name in FORMULAS:
+        resident = create_user(session, settings)
+        renamed = client.patch(
+            "/me", json={"display_name": name}, headers=auth_headers(resident, settings)
+        )
+        assert renamed.status_code == 200, renamed.text
+        made[_observe(client, resident, settings, SWALLOW, BREST)["id"]] = name
+    _validate(session, *made)
+    staff = world.ecologist
+
+    def by_id(text: str, key: str, delimiter: str) -> dict[str, dict[str, str]]:
+        return {r[key]: r for r in _csv(text, delimiter) if r[key] in made}
+
+    plain = by_id(_get(client, "/exports/observations.csv", staff, settings).text, "id", ",")
+    excel = by_id(
+        _get(client, "/exports/observations.csv?dialect=excel-fr", staff, settings).content.decode(
+            "utf-8-sig"
+        ),
+        "id",
+        ";",
+    )
+    sinp = by_id(_get(client, "/exports/sinp.csv", staff, settings).text, "permId", ";")
+    assert set(plain) == set(excel) == set(sinp) == set(made)
+    for observation_id, name in made.items():
+        assert plain[observation_id]["observer"] == "'" + name
+        assert excel[observation_id]["observer"] == "'" + name
+        assert sinp[observation_id]["obsId"] == sinp[observation_id]["detId"] == "'" + name
+        # Numbers are left alone: the longitude is still a negative number in each dialect.
+        assert plain[observation_id]["longitude"] == str(BREST[1])
+        assert excel[observation_id]["longitude"] == str(BREST[1]).replace(".", ",")
+        assert float(plain[observation_id]["longitude"]) < 0
+        assert sinp[observation_id]["WKT"] == f"POINT({BREST[1]} {BREST[0]})"
+        assert sinp[observation_id]["denbrMin"] == "1"
+    # Text that only contains such characters further on is not touched.
+    unchanged = _get(client, "/exports/observations.csv", staff, settings).text
+    assert "Mésange du Terril" in unchanged and "'Mésange" not in unchanged

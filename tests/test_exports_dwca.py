@@ -25,8 +25,17 @@ from sqlmodel import Session, col, select
 
 from app.accounts.models import Role, User
 from app.core.settings import Settings
+from app.exports import service
 from app.exports.dwca import dwca_pieces
-from app.exports.rows import ObservationRow, Photo, Taxon, VisitCountRow, VisitRow
+from app.exports.rows import (
+    ObservationRow,
+    Photo,
+    Taxon,
+    VisitCountRow,
+    VisitRow,
+    export_filters,
+)
+from app.observations.schemas import ObservationFilters
 from app.species.models import Species
 from app.zones.grid import CELL_10KM, generalise
 
@@ -132,12 +141,30 @@ def read_archive(data: bytes, tmp_path: Path) -> Archive:
     return archive
 
 
-def download(client: TestClient, headers: dict[str, str] | None = None) -> bytes:
-    answer = client.get("/exports/dwca.zip", headers=headers or {})
+def download(client: TestClient, headers: dict[str, str] | None) -> bytes:
+    """The archive as the API gives it to staff (``headers``), or, with ``headers=None``, the
+    public one ``sentinelles export --public`` writes: the API's exports are for staff only."""
+    if headers is None:
+        return public_archive(client)
+    answer = client.get("/exports/dwca.zip", headers=headers)
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"] == "application/zip"
     assert answer.headers["content-disposition"].endswith('dwca.zip"')
     return answer.content
+
+
+def public_archive(client: TestClient) -> bytes:
+    """What anyone may see, as the command line's ``--public`` export writes it (no viewer)."""
+    app: Any = client.app
+    export = service.export(
+        service.ExportFormat.dwca,
+        app.state.db,
+        app.state.settings,
+        viewer=None,
+        filters=export_filters(ObservationFilters()),
+        base_url="http://testserver",
+    )
+    return b"".join(export.pieces)
 
 
 def cd_nom(occurrence: dict[str, str]) -> int:
@@ -627,7 +654,8 @@ def test_a_sensitive_species_is_generalised_for_the_public_only(
     client: TestClient, settings: Settings, world: World, tmp_path: Path
 ) -> None:
     falcon = URN + world.observations["falcon"]["id"]
-    public = read_archive(download(client), tmp_path)
+    # The public archive is the command line's (``--public``): the API's is for staff only.
+    public = read_archive(download(client, None), tmp_path)
     assert not any(e[DWC + "samplingProtocol"].startswith("Nest") for e in public.events.values())
     occurrence = public.occurrences[falcon]
     assert occurrence[DWC + "informationWithheld"] == (

@@ -3,7 +3,8 @@ generalisation allows, to anyone but its observer and staff.
 
 Rather than a test per endpoint (which the next endpoint would escape), the walker reads the
 app's own OpenAPI document and calls EVERY ``GET`` route, as an anonymous caller and as another
-sentinel, with the ids of the objects the setup created and with the query parameters that make
+sentinel (the exports refuse both: they are staff's; the command line's public export is scanned
+on its own), with the ids of the objects the setup created and with the query parameters that make
 positions appear. It fails when a route has a path parameter it cannot fill (or a required query
 parameter), so that a new endpoint must be taught to it rather than silently skipped. Every
 response is scanned whatever its type: JSON recursively (latitude/longitude keys side by side,
@@ -76,7 +77,10 @@ from sqlmodel import Session, col, select
 
 from app.accounts.models import Role, User
 from app.core.settings import Settings
+from app.exports import service as exports_service
+from app.exports.rows import export_filters
 from app.observations.models import Observation
+from app.observations.schemas import ObservationFilters
 from app.species.models import Species
 from app.surveys.models import Visit
 from app.zones.grid import CELL_1KM, CELL_10KM, cell_of, to_wgs84
@@ -765,6 +769,8 @@ class Walk:
     points_seen: list[Point] = field(default_factory=list)
     images: int = 0
     routes: set[str] = field(default_factory=set)
+    # (viewer, route) -> the status of its last answer
+    statuses: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def _narrow_secret(params: Mapping[str, str], rule: Rule) -> Secret | None:
@@ -797,6 +803,7 @@ def walk(
                 )
                 result.requests += 1
                 result.routes.add(call.route)
+                result.statuses[(viewer, call.route)] = response.status_code
                 where = f"{viewer}: GET {call.url}{_query(params)} -> {response.status_code}"
                 assert response.status_code < 500, f"{where}: {response.text[:300]}"
                 found = scan_response(response, where)
@@ -899,6 +906,32 @@ def test_no_route_shows_a_sensitive_position_more_precisely_than_allowed(
     assert result.images >= 3 * len(viewers)  # full, large, small of the validated photo
     assert "/api/v1/observations" in result.routes
     assert result.requests > 100
+    # The exports are staff's: the walker's callers are refused them outright...
+    exports = sorted(r for r in result.routes if r.startswith("/api/v1/exports/"))
+    assert len(exports) == 4
+    assert {result.statuses[("anonymous", r)] for r in exports} == {401}
+    assert {result.statuses[("sentinel B", r)] for r in exports} == {403}
+    # ...and the one export for anyone, the command line's ``--public``, keeps the rule.
+    assert public_export_leaks(client, rule) == []
+
+
+def public_export_leaks(client: TestClient, rule: Rule) -> list[str]:
+    """What ``sentinelles export --public`` writes in each format, scanned as a response."""
+    app: Any = client.app
+    leaks: list[str] = []
+    for kind in exports_service.ExportFormat:
+        export = exports_service.export(
+            kind,
+            app.state.db,
+            app.state.settings,
+            viewer=None,
+            filters=export_filters(ObservationFilters()),
+            base_url="http://testserver",
+        )
+        body = b"".join(export.pieces)
+        found = scan_response(_Response(export.media_type, body), f"public {kind} export")
+        leaks += found.problems + rule.leaks(found)
+    return leaks
 
 
 @pytest.mark.parametrize("changes", [[], [{"generalisation": "commune"}]], ids=["10km", "commune"])

@@ -1,5 +1,10 @@
 """``GET /exports/...``: the observations as files for spreadsheets, QGIS, GBIF and the SINP,
-streamed as they are read."""
+streamed as they are read.
+
+For ecologists and admins only, as the contract says: an export names observers next to the
+exact positions and times of their garden sightings, which is personal data. Anonymous callers
+get 401, sentinels, teachers and class accounts 403 (pupils' tokens are refused before any route
+runs, ``app.classes.scope``). Open data for the public is another matter, built for it."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from app.accounts.dependencies import OptionalUser
+from app.accounts.dependencies import EcologistUser
 from app.accounts.models import User
 from app.core.deps import SettingsDep
 from app.core.errors import problem_doc
@@ -21,14 +26,16 @@ from app.observations.schemas import ObservationFilters
 router = APIRouter(prefix="/exports", tags=["exports"])
 
 VISIBILITY = (
-    "Holds what `GET /observations` shows the caller, under the same filters (`species_id`, "
-    "`zone_id`, `status`, `year`, `bbox`, `mine`, `updated_since`), validated observations "
-    "unless `status` says otherwise; exact positions of sensitive species for their observer, "
-    "ecologists and admins only, the generalised ones for everyone else. Streamed: its size "
-    "does not bound the server's memory."
+    "For ecologists and admins only (401 without a token, 403 for any other role): it names "
+    "observers next to exact positions. Holds what `GET /observations` shows the caller, under "
+    "the same filters (`species_id`, `zone_id`, `status`, `year`, `bbox`, `mine`, "
+    "`updated_since`), validated observations unless `status` says otherwise, at exact "
+    "positions, sensitive species included. Streamed: its size does not bound the server's "
+    "memory."
 )
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: problem_doc("`mine=true` without a signed-in user."),
+    401: problem_doc("No bearer token, or one that is invalid or expired."),
+    403: problem_doc("The caller is not an ecologist or an admin (`auth.role_required`)."),
     422: problem_doc("A filter is malformed."),
 }
 
@@ -37,7 +44,7 @@ def _stream(
     kind: ExportFormat,
     request: Request,
     settings: Settings,
-    viewer: User | None,
+    viewer: User,
     filters: ObservationFilters,
     dialect: str = "rfc4180",
 ) -> StreamingResponse:
@@ -64,14 +71,17 @@ def _stream(
     "cd_ref, scientific and French names), date-time (UTC, and the local date and time), "
     "position and accuracy, count and unit, zone, status, observer's pseudonym, photo links "
     "and licences. `dialect=excel-fr` gives what a French spreadsheet opens right with a "
-    "double click: semicolons, UTF-8 with a byte-order mark, decimal commas. " + VISIBILITY,
+    "double click: semicolons, UTF-8 with a byte-order mark, decimal commas. In both, and in "
+    "`/exports/sinp.csv`, a text cell starting with `=`, `+`, `-`, `@`, a tab or a carriage "
+    "return gets a leading apostrophe, so that a spreadsheet shows it and runs nothing; numbers "
+    "are written as numbers. " + VISIBILITY,
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}}}, **RESPONSES},
 )
 def export_csv(
     request: Request,
     settings: SettingsDep,
-    viewer: OptionalUser,
+    viewer: EcologistUser,
     filters: ObservationFiltersDep,
     dialect: Annotated[
         Literal["rfc4180", "excel-fr"], Query(description="`excel-fr` for French spreadsheets.")
@@ -89,7 +99,7 @@ def export_csv(
     responses={200: {"content": {"application/geo+json": {}}}, **RESPONSES},
 )
 def export_geojson(
-    request: Request, settings: SettingsDep, viewer: OptionalUser, filters: ObservationFiltersDep
+    request: Request, settings: SettingsDep, viewer: EcologistUser, filters: ObservationFiltersDep
 ) -> StreamingResponse:
     return _stream(ExportFormat.geojson, request, settings, viewer, filters)
 
@@ -107,7 +117,7 @@ def export_geojson(
     responses={200: {"content": {"application/zip": {}}}, **RESPONSES},
 )
 def export_dwca(
-    request: Request, settings: SettingsDep, viewer: OptionalUser, filters: ObservationFiltersDep
+    request: Request, settings: SettingsDep, viewer: EcologistUser, filters: ObservationFiltersDep
 ) -> StreamingResponse:
     return _stream(ExportFormat.dwca, request, settings, viewer, filters)
 
@@ -125,6 +135,6 @@ def export_dwca(
     responses={200: {"content": {"text/csv": {}}}, **RESPONSES},
 )
 def export_sinp(
-    request: Request, settings: SettingsDep, viewer: OptionalUser, filters: ObservationFiltersDep
+    request: Request, settings: SettingsDep, viewer: EcologistUser, filters: ObservationFiltersDep
 ) -> StreamingResponse:
     return _stream(ExportFormat.sinp, request, settings, viewer, filters)

@@ -5,11 +5,13 @@ than one piece: whatever the export's size, the server's memory does not grow wi
 
 - CSV (RFC 4180: comma, CRLF, quotes where needed, UTF-8). ``excel-fr`` is what a French
   spreadsheet opens right with a double click: semicolons, a byte-order mark (else Excel reads
-  the accents as Windows-1252), decimal commas, and text that starts like a formula (``=``,
-  ``+``, ``-``, ``@``) prefixed with an apostrophe so that opening the file runs nothing.
+  the accents as Windows-1252), decimal commas.
 - GeoJSON (RFC 7946): one FeatureCollection, points as ``[longitude, latitude]`` in WGS 84.
 - SINP: the flat « Occurrences de taxon » layout of GeoNature's Occtax export (semicolons,
   its field names), for the regional platform and the INPN.
+
+Every CSV (both dialects and the SINP's) goes through ``neutralise``: a pseudonym such as
+``=HYPERLINK(...)`` would otherwise run when the file is opened in a spreadsheet.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from app.exports.rows import ObservationRow
 
 PIECE_ROWS = 500
 BOM = "\ufeff"
+# What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection"): these first
+# characters, a tab and a carriage return included (some spreadsheets skip them, then see the
+# formula behind).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 CSV_COLUMNS = (
     "id",
@@ -112,15 +118,25 @@ def _cells(row: ObservationRow, tz: ZoneInfo) -> list[object]:
     ]
 
 
+def neutralise(value: object) -> object:
+    """The one rule against formula injection, for every cell of every CSV: text that starts
+    like a formula gets a leading apostrophe, which spreadsheets show as text and do not run
+    (OWASP's advice). Only text is touched: a number, such as a negative longitude, is written
+    as the number it is, so that the column stays numeric."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _excel_fr(value: object) -> object:
+    """A neutralised cell as a French spreadsheet reads it: decimal commas, ``oui``/``non``."""
+    value = neutralise(value)
     if value is None:
         return ""
     if isinstance(value, bool):
         return "oui" if value else "non"
     if isinstance(value, float):
         return repr(value).replace(".", ",")
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
     return value
 
 
@@ -139,7 +155,7 @@ def csv_pieces(
             record = _record(row, tz)
             writer.writerow([_excel_fr(record[c]) for c in CSV_COLUMNS])
         else:
-            writer.writerow(_cells(row, tz))
+            writer.writerow([neutralise(cell) for cell in _cells(row, tz)])
         if n % PIECE_ROWS == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -227,7 +243,8 @@ def sinp_pieces(
         if taxon.authority and taxon.authority not in name:
             name = f"{name} {taxon.authority}"
         writer.writerow(
-            [
+            neutralise(cell)
+            for cell in (
                 str(row.id),
                 "Pr" if row.count > 0 else "No",
                 name,
@@ -252,7 +269,7 @@ def sinp_pieces(
                 PRECISION.get(taxon.generalisation, "2") if row.generalised else "5",
                 "OUI" if row.generalised else "NON",
                 VALIDATION.get(row.status, "0"),
-            ]
+            )
         )
         if n % PIECE_ROWS == 0:
             yield buffer.getvalue()
