@@ -370,3 +370,71 @@ def test_pseudonym_rules(raw: str, ok: bool) -> None:
     else:
         with pytest.raises(ValueError):
             check_pseudonym(raw)
+
+
+def test_a_class_lists_its_own_sightings_only_this_year_and_the_next(
+    client: TestClient, session: Session, settings: Settings, teacher: User
+) -> None:
+    """A class's list is the class's sightings, not the town's: residents' validated sightings
+    (which anyone may see) and another class's stay out, for the teacher and for the pupils.
+    The class that continues it next year shares its observer, so both years' lists hold the
+    sightings of both years' pupils, and only those."""
+    residents = [create_user(session, settings, display_name=f"Voisin {i}") for i in range(3)]
+    theirs = [
+        client.post(
+            "/observations",
+            json=_sighting(SWALLOW, f"2026-04-1{i}T09:00:00+02:00"),
+            headers=auth_headers(resident, settings),
+        ).json()["id"]
+        for i, resident in enumerate(residents)
+    ]
+    session.execute(
+        update(Observation)
+        .where(col(Observation.id).in_([uuid.UUID(i) for i in theirs[:2]]))
+        .values(status="validated")
+    )
+    session.flush()
+    elsewhere = create_user(session, settings, role=Role.teacher)
+    other_class = _open(client, elsewhere, settings, name="CE2")
+    _record(client, _pupil(client, other_class["join_code"], "Loutre"), "2026-04-15")
+
+    first = _open(client, teacher, settings)
+    ours = [
+        _record(client, _pupil(client, first["join_code"], name), day)
+        for name, day in (("Renard", "2026-04-14"), ("Hibou", "2026-05-02"))
+    ]
+    assert _class_list(client, teacher, settings, first["id"]) == set(ours)
+    client.post(f"/classes/{first['id']}/close", headers=auth_headers(teacher, settings))
+
+    following = _open(client, teacher, settings, school_year="2026-2027", continues=first["id"])
+    next_pupil = _pupil(client, following["join_code"], "Renard")
+    ours.append(_record(client, next_pupil, "2026-10-06"))
+    for class_id in (first["id"], following["id"]):
+        assert _class_list(client, teacher, settings, class_id) == set(ours)
+        mine = _class_list(client, teacher, settings, class_id, "&mine=true")
+        assert mine == set(ours)
+    pupils_list = client.get("/observations?limit=500", headers=next_pupil).json()["items"]
+    assert {o["id"] for o in pupils_list} == set(ours)
+    # The residents' validated sightings are there for anyone else to see.
+    public = {o["id"] for o in client.get("/observations?limit=500").json()["items"]}
+    assert set(theirs[:2]) <= public
+
+
+def _record(client: TestClient, pupil: dict[str, str], day: str) -> str:
+    answer = client.post(
+        "/observations", json=_sighting(PEACOCK, f"{day}T10:00:00+02:00"), headers=pupil
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
+def _class_list(
+    client: TestClient, teacher: User, settings: Settings, class_id: str, query: str = ""
+) -> set[str]:
+    answer = client.get(
+        f"/classes/{class_id}/observations?limit=500{query}",
+        headers=auth_headers(teacher, settings),
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["next_cursor"] is None
+    return {o["id"] for o in answer.json()["items"]}

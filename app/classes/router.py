@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Annotated, Any
 
@@ -150,7 +151,9 @@ def close_class(class_id: uuid.UUID, session: SessionDep, teacher: TeacherUser) 
     response_model=ObservationPage,
     summary="The class's observations, for its teacher",
     description="Every observation of the class, whatever its status, with exact positions, "
-    "and the same filters and cursors as `GET /observations`.",
+    "and the same filters and cursors as `GET /observations`: those its pupils recorded, and "
+    "those of the classes it continues or that continue it (they share one observer); never "
+    "anyone else's.",
     responses={**AUTH, **NOT_FOUND},
 )
 def class_observations(
@@ -163,7 +166,10 @@ def class_observations(
 ) -> ObservationPage:
     school_class = service.class_of_teacher(session, class_id, teacher)
     account = session.get(User, school_class.account_id)
-    return list_observations(session, viewer=account, filters=filters, limit=limit, cursor=cursor)
+    # The class's account is the observer of everything its pupils record: its own sightings,
+    # not every one it may see (the residents' validated ones would fill the list).
+    own = dataclasses.replace(filters, mine=True)
+    return list_observations(session, viewer=account, filters=own, limit=limit, cursor=cursor)
 
 
 @router.post(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
@@ -10,6 +11,7 @@ from app.accounts.dependencies import CurrentUser, OptionalUser, TokenSubject, f
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
+from app.core.security import current_class
 from app.media.dependencies import StorageDep
 from app.observations import service
 from app.observations.dependencies import (
@@ -110,7 +112,8 @@ async def create_batch(
     "observation changed at or after that time, deleted ones included as tombstones "
     "(`deleted: true`); keep following `next_cursor` until it is null, then remember the "
     "largest `updated_at` seen for the next sync. Without `updated_since`, deleted "
-    "observations are never listed.",
+    "observations are never listed. A pupil's token lists the class's observations only, as "
+    "if `mine=true`.",
     responses={**UNAUTHENTICATED, **INVALID},
 )
 def list_observations(
@@ -120,6 +123,10 @@ def list_observations(
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> ObservationPage:
+    if current_class() is not None:
+        # A pupil's token acts as the class's account; it reads the class's own sightings, not
+        # the town's (the contract: "submit and read the class's observations, nothing else").
+        filters = dataclasses.replace(filters, mine=True)
     return service.list_observations(
         session, viewer=viewer, filters=filters, limit=limit, cursor=cursor
     )
