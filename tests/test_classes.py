@@ -438,3 +438,16 @@ def _class_list(
     assert answer.status_code == 200, answer.text
     assert answer.json()["next_cursor"] is None
     return {o["id"] for o in answer.json()["items"]}
+
+
+def test_a_whole_class_behind_one_address_mistyping_the_code_still_joins(
+    client: TestClient, session: Session, settings: Settings, teacher: User
+) -> None:
+    """A school's NAT: 30 pupils type the code on their tablets, each mistyping it three times
+    first (90 failures from one address in a few minutes); with the default limits, every one
+    of them joins."""
+    code = _open(client, teacher, settings)["join_code"]
+    for pupil in range(30):
+        for typo in range(3):
+            assert _join(client, f"{code[:-1]}{typo}", f"Élève {pupil}").status_code == 404
+        assert _join(client, code, f"Élève {pupil}").status_code == 201, pupil

@@ -146,7 +146,11 @@ class Settings(BaseSettings):
     # pupils keep their pseudonyms before these are erased; how long a pupil token lasts (the
     # class closing ends it sooner); how long a teacher invitation code is valid.
     max_pupils_per_class: int = Field(default=40, ge=1, le=500)
-    join_max_failures: int = Field(default=10, ge=1)
+    # A whole school joins from one address (its NAT): a class of 30 pupils typing the code on
+    # tablets, each mistyping it two or three times, is 60 to 90 failures in a quarter of an
+    # hour. 100 leaves them room, and a guesser 100 tries a quarter of an hour against 25^10
+    # (about 10^14) codes.
+    join_max_failures: int = Field(default=100, ge=1)
     pupil_retention_days: int = Field(default=90, ge=0)
     pupil_token_days: int = Field(default=300, ge=1)
     teacher_invitation_days: int = Field(default=60, ge=1)
