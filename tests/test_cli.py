@@ -37,6 +37,8 @@ COMMANDS = [
     "trends",
     "export",
     "erase-pupils",
+    "backup",
+    "restore",
 ]
 
 runner = CliRunner()
@@ -101,6 +103,14 @@ def test_every_command_explains_itself(command: str | None) -> None:
     assert "Usage" in result.output
     if command is None:
         assert all(c in result.output for c in COMMANDS)
+
+
+def test_the_list_above_names_every_command() -> None:
+    """So that a new command cannot miss the test of its help."""
+    import typer.main
+
+    group: Any = typer.main.get_command(cli)
+    assert sorted(group.commands) == sorted(COMMANDS)
 
 
 def test_migrate_reaches_head_and_says_so_again(env: dict[str, str], db_url: str) -> None:
