@@ -10,7 +10,7 @@ than one piece: whatever the export's size, the server's memory does not grow wi
 - SINP: the flat « Occurrences de taxon » layout of GeoNature's Occtax export (semicolons,
   its field names), for the regional platform and the INPN.
 
-Every CSV (both dialects and the SINP's) goes through ``neutralise``: a pseudonym such as
+Every CSV (both dialects and the SINP's) goes through ``neutralised``: a pseudonym such as
 ``=HYPERLINK(...)`` would otherwise run when the file is opened in a spreadsheet.
 """
 
@@ -31,6 +31,7 @@ BOM = "\ufeff"
 # characters, a tab and a carriage return included (some spreadsheets skip them, then see the
 # formula behind).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_FIRST = frozenset(FORMULA_STARTS)
 
 CSV_COLUMNS = (
     "id",
@@ -118,14 +119,21 @@ def _cells(row: ObservationRow, tz: ZoneInfo) -> list[object]:
     ]
 
 
-def neutralise(value: object) -> object:
+def neutralised(cells: Iterable[object]) -> list[object]:
     """The one rule against formula injection, for every cell of every CSV: text that starts
     like a formula gets a leading apostrophe, which spreadsheets show as text and do not run
     (OWASP's advice). Only text is touched: a number, such as a negative longitude, is written
-    as the number it is, so that the column stays numeric."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+    as the number it is, so that the column stays numeric. A row at a time, in one
+    comprehension: this is the export's inner loop."""
+    return [
+        "'" + cell if isinstance(cell, str) and cell[:1] in _FORMULA_FIRST else cell
+        for cell in cells
+    ]
+
+
+def neutralise(value: object) -> object:
+    """``neutralised`` for one cell."""
+    return neutralised((value,))[0]
 
 
 def _excel_fr(value: object) -> object:
@@ -155,7 +163,7 @@ def csv_pieces(
             record = _record(row, tz)
             writer.writerow([_excel_fr(record[c]) for c in CSV_COLUMNS])
         else:
-            writer.writerow([neutralise(cell) for cell in _cells(row, tz)])
+            writer.writerow(neutralised(_cells(row, tz)))
         if n % PIECE_ROWS == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -243,32 +251,33 @@ def sinp_pieces(
         if taxon.authority and taxon.authority not in name:
             name = f"{name} {taxon.authority}"
         writer.writerow(
-            neutralise(cell)
-            for cell in (
-                str(row.id),
-                "Pr" if row.count > 0 else "No",
-                name,
-                local,
-                local,
-                taxon.cd_nom,
-                taxon.cd_ref,
-                taxon.taxref_version or taxref_version,
-                public_status,
-                dataset_id,
-                "Te",
-                "Vu",
-                row.count,
-                row.count,
-                OBJECT.get(row.count_unit, "IND"),
-                "Co",
-                row.observer,
-                row.observer,
-                "St",
-                f"POINT({row.longitude!r} {row.latitude!r})",
-                SENSITIVITY.get(taxon.generalisation, "2") if taxon.sensitive else "0",
-                PRECISION.get(taxon.generalisation, "2") if row.generalised else "5",
-                "OUI" if row.generalised else "NON",
-                VALIDATION.get(row.status, "0"),
+            neutralised(
+                (
+                    str(row.id),
+                    "Pr" if row.count > 0 else "No",
+                    name,
+                    local,
+                    local,
+                    taxon.cd_nom,
+                    taxon.cd_ref,
+                    taxon.taxref_version or taxref_version,
+                    public_status,
+                    dataset_id,
+                    "Te",
+                    "Vu",
+                    row.count,
+                    row.count,
+                    OBJECT.get(row.count_unit, "IND"),
+                    "Co",
+                    row.observer,
+                    row.observer,
+                    "St",
+                    f"POINT({row.longitude!r} {row.latitude!r})",
+                    SENSITIVITY.get(taxon.generalisation, "2") if taxon.sensitive else "0",
+                    PRECISION.get(taxon.generalisation, "2") if row.generalised else "5",
+                    "OUI" if row.generalised else "NON",
+                    VALIDATION.get(row.status, "0"),
+                )
             )
         )
         if n % PIECE_ROWS == 0:
