@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     # requests a process has in flight: a request beyond it waits for a connection rather than
     # opening (and closing) one of its own.
     database_pool_size: int = Field(default=20, ge=1, le=200)
+    # PostgreSQL: how long a request may wait for the database before it is answered 503 with
+    # Retry-After. Half of it to get a free connection of the pool, half to open one (libpq's
+    # connect_timeout, at least 2 s); an open connection whose data stay unacknowledged that
+    # long is dropped (TCP_USER_TIMEOUT, keepalives while waiting for a reply). Without it, a
+    # database host gone from the network leaves requests hanging for minutes (the kernel's TCP
+    # retries) while phones show a spinner.
+    database_timeout_seconds: float = Field(default=4.0, ge=4.0, le=120.0)
 
     # Signs the access tokens. Empty (the default): in production the service refuses to
     # start; in development it uses the key in ``secret_key_file``, generated on first start
