@@ -20,13 +20,12 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import pytest
 from fastapi.testclient import TestClient
-from httpx import Response
 from sqlalchemy import Engine, func
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
@@ -43,6 +42,21 @@ from .test_observations import payload
 ANSWER_WITHIN_SECONDS = 5.0
 
 CutMode = Literal["refuse", "silent"]
+
+
+class Response(Protocol):
+    """What the tests read of an answer (the test client's HTTP library's ``Response``)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def json(self) -> Any: ...
 
 
 class TcpProxy:
