@@ -64,7 +64,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             make_engine(
                 settings.database_url,
                 pool_size=settings.database_pool_size,
-                timeout_seconds=settings.database_timeout_seconds,
+                connect_timeout_seconds=settings.database_connect_timeout_seconds,
+                pool_timeout_seconds=settings.database_pool_timeout_seconds,
             )
         )
     logging.basicConfig(level=logging.INFO if settings.environment != "test" else logging.WARNING)

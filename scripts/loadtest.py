@@ -107,6 +107,7 @@ class Phone:
 @dataclass
 class Plan:
     seconds: float
+    ramp_seconds: float
     species: list[int]
     photos: list[bytes]
     lost_answer_rate: float = 0.1
@@ -246,8 +247,11 @@ async def read_list(client: httpx.AsyncClient, phone: Phone, tally: Tally) -> No
         phone.last_listed = asked_at
 
 
-async def run_phone(client: httpx.AsyncClient, phone: Phone, tally: Tally, plan: Plan) -> None:
+async def run_phone(
+    client: httpx.AsyncClient, phone: Phone, tally: Tally, plan: Plan, start_after: float
+) -> None:
     deadline = time.monotonic() + plan.seconds
+    await asyncio.sleep(start_after)  # phones are not all opened in the same second
     if not await sign_in(client, phone, tally):
         return
     while time.monotonic() < deadline:
@@ -278,7 +282,10 @@ async def drive(api: str, phones: list[Phone], plan: Plan, concurrency: int) -> 
     timeout = httpx.Timeout(120.0, pool=None)  # waiting for a free connection is the bound
     async with httpx.AsyncClient(base_url=api, limits=limits, timeout=timeout) as client:
         start = time.perf_counter()
-        await asyncio.gather(*(run_phone(client, phone, tally, plan) for phone in phones))
+        step = plan.ramp_seconds / max(1, len(phones))
+        await asyncio.gather(
+            *(run_phone(client, phone, tally, plan, i * step) for i, phone in enumerate(phones))
+        )
         elapsed = time.perf_counter() - start
     return tally, elapsed
 
@@ -497,7 +504,12 @@ def run(args: argparse.Namespace, db: str) -> dict[str, Any]:
                 Phone(email=email, user_id=user_id, rng=random.Random(rng.getrandbits(64)))
                 for email, user_id in pairs
             ]
-            plan = Plan(seconds=args.seconds, species=species, photos=make_photos(8, args.seed))
+            plan = Plan(
+                seconds=args.seconds,
+                ramp_seconds=min(args.ramp, args.seconds / 2),
+                species=species,
+                photos=make_photos(8, args.seed),
+            )
             tally, elapsed = asyncio.run(drive(server.api, phones, plan, args.concurrency))
             not_served = asyncio.run(photos_served(server.api, phones, tally, args.concurrency))
             counts = count_stored(url, [p.user_id for p in phones], tally)
@@ -518,6 +530,7 @@ def run(args: argparse.Namespace, db: str) -> dict[str, Any]:
         "media": media,
         "phones": args.phones,
         "seconds": args.seconds,
+        "ramp_seconds": min(args.ramp, args.seconds / 2),
         "workers": args.workers,
         "concurrency": args.concurrency,
         "elapsed_s": elapsed,
@@ -548,7 +561,8 @@ def failures(result: dict[str, Any]) -> int:
 def report(result: dict[str, Any]) -> str:
     lines = [
         f"== {result['db']} ({result['media']} photos), {result['phones']} phones, "
-        f"{result['workers']} workers, {result['elapsed_s']:.1f} s, "
+        f"{result['workers']} workers, {result['elapsed_s']:.1f} s "
+        f"(starting over {result['ramp_seconds']:.0f} s), "
         f"at most {result['concurrency']} requests in flight",
         f"throughput: {result['requests_per_second']:.0f} requests/s, "
         f"{result['observations_per_second']:.0f} observations acknowledged/s "
@@ -601,6 +615,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--workers", type=int, default=2, help="uvicorn worker processes (default 2)"
+    )
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=10.0,
+        help="the phones start (sign in) one after the other over this many seconds, at most "
+        "half the run (default 10)",
     )
     parser.add_argument(
         "--concurrency",

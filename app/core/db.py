@@ -72,15 +72,21 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def make_engine(
-    url: str, *, pool_size: int = 10, timeout_seconds: float = 4.0, echo: bool = False
+    url: str,
+    *,
+    pool_size: int = 10,
+    connect_timeout_seconds: int = 2,
+    pool_timeout_seconds: float = 30.0,
+    echo: bool = False,
 ) -> Engine:
     """An engine tuned for the backend at ``url``.
 
-    PostgreSQL gets bounded waits and a ping before a pooled connection is reused, so that
-    after an outage the first request on a dead connection reconnects instead of failing. A
-    checkout waits at most ``timeout_seconds``: half for a free connection of the pool, half to
-    open one (see ``postgresql_connect_args``); a request waiting for the pool while others
-    fail to connect thus never waits for two connection attempts in turn.
+    PostgreSQL gets bounded network waits (``connect_timeout_seconds``, see
+    ``postgresql_connect_args``), a breaker that fails connection attempts at once right after
+    one failed (``ConnectBreaker``), and a ping before a pooled connection is reused, so that
+    after an outage the first request on a dead connection reconnects instead of failing.
+    While the database is down, a request thus answers within about the connect timeout,
+    also one that waited for the pool: failed attempts give their slot back at once.
 
     SQLite gets WAL (readers do not block the writer), a busy timeout (several processes may
     write) and real transactions: pysqlite's own transaction handling would otherwise break
@@ -123,8 +129,8 @@ def make_engine(
         pool_size=pool_size,
         max_overflow=0,
         pool_pre_ping=True,
-        pool_timeout=timeout_seconds / 2,
-        connect_args=postgresql_connect_args(timeout_seconds / 2),
+        pool_timeout=pool_timeout_seconds,
+        connect_args=postgresql_connect_args(connect_timeout_seconds),
     )
     event.listen(engine, "do_connect", ConnectBreaker().do_connect)
     return engine
@@ -161,7 +167,7 @@ class ConnectBreaker:
         return connection
 
 
-def postgresql_connect_args(timeout_seconds: float) -> dict[str, int]:
+def postgresql_connect_args(timeout_seconds: int) -> dict[str, int]:
     """libpq parameters that bound every wait on the network to about ``timeout_seconds``.
 
     ``connect_timeout`` bounds opening a connection (a host that takes the SYN and never
@@ -172,7 +178,7 @@ def postgresql_connect_args(timeout_seconds: float) -> dict[str, int]:
     keepalives: long queries are not cut short. A server-side ``statement_timeout`` would not
     help here: it needs the server to be reachable.
     """
-    seconds = max(2, int(timeout_seconds))
+    seconds = max(2, timeout_seconds)
     return {
         "connect_timeout": seconds,
         "tcp_user_timeout": seconds * 1000,
