@@ -655,11 +655,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     print(json.dumps(machine_info()))
+    chosen = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    if "postgresql" in chosen and (reason := postgres_unreachable(args.pg_admin_url)):
+        print(f"PostgreSQL: {reason} (see --pg-admin-url)", file=sys.stderr)
+        return 2
     results = []
-    for db in ["sqlite", "postgresql"] if args.db == "both" else [args.db]:
-        if db == "postgresql" and (reason := postgres_unreachable(args.pg_admin_url)):
-            print(f"PostgreSQL: {reason}", file=sys.stderr)
-            return 2
+    for db in chosen:
         result = run(args, db)
         results.append(result)
         print(report(result), flush=True)
