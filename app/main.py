@@ -61,7 +61,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     settings = settings or get_settings()
     if database is None:
         database = Database(
-            make_engine(settings.database_url, pool_size=settings.database_pool_size)
+            make_engine(
+                settings.database_url,
+                pool_size=settings.database_pool_size,
+                connect_timeout_seconds=settings.database_connect_timeout_seconds,
+                pool_timeout_seconds=settings.database_pool_timeout_seconds,
+            )
         )
     logging.basicConfig(level=logging.INFO if settings.environment != "test" else logging.WARNING)
     # /readyz asks Alembic for the schema's revision: its notes would fill the log each time.
@@ -79,6 +84,19 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 "model": Problem,
                 "content": {"application/problem+json": {}},
                 "description": "Problem details (RFC 9457)",
+            },
+            "503": {
+                "model": Problem,
+                "content": {"application/problem+json": {}},
+                "description": "The database is not answering (`service.database_unavailable`) "
+                "or no connection to it came free in time (`service.busy`): nothing was "
+                "stored; send again after the `Retry-After` seconds.",
+                "headers": {
+                    "Retry-After": {
+                        "description": "Seconds to wait before sending again.",
+                        "schema": {"type": "integer", "minimum": 1},
+                    }
+                },
             },
         },
     )

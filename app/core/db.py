@@ -8,6 +8,7 @@ whatever names each database invents.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -70,8 +71,22 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    connect_timeout_seconds: int = 2,
+    pool_timeout_seconds: float = 30.0,
+    echo: bool = False,
+) -> Engine:
     """An engine tuned for the backend at ``url``.
+
+    PostgreSQL gets bounded network waits (``connect_timeout_seconds``, see
+    ``postgresql_connect_args``), a breaker that fails connection attempts at once right after
+    one failed (``ConnectBreaker``), and a ping before a pooled connection is reused, so that
+    after an outage the first request on a dead connection reconnects instead of failing.
+    While the database is down, a request thus answers within about the connect timeout,
+    also one that waited for the pool: failed attempts give their slot back at once.
 
     SQLite gets WAL (readers do not block the writer), a busy timeout (several processes may
     write) and real transactions: pysqlite's own transaction handling would otherwise break
@@ -108,7 +123,70 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         return engine
     # No overflow: connections opened beyond the pool are closed on return, so under load a
     # process would open a new connection every few requests.
-    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=0, pool_pre_ping=True)
+    engine = create_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_pre_ping=True,
+        pool_timeout=pool_timeout_seconds,
+        connect_args=postgresql_connect_args(connect_timeout_seconds),
+    )
+    event.listen(engine, "do_connect", ConnectBreaker().do_connect)
+    return engine
+
+
+class ConnectBreaker:
+    """After a failed attempt to connect, further attempts within ``cooldown_seconds`` fail at
+    once instead of each waiting for its own connect timeout.
+
+    While the database is down, every request would otherwise hold a worker thread for the
+    whole timeout: with more requests in flight than threads, the rest would queue behind them
+    and answer far later than the timeout. Once the cool-down is over, the next request tries
+    again, so the service heals within a second of the database coming back.
+    """
+
+    def __init__(self, cooldown_seconds: float = 1.0) -> None:
+        self.cooldown_seconds = cooldown_seconds
+        self._failed_at: float | None = None
+
+    def do_connect(
+        self, dialect: Dialect, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]
+    ) -> Any:
+        failed_at = self._failed_at
+        if failed_at is not None and time.monotonic() - failed_at < self.cooldown_seconds:
+            raise dialect.loaded_dbapi.OperationalError(
+                "the database could not be reached a moment ago; not trying again yet"
+            )
+        try:
+            connection = dialect.connect(*cargs, **cparams)
+        except dialect.loaded_dbapi.OperationalError:
+            self._failed_at = time.monotonic()
+            raise
+        self._failed_at = None
+        return connection
+
+
+def postgresql_connect_args(timeout_seconds: int) -> dict[str, int]:
+    """libpq parameters that bound every wait on the network to about ``timeout_seconds``.
+
+    ``connect_timeout`` bounds opening a connection (a host that takes the SYN and never
+    answers; libpq takes whole seconds, at least 2). On an open connection,
+    ``tcp_user_timeout`` drops it when data sent stay unacknowledged that long (the network was
+    cut mid-query), and keepalives probe a connection waiting for a reply (the server's host
+    died after taking the query). A server that is merely slow still ACKs and answers
+    keepalives: long queries are not cut short. A server-side ``statement_timeout`` would not
+    help here: it needs the server to be reachable.
+    """
+    seconds = max(2, timeout_seconds)
+    return {
+        "connect_timeout": seconds,
+        "tcp_user_timeout": seconds * 1000,
+        "keepalives": 1,
+        "keepalives_idle": seconds,
+        "keepalives_interval": 1,
+        "keepalives_count": 2,
+    }
 
 
 class Database:

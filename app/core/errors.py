@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -172,6 +172,20 @@ def problem_code_for(errors: Sequence[FieldError]) -> str:
     return "request.invalid"
 
 
+def database_unavailable() -> JSONResponse:
+    """The answer while the database cannot be reached: 503 with ``Retry-After``, at once.
+
+    The phone keeps what it has not been answered 2xx for and sends it again later; nothing
+    that was acknowledged is lost, the database's commit came before the 2xx.
+    """
+    return problem_response(
+        503,
+        "service.database_unavailable",
+        "The database is not answering; try again.",
+        headers={"Retry-After": "5"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
@@ -247,13 +261,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _operational(_: Request, exc: OperationalError) -> JSONResponse:
-        log.exception("database unavailable", exc_info=exc)
-        return problem_response(
-            503,
-            "service.database_unavailable",
-            "The database is not answering; try again.",
-            headers={"Retry-After": "5"},
-        )
+        log.error("database unavailable: %s", exc.orig)
+        return database_unavailable()
+
+    @app.exception_handler(DBAPIError)
+    async def _dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
+        # A connection lost mid-request may surface as another DBAPI error than
+        # OperationalError (psycopg's InterfaceError on a socket closed under it): it is
+        # the same outage, not a fault of the request.
+        if exc.connection_invalidated or isinstance(exc, InterfaceError):
+            log.error("database connection lost: %s", exc.orig)
+            return database_unavailable()
+        log.exception("unhandled database error", exc_info=exc)
+        return problem_response(500, "internal", "An unexpected error occurred.")
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

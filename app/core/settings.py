@@ -39,6 +39,16 @@ class Settings(BaseSettings):
     # requests a process has in flight: a request beyond it waits for a connection rather than
     # opening (and closing) one of its own.
     database_pool_size: int = Field(default=20, ge=1, le=200)
+    # PostgreSQL: how long opening a connection may take (libpq's connect_timeout, whole
+    # seconds, at least 2), and how long data sent on an open one may stay unacknowledged
+    # (TCP_USER_TIMEOUT; keepalives while waiting for a reply) before the request is answered
+    # 503 with Retry-After. Without it, a database host gone from the network leaves requests
+    # hanging for minutes (the kernel's TCP retries) while phones show a spinner.
+    database_connect_timeout_seconds: int = Field(default=2, ge=2, le=60)
+    # PostgreSQL: how long a request waits for a free connection of the pool before it is
+    # answered 503 service.busy. Not an outage's bound (then connections come back within the
+    # connect timeout); a burst beyond the pool waits rather than fails.
+    database_pool_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
 
     # Signs the access tokens. Empty (the default): in production the service refuses to
     # start; in development it uses the key in ``secret_key_file``, generated on first start
