@@ -1,8 +1,9 @@
 """The documentation stays true: the configuration reference and .env.example are those the
-settings class renders."""
+settings class renders, and every link between the project's pages leads somewhere."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,11 @@ from app.core import settings_doc
 from app.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+# [text](target) and [text](target "title"); images too. Targets with a scheme are not local.
+LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+EXTERNAL = re.compile(r"^[a-z][a-z0-9+.-]*:", re.IGNORECASE)
+FENCE = re.compile(r"^\s*(```|~~~)")
 
 
 @pytest.mark.parametrize(
@@ -33,3 +39,65 @@ def test_every_setting_is_documented_once() -> None:
         assert field.description, f"{name} has no docstring in app/core/settings.py"
         assert markdown.count(f"| `{variable}` |") == 1, variable
         assert env.count(f"# {variable}=") == 1, variable
+
+
+def _prose_lines(path: Path) -> list[str]:
+    """The page's lines outside fenced code blocks, where links and headings are real."""
+    lines, fenced = [], False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if FENCE.match(line):
+            fenced = not fenced
+        elif not fenced:
+            lines.append(re.sub(r"`[^`]*`", "", line))
+    return lines
+
+
+def _anchors(path: Path) -> set[str]:
+    """The anchors GitHub gives the page's headings: lower case, punctuation dropped, spaces as
+    hyphens (a repeated heading gets -1, -2...)."""
+    seen: dict[str, int] = {}
+    anchors = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#") or FENCE.match(line):
+            continue
+        text = line.lstrip("#").strip().replace("`", "")
+        slug = re.sub(r"[^\w\- ]", "", text.lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        anchors.add(slug if count == 0 else f"{slug}-{count}")
+    return anchors
+
+
+def _local_links(path: Path) -> list[str]:
+    return [
+        target
+        for line in _prose_lines(path)
+        for target in LINK.findall(line)
+        if not EXTERNAL.match(target)
+    ]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_local_links_resolve(page: Path) -> None:
+    broken = []
+    for target in _local_links(page):
+        file_part, _, anchor = target.partition("#")
+        resolved = (page.parent / file_part).resolve() if file_part else page
+        if not resolved.exists():
+            broken.append(f"{target} (no file {resolved.relative_to(ROOT)})")
+        elif anchor and resolved.suffix == ".md" and anchor not in _anchors(resolved):
+            broken.append(f"{target} (no heading #{anchor} in {resolved.relative_to(ROOT)})")
+    assert not broken, f"{page.relative_to(ROOT)} links to what does not exist: {broken}"
+
+
+def test_the_readme_links_every_doc() -> None:
+    linked = {
+        (ROOT / target.partition("#")[0]).resolve() for target in _local_links(ROOT / "README.md")
+    }
+    missing = [str(p.relative_to(ROOT)) for p in PAGES[1:] if p.resolve() not in linked]
+    assert not missing, f"README.md does not link to {missing}"
+
+
+def test_the_readme_is_a_front_page() -> None:
+    size = len((ROOT / "README.md").read_bytes())
+    assert size <= 12 * 1024, f"README.md is {size} bytes: details belong in docs/"
