@@ -3,10 +3,12 @@ settings class renders, and every link between the project's pages leads somewhe
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
+from pydantic import TypeAdapter
 
 from app.core import settings_doc
 from app.core.settings import Settings
@@ -39,6 +41,28 @@ def test_every_setting_is_documented_once() -> None:
         assert field.description, f"{name} has no docstring in app/core/settings.py"
         assert markdown.count(f"| `{variable}` |") == 1, variable
         assert env.count(f"# {variable}=") == 1, variable
+
+
+def test_env_example_uncommented_gives_the_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Uncommenting a line of .env.example sets what the documentation says: the default, or
+    the example shown for a setting unset by default, never a value that fails to load."""
+    for variable in [v for v in os.environ if v.startswith(settings_doc.PREFIX)]:
+        monkeypatch.delenv(variable)
+    monkeypatch.chdir(tmp_path)  # the development key is generated under ./var
+    text = settings_doc.ENV_EXAMPLE.read_text(encoding="utf-8")
+    assignments = [line[2:] for line in text.splitlines() if line.startswith("# SENTINELLES_")]
+    (tmp_path / ".env").write_text("\n".join(assignments), encoding="utf-8")
+
+    loaded = Settings(_env_file=tmp_path / ".env")
+
+    for name, field in Settings.model_fields.items():
+        if name == "secret_key":  # empty in the file: generated, by design
+            continue
+        assert field.annotation is not None
+        wanted = TypeAdapter(field.annotation).validate_python(settings_doc.example(field))
+        assert getattr(loaded, name) == wanted, settings_doc.env_name(name)
 
 
 def _prose_lines(path: Path) -> list[str]:

@@ -30,7 +30,8 @@ MIN_SECRET_LENGTH = 32
 
 class Settings(BaseSettings):
     """Every setting's docstring is its documentation: ``python -m app.core.settings_doc``
-    writes docs/configuration.md and .env.example from them (tests/test_docs.py checks both)."""
+    writes docs/configuration.md and .env.example from them (tests/test_docs.py checks both).
+    A setting unset by default gives an example value, which .env.example shows instead."""
 
     model_config = SettingsConfigDict(
         env_prefix="SENTINELLES_",
@@ -57,7 +58,7 @@ class Settings(BaseSettings):
     into `SENTINELLES_SECRET_KEY_FILE` (the log says so once); in the `test` environment: random
     per process."""
     # The resolution itself is ``_resolve_secret`` below.
-    secret_key_file: Path | None = None
+    secret_key_file: Path | None = Field(default=None, examples=["./var/secret-key"])
     """Where development keeps its generated key (mode 0600; every worker of the install reads
     the same one). Unset: `secret-key` beside the SQLite database file, or beside the media
     directory (`./var/secret-key` by default). In production it is read when
@@ -122,13 +123,13 @@ class Settings(BaseSettings):
     """Where the `local` backend keeps uploaded files."""
     s3_bucket: str = "sentinelles-media"
     """The bucket (`s3` backend); it must exist."""
-    s3_endpoint_url: str | None = None
+    s3_endpoint_url: str | None = Field(default=None, examples=["http://minio:9000"])
     """An S3-compatible server, e.g. `http://minio:9000`; unset: AWS."""
     s3_region: str = "us-east-1"
     """The bucket's region."""
-    s3_access_key_id: str | None = None
+    s3_access_key_id: str | None = Field(default=None, examples=["sentinelles"])
     """Credentials; unset: boto3's usual sources (environment, instance role)."""
-    s3_secret_access_key: str | None = None
+    s3_secret_access_key: str | None = Field(default=None, examples=["a-long-random-secret"])
     """Credentials; unset: boto3's usual sources (environment, instance role)."""
     s3_prefix: str = ""
     """Put before every key, so that deployments can share a bucket."""
@@ -202,7 +203,7 @@ class Settings(BaseSettings):
     teacher_invitation_days: int = Field(default=60, ge=1)
     """Days a teacher invitation code is valid."""
 
-    public_url: str | None = None
+    public_url: str | None = Field(default=None, examples=["https://sentinelles.example.org"])
     """The API's public address, for the photo links in exports. Unset: the address a request
     came to (the CLI, which has no request, uses `http://localhost:8000`)."""
     dataset_title: str = (
@@ -225,7 +226,9 @@ class Settings(BaseSettings):
     dataset_licence: Literal["CC0-1.0", "CC-BY-4.0", "CC-BY-NC-4.0"] = "CC-BY-4.0"
     """The licence of the exported records, one for the whole dataset (the only ones GBIF
     takes)."""
-    dataset_id: uuid.UUID | None = None
+    dataset_id: uuid.UUID | None = Field(
+        default=None, examples=["0b6f3c2e-7d1a-4f5e-9c8b-2a4d6e8f0a1c"]
+    )
     """The dataset's identifier (`datasetID`, SINP `jddMetaId`). Unset: a UUID derived from the
     territory's name, stable from one export to the next."""
     sinp_public_status: Literal["Pu", "Re", "Ac", "Pr", "NSP"] = "Pr"

@@ -156,6 +156,15 @@ def env_value(value: Any) -> str:
     return text
 
 
+def example(field: FieldInfo) -> Any:
+    """What .env.example shows for a setting: its default, or the example of one unset by
+    default (an empty value would not mean "unset" to every type)."""
+    default = field.get_default(call_default_factory=True)
+    if default is None and field.examples:
+        return field.examples[0]
+    return default
+
+
 def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
@@ -190,9 +199,10 @@ def render_markdown() -> str:
                 kind += f", {bounds}"
             default = env_value(field.get_default(call_default_factory=True))
             shown = f"`{_cell(default)}`" if default else "unset"
-            lines.append(
-                f"| `{env_name(name)}` | {kind} | {shown} | {_cell(field.description or '')} |"
-            )
+            meaning = field.description or ""
+            if field.examples:
+                meaning += f" Example: `{env_value(field.examples[0])}`."
+            lines.append(f"| `{env_name(name)}` | {kind} | {shown} | {_cell(meaning)} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -209,9 +219,10 @@ def render_env_example() -> str:
         lines += ["# " + "-" * 94, f"# {section.title}", "# " + "-" * 94, ""]
         for name, field in fields:
             text = " ".join((field.description or "").split()).replace("`", "")
+            if field.get_default(call_default_factory=True) is None:
+                text += " For example:"
             lines += ["# " + line for line in textwrap.wrap(text, 94)]
-            default = env_value(field.get_default(call_default_factory=True))
-            lines += [f"# {env_name(name)}={default}", ""]
+            lines += [f"# {env_name(name)}={env_value(example(field))}", ""]
     return "\n".join(lines)
 
 
