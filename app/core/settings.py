@@ -124,7 +124,7 @@ class Settings(BaseSettings):
     s3_bucket: str = "sentinelles-media"
     """The bucket (`s3` backend); it must exist."""
     s3_endpoint_url: str | None = Field(default=None, examples=["http://minio:9000"])
-    """An S3-compatible server, e.g. `http://minio:9000`; unset: AWS."""
+    """The address of an S3-compatible server (MinIO, Garage, Ceph…); unset: AWS."""
     s3_region: str = "us-east-1"
     """The bucket's region."""
     s3_access_key_id: str | None = Field(default=None, examples=["sentinelles"])

@@ -165,6 +165,11 @@ def example(field: FieldInfo) -> Any:
     return default
 
 
+def _wrap(text: str, width: int) -> list[str]:
+    """Lines of at most ``width``, never broken inside a word, a link or a file name."""
+    return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False)
+
+
 def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
@@ -190,7 +195,7 @@ def render_markdown() -> str:
     for section, fields in grouped():
         lines += [f"## {section.title}", ""]
         if section.intro:
-            lines += [*textwrap.wrap(section.intro, 96), ""]
+            lines += [*_wrap(section.intro, 96), ""]
         lines += ["| variable | type | default | meaning |", "| --- | --- | --- | --- |"]
         for name, field in fields:
             kind = describe_type(field.annotation)
@@ -198,7 +203,9 @@ def render_markdown() -> str:
             if bounds:
                 kind += f", {bounds}"
             default = env_value(field.get_default(call_default_factory=True))
-            shown = f"`{_cell(default)}`" if default else "unset"
+            shown = (
+                f"`{_cell(default)}`" if default else "unset" if field.default is None else "empty"
+            )
             meaning = field.description or ""
             if field.examples:
                 meaning += f" Example: `{env_value(field.examples[0])}`."
@@ -221,7 +228,7 @@ def render_env_example() -> str:
             text = " ".join((field.description or "").split()).replace("`", "")
             if field.get_default(call_default_factory=True) is None:
                 text += " For example:"
-            lines += ["# " + line for line in textwrap.wrap(text, 94)]
+            lines += ["# " + line for line in _wrap(text, 94)]
             lines += [f"# {env_name(name)}={env_value(example(field))}", ""]
     return "\n".join(lines)
 
