@@ -85,8 +85,9 @@ def _root(
 ) -> None:
     """Sentinelles: the backend of the Loos-en-Gohelle citizen biodiversity survey.
 
-    Settings come from SENTINELLES_* environment variables or a .env file (see README.md);
-    the database is SENTINELLES_DATABASE_URL (default: SQLite in ./var/sentinelles.db).
+    Settings come from SENTINELLES_* environment variables or a .env file (see
+    docs/configuration.md); the database is SENTINELLES_DATABASE_URL (default: SQLite in
+    ./var/sentinelles.db).
     """
 
 

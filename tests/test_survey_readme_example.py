@@ -1,5 +1,5 @@
-"""The README's worked example of the yearly rules, through the API: if this fails, either the
-rules or the README are wrong."""
+"""The worked example of the yearly rules in docs/surveys-and-statistics.md, through the API: if
+this fails, either the rules or that page are wrong."""
 
 from __future__ import annotations
 

@@ -102,7 +102,7 @@ def backup_command(
     force: Annotated[bool, typer.Option("--force", help="Replace PATH if it exists.")] = False,
 ) -> None:
     """Write one archive of the whole service: every table, every media file, a manifest of
-    row counts and SHA-256 sums. Safe while the service runs; see README.md, Backups."""
+    row counts and SHA-256 sums. Safe while the service runs; see docs/deployment.md, Backups."""
     from app.backup.service import BackupError, create_backup
     from app.cli import _engine, _fail, _load_settings, _summary, err
 

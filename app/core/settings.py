@@ -29,117 +29,161 @@ MIN_SECRET_LENGTH = 32
 
 
 class Settings(BaseSettings):
+    """Every setting's docstring is its documentation: ``python -m app.core.settings_doc``
+    writes docs/configuration.md and .env.example from them (tests/test_docs.py checks both).
+    A setting unset by default gives an example value, which .env.example shows instead."""
+
     model_config = SettingsConfigDict(
-        env_prefix="SENTINELLES_", env_file=".env", extra="ignore", env_file_encoding="utf-8"
+        env_prefix="SENTINELLES_",
+        env_file=".env",
+        extra="ignore",
+        env_file_encoding="utf-8",
+        use_attribute_docstrings=True,
     )
 
     environment: Literal["development", "test", "production"] = "development"
+    """`production` refuses to start without a real secret key; `test` uses a random key per
+    process."""
     database_url: str = "sqlite:///./var/sentinelles.db"
-    # Connections per process (PostgreSQL; SQLite needs no tuning). At least the number of
-    # requests a process has in flight: a request beyond it waits for a connection rather than
-    # opening (and closing) one of its own.
+    """SQLAlchemy URL of the database. PostgreSQL:
+    `postgresql+psycopg://user:password@host:5432/sentinelles`."""
     database_pool_size: int = Field(default=20, ge=1, le=200)
-    # PostgreSQL: how long opening a connection may take (libpq's connect_timeout, whole
-    # seconds, at least 2), and how long data sent on an open one may stay unacknowledged
-    # (TCP_USER_TIMEOUT; keepalives while waiting for a reply) before the request is answered
-    # 503 with Retry-After. Without it, a database host gone from the network leaves requests
-    # hanging for minutes (the kernel's TCP retries) while phones show a spinner.
+    """Connections per process (PostgreSQL only; SQLite needs no tuning). At least the requests
+    a process has in flight: a request beyond it waits for a connection rather than opening
+    one of its own."""
     database_connect_timeout_seconds: int = Field(default=2, ge=2, le=60)
-    # PostgreSQL: how long a request waits for a free connection of the pool before it is
-    # answered 503 service.busy. Not an outage's bound (then connections come back within the
-    # connect timeout); a burst beyond the pool waits rather than fails.
+    """PostgreSQL: how long opening a connection may take (libpq's `connect_timeout`, whole
+    seconds) and how long data sent on an open one may stay unacknowledged (`TCP_USER_TIMEOUT`)
+    before the request is answered 503 with `Retry-After`, rather than hanging for minutes
+    while the kernel retries when the database host is gone from the network."""
     database_pool_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    """PostgreSQL: how long a request waits for a free connection of the pool before it is
+    answered 503 `service.busy`. A burst beyond the pool waits rather than fails; an outage is
+    bounded by the connect timeout instead."""
 
-    # Signs the access tokens. Empty (the default): in production the service refuses to
-    # start; in development it uses the key in ``secret_key_file``, generated on first start
-    # (see ``_resolve_secret``); in the test environment a random key per process.
     secret_key: str = ""
-    # Where a generated key is kept (mode 0600; every process of the install reads the same).
-    # Default: ``secret-key`` beside the SQLite database file, or beside the media directory.
-    # In production, a file set here explicitly (e.g. a Docker or Kubernetes secret) is read
-    # when ``SENTINELLES_SECRET_KEY`` is unset, and never created.
-    secret_key_file: Path | None = None
+    """Signs the access tokens: 32+ random characters, required in production (the placeholder
+    earlier versions published is never used). Empty in development: generated on first start
+    into `SENTINELLES_SECRET_KEY_FILE` (the log says so once); in the `test` environment: random
+    per process."""
+    # The resolution itself is ``_resolve_secret`` below.
+    secret_key_file: Path | None = Field(default=None, examples=["./var/secret-key"])
+    """Where development keeps its generated key (mode 0600; every worker of the install reads
+    the same one). Unset: `secret-key` beside the SQLite database file, or beside the media
+    directory (`./var/secret-key` by default). In production it is read when
+    `SENTINELLES_SECRET_KEY` is unset (e.g. a mounted Docker or Kubernetes secret), never
+    created."""
     access_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    """Lifetime of an access token, in minutes."""
     refresh_token_days: int = Field(default=60, ge=1, le=365)
+    """Lifetime of a refresh token, in days (it is rotated on every use)."""
     # argon2id cost; the defaults follow RFC 9106's second recommendation. Tests lower them.
     argon2_time_cost: int = Field(default=3, ge=1)
+    """argon2id passes for password hashing (RFC 9106's second recommendation)."""
     argon2_memory_kib: int = Field(default=64 * 1024, ge=8)
+    """argon2id memory per hash, in KiB."""
 
-    # The sign-in throttle (app.accounts.throttle, README "Security"). Failures are counted
-    # per (account, client address) pair, per address and per account:
-    # - a pair may fail login_max_failures times, then each further attempt from that address
-    #   on that account waits login_delay_seconds, doubled at every failure up to
-    #   login_max_delay_seconds; a pair's failures are forgotten login_pair_memory_seconds
-    #   after the first of them (or after the end of its last delay), or at once when it
-    #   signs in;
-    # - an address failing login_address_max_failures times within login_window_seconds (on
-    #   any accounts) is refused for a window, doubled while it goes on, up to an hour: a volume
-    #   no school or office behind one address reaches by mistyping;
-    # - an account failing login_account_max_failures times within the window (from any
-    #   addresses) is then tried only from addresses that have not failed on it: a distributed
-    #   guess gets one try per address, its owner still signs in from their own.
+    # The sign-in throttle (app.accounts.throttle; docs/deployment.md, "Security"). Failures
+    # are counted per (account, client address) pair, per address and per account.
     login_max_failures: int = Field(default=5, ge=1)
+    """Failed sign-ins tolerated per (account, client address) pair; then each attempt from that
+    address on that account waits (429, `Retry-After`)."""
     login_delay_seconds: int = Field(default=2, ge=1)
+    """The first such delay, in seconds, doubled at each further failure."""
     login_max_delay_seconds: int = Field(default=15 * 60, ge=1)
+    """The longest such delay, in seconds."""
     login_pair_memory_seconds: int = Field(default=24 * 60 * 60, ge=1)
+    """How long a pair's failures count, in seconds, from the first of them or from the end of
+    the last delay (a successful sign-in forgets them at once)."""
     login_window_seconds: int = Field(default=15 * 60, ge=1)
+    """The window, in seconds, of the per-address and per-account counts (and of class join
+    attempts)."""
     login_address_max_failures: int = Field(default=100, ge=1)
+    """Failed sign-ins from one address (any accounts) within the window before that address
+    gets 429 for a window, doubling while it goes on, up to an hour: a volume no school or
+    office behind one address reaches by mistyping."""
     login_account_max_failures: int = Field(default=50, ge=1)
+    """Failed sign-ins on one account (any addresses) within the window before it is tried only
+    from addresses that have not failed on it: a distributed guess gets one try per address,
+    its owner still signs in from their own."""
 
-    # Reverse proxies whose X-Forwarded-For (client address) and X-Forwarded-Proto (https) are
-    # believed: addresses or networks (CIDR), a JSON list, e.g. ["127.0.0.1", "10.0.0.0/8"].
-    # Empty (the default): the headers are ignored, the peer is the client.
     trusted_proxies: list[str] = []
-    # Deprecated, kept for existing deployments: true believes the headers from any peer (as
-    # before trusted_proxies existed). Set trusted_proxies instead.
+    """Your reverse proxies' addresses or networks (CIDR), a JSON list (`["127.0.0.1"]`,
+    `["10.0.0.0/8"]`): only from them are `X-Forwarded-For` (client address) and
+    `X-Forwarded-Proto` (https) believed, by `sentinelles serve` (uvicorn) and by the throttle.
+    Empty: the headers are ignored, the peer is the client."""
     trust_forwarded_for: bool = False
+    """Deprecated, kept for existing deployments: `true` believes `X-Forwarded-For` from any
+    peer, as before `SENTINELLES_TRUSTED_PROXIES`; set that instead."""
 
-    # Origins (scheme://host[:port]) allowed to call the API from a browser (CORS), a JSON
-    # list. Empty (the default): no cross-origin access. The API takes bearer tokens, not
-    # cookies, so credentials are never allowed.
     cors_allow_origins: list[str] = []
-    # Strict-Transport-Security's max-age on answers to HTTPS requests (seen directly or through
-    # a trusted proxy); 0 sends none. One year; browsers then refuse plain HTTP to the host.
+    """Origins (`scheme://host[:port]`) allowed to call the API from a browser, a JSON list
+    (`["https://app.example.org"]`); none by default. Credentials (cookies) are never allowed:
+    the API takes bearer tokens."""
     hsts_max_age_seconds: int = Field(default=365 * 24 * 60 * 60, ge=0)
+    """`Strict-Transport-Security` max-age on answers to HTTPS requests (seen directly or
+    through a trusted proxy); `0` sends none. Browsers then refuse plain HTTP to the host."""
 
-    # Photos. "local" keeps files under media_dir; "s3" uses an S3-compatible object store,
-    # which a deployment with several app processes or machines needs.
     media_backend: Literal["local", "s3"] = "local"
+    """Where photos are kept: `local` (files under `SENTINELLES_MEDIA_DIR`) or `s3` (an
+    S3-compatible object store, which a deployment with several machines, or without a
+    persistent disk, needs)."""
     media_dir: Path = Path("./var/media")
+    """Where the `local` backend keeps uploaded files."""
     s3_bucket: str = "sentinelles-media"
-    s3_endpoint_url: str | None = None  # e.g. http://minio:9000; None = AWS
+    """The bucket (`s3` backend); it must exist."""
+    s3_endpoint_url: str | None = Field(default=None, examples=["http://minio:9000"])
+    """The address of an S3-compatible server (MinIO, Garage, Ceph…); unset: AWS."""
     s3_region: str = "us-east-1"
-    s3_access_key_id: str | None = None
-    s3_secret_access_key: str | None = None
+    """The bucket's region."""
+    s3_access_key_id: str | None = Field(default=None, examples=["sentinelles"])
+    """Credentials; unset: boto3's usual sources (environment, instance role)."""
+    s3_secret_access_key: str | None = Field(default=None, examples=["a-long-random-secret"])
+    """Credentials; unset: boto3's usual sources (environment, instance role)."""
     s3_prefix: str = ""
-    # Keep the bytes as uploaded (with their metadata), readable by ecologists only.
+    """Put before every key, so that deployments can share a bucket."""
     keep_original_photos: bool = False
+    """Keep the bytes as uploaded (with their metadata), readable by ecologists and admins
+    only; off by default for privacy."""
     max_photo_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    """Largest photo upload, in bytes (413 beyond)."""
     max_photo_pixels: int = Field(default=50_000_000, ge=10_000)
+    """Most pixels a photo may have (422 beyond: a decompression bomb)."""
     max_photos_per_observation: int = Field(default=5, ge=1, le=50)
-    # Photos decoded at once per process: a 12-megapixel photo takes ~47 MB decoded, so this
-    # bounds the memory that uploads can take whatever their number.
+    """Photos an observation may have (409 beyond)."""
     photo_workers: int = Field(default=2, ge=1, le=16)
+    """Photos decoded at once per process: a 12-megapixel photo takes about 47 MB decoded, so
+    this bounds the memory uploads take whatever their number."""
     max_json_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    """Largest request body accepted, in bytes (413 beyond)."""
 
-    # The territory the survey covers: the INSEE code of its commune(s) and a display name.
     territory_name: str = "Loos-en-Gohelle"
+    """The territory's display name."""
     territory_codes: list[str] = ["62528"]
-    # Its local time: what "a visit in May" and "the first swallow of the year" mean there.
+    """INSEE code(s) of its commune(s), a JSON list; the demo's sightings fall in that zone and
+    the `outside_territory` flag is set outside it."""
     territory_timezone: str = "Europe/Paris"
+    """The territory's time zone (IANA): which year and month a visit or a first sighting
+    belongs to."""
 
     # Plausibility flags (app.review.flags): shown to ecologists, never a reason to refuse.
-    # A species' own validated data set its season and usual counts once it has this many.
     flag_min_validated: int = Field(default=30, ge=1)
-    # How long a process keeps a species' season and usual counts before reading them again.
+    """Validated records a species needs before its own season and usual counts set its
+    flags."""
     flag_profile_seconds: float = Field(default=600.0, ge=0)
+    """How long, in seconds, a process keeps a species' season and usual counts before reading
+    them again."""
     flag_poor_accuracy_m: float = Field(default=1000.0, gt=0)
+    """Accuracy, in metres, beyond which a position gets the `poor_location` flag."""
     flag_duplicate_distance_m: float = Field(default=50.0, gt=0)
+    """`probable_duplicate`: a record of the same observer and species within this many metres
+    and `SENTINELLES_FLAG_DUPLICATE_MINUTES` of another."""
     flag_duplicate_minutes: int = Field(default=60, ge=1)
-    # A count is "far above" when over this many times the species' 99th-percentile count.
+    """`probable_duplicate`: a record of the same observer and species within this many minutes
+    and `SENTINELLES_FLAG_DUPLICATE_DISTANCE_M` of another."""
     flag_high_count_factor: float = Field(default=2.0, gt=1)
-    # Until a species has enough validated data, the months its group is about in the
-    # territory (local time); a group not listed is about all year (birds, plants...).
+    """`high_count`: a count over this many times the species' 99th-percentile validated
+    count."""
     season_months_by_group: dict[str, list[int]] = {
         "butterfly": [3, 4, 5, 6, 7, 8, 9, 10],
         "moth": [3, 4, 5, 6, 7, 8, 9, 10, 11],
@@ -147,49 +191,64 @@ class Settings(BaseSettings):
         "amphibian": [2, 3, 4, 5, 6, 7, 8, 9, 10],
         "reptile": [3, 4, 5, 6, 7, 8, 9, 10],
     }
+    """A group's months (local time), a JSON object, until its species have enough validated
+    data for the `out_of_season` flag; a group not listed is about all year (birds,
+    plants...)."""
 
-    # How often a process checks the species and zones tables for changes made by others.
     reference_cache_seconds: float = Field(default=5.0, ge=0)
+    """How often, in seconds, a process checks whether the species and zones changed (its
+    cached look-ups)."""
 
-    # School classes (app.classes): pupils a class may have; failed join attempts tolerated
-    # per client address within the sign-in window before 429; how long a closed class's
-    # pupils keep their pseudonyms before these are erased; how long a pupil token lasts (the
-    # class closing ends it sooner); how long a teacher invitation code is valid.
     max_pupils_per_class: int = Field(default=40, ge=1, le=500)
+    """Pupils a school class may have."""
     # A whole school joins from one address (its NAT): a class of 30 pupils typing the code on
     # tablets, each mistyping it two or three times, is 60 to 90 failures in a quarter of an
     # hour. 100 leaves them room, and a guesser 100 tries a quarter of an hour against 25^10
     # (about 10^14) codes.
     join_max_failures: int = Field(default=100, ge=1)
+    """Failed class join attempts per client address within `SENTINELLES_LOGIN_WINDOW_SECONDS`
+    before 429 (a whole school joins from one address)."""
     pupil_retention_days: int = Field(default=90, ge=0)
+    """Days a closed class's pupils keep their pseudonyms before `sentinelles erase-pupils`
+    erases them."""
     pupil_token_days: int = Field(default=300, ge=1)
+    """Days a pupil token lasts (closing the class ends it sooner)."""
     teacher_invitation_days: int = Field(default=60, ge=1)
+    """Days a teacher invitation code is valid."""
 
-    # Exports (app.exports): the links they hold and the dataset they describe.
-    # The API's public address for photo links (default: the address a request came to; the
-    # CLI, which has no request, uses http://localhost:8000).
-    public_url: str | None = None
+    public_url: str | None = Field(default=None, examples=["https://sentinelles.example.org"])
+    """The API's public address, for the photo links in exports. Unset: the address a request
+    came to (the CLI, which has no request, uses `http://localhost:8000`)."""
     dataset_title: str = (
         "Sentinelles de Loos-en-Gohelle : observations naturalistes citoyennes et comptages "
         "des protocoles (nids d'hirondelles, papillons des jardins)"
     )
+    """The dataset's title, in the Darwin Core Archive's `eml.xml`."""
     dataset_abstract: str = (
         "Observations of wildlife reported by the residents of Loos-en-Gohelle (Pas-de-Calais, "
         "France), validated by the CPIE Chaîne des terrils, and the counts of its citizen "
         "surveys: swallow and swift nests on façades, butterflies in gardens."
     )
+    """The dataset's abstract, in `eml.xml`."""
     dataset_publisher: str = "CPIE Chaîne des terrils"
+    """The dataset's publisher, in `eml.xml`."""
     dataset_contact_name: str = "CPIE Chaîne des terrils"
+    """The dataset's contact, in `eml.xml`."""
     dataset_contact_email: str = "contact@example.org"
-    # GBIF takes CC0 1.0, CC BY 4.0 and CC BY-NC 4.0 only; one licence for the whole dataset.
+    """The contact's e-mail address, in `eml.xml`."""
     dataset_licence: Literal["CC0-1.0", "CC-BY-4.0", "CC-BY-NC-4.0"] = "CC-BY-4.0"
-    # The dataset's identifier (SINP ``jddMetaId``, the archive's ``datasetID``); default: a
-    # UUID derived from the territory's name, stable from one export to the next.
-    dataset_id: uuid.UUID | None = None
-    # SINP: who the data belong to (``Pr`` private body, such as an association; ``Pu`` public).
+    """The licence of the exported records, one for the whole dataset (the only ones GBIF
+    takes)."""
+    dataset_id: uuid.UUID | None = Field(
+        default=None, examples=["0b6f3c2e-7d1a-4f5e-9c8b-2a4d6e8f0a1c"]
+    )
+    """The dataset's identifier (`datasetID`, SINP `jddMetaId`). Unset: a UUID derived from the
+    territory's name, stable from one export to the next."""
     sinp_public_status: Literal["Pu", "Re", "Ac", "Pr", "NSP"] = "Pr"
-    # The TAXREF version a species without one in the reference is given in the SINP export.
+    """SINP `dSPublique`: who the data belong to (`Pr` a private body, such as an association;
+    `Pu` public)."""
     taxref_version: str = "17.0"
+    """The TAXREF version the SINP export gives a species the reference gives none."""
 
     @field_validator("territory_timezone")
     @classmethod
