@@ -22,6 +22,7 @@ from app.core.errors import Problem, install_error_handlers
 from app.core.headers import SecurityHeaders
 from app.core.middleware import BodySizeLimit
 from app.core.settings import Settings, get_settings
+from app.core.validation import StorableText
 from app.exports.router import router as exports_router
 from app.health.router import router as health_router
 from app.media.router import router as media_router
@@ -96,6 +97,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     # A pupil's token is kept to the class's routes before any route runs (app.classes.scope).
     app.add_middleware(PupilScope)
+    # Inside the size limit, so that the JSON and form bodies it reads whole are bounded.
+    app.add_middleware(StorableText)
     app.add_middleware(
         BodySizeLimit,
         default=settings.max_json_body_bytes,

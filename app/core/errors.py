@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -234,6 +234,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
         log.info("integrity error answered as 409: %s", exc.orig)
         return problem_response(409, "conflict", "The request conflicts with data already stored.")
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # A value the database refuses (text it cannot store, a number out of its range) that
+        # no validation caught: the request is at fault, not the service.
+        log.warning("database refused a value, answered as 422: %s", exc.orig)
+        return problem_response(
+            422, "request.unstorable_value", "A value of the request cannot be stored."
+        )
 
     @app.exception_handler(SQLAlchemyTimeoutError)
     async def _pool_timeout(_: Request, exc: SQLAlchemyTimeoutError) -> JSONResponse:
