@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import FieldError, field_path, problem_response
+from app.core.errors import AppError, FieldError, field_path, problem_response
 
 CODE = "request.unstorable_text"
 MESSAGE = "Text may not contain the NUL character or a lone UTF-16 surrogate."
@@ -125,7 +125,12 @@ class StorableText:
             loc = query_location(scope.get("query_string", b""))
         content_type = _content_type(scope)
         if loc is None and _needs_body(content_type):
-            body, more = await _read_body(receive)
+            try:
+                body, more = await _read_body(receive)
+            except AppError as exc:  # the size limit's 413, raised while the body streams in
+                response = problem_response(exc.status, exc.code, exc.detail, title=exc.title)
+                await response(scope, receive, send)
+                return
             loc = body_location(content_type, body)
             receive = _replay(body, more, receive)
         if loc is not None:
