@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from app.core.errors import FieldError
+from app.core.numbers import JsonFloat, JsonInt
 from app.core.patching import refuse_null
 from app.media.schemas import PhotoPublic
 from app.observations.models import CountUnit, ObservationStatus
@@ -141,15 +142,15 @@ ObservedAt = Annotated[
     ),
 ]
 Latitude = Annotated[
-    float,
+    JsonFloat,
     Field(ge=-90, le=90, allow_inf_nan=False, description="WGS 84", examples=[50.4571]),
 ]
 Longitude = Annotated[
-    float,
+    JsonFloat,
     Field(ge=-180, le=180, allow_inf_nan=False, description="WGS 84", examples=[2.7852]),
 ]
 AccuracyM = Annotated[
-    float,
+    JsonFloat,
     Field(
         ge=0,
         le=MAX_ACCURACY_M,
@@ -159,7 +160,7 @@ AccuracyM = Annotated[
     ),
 ]
 Count = Annotated[
-    int,
+    JsonInt,
     Field(
         ge=0,
         le=MAX_COUNT,
@@ -167,10 +168,12 @@ Count = Annotated[
         examples=[3],
     ),
 ]
-CdNom = Annotated[
-    int,
-    Field(ge=1, le=MAX_CD_NOM, description="TAXREF id, instead of `species_id`.", examples=[3696]),
-]
+_CD_NOM = Field(
+    ge=1, le=MAX_CD_NOM, description="TAXREF id, instead of `species_id`.", examples=[3696]
+)
+CdNom = Annotated[JsonInt, _CD_NOM]
+CdNomQuery = Annotated[int, _CD_NOM]
+"""As a query parameter: text, read as an integer."""
 Notes = Annotated[
     str,
     Field(max_length=MAX_NOTES, examples=["sur le fil électrique"]),

@@ -31,6 +31,7 @@ from shapely.errors import ShapelyError
 from shapely.geometry import shape
 from shapely.validation import explain_validity
 
+from app.core.numbers import JsonFloat, JsonInt
 from app.core.patching import refuse_null
 from app.observations.models import ObservationStatus
 from app.observations.schemas import (
@@ -139,9 +140,9 @@ Name = Annotated[
     AfterValidator(check_text),
     Field(examples=["Jardin des Tilleuls"]),
 ]
-Nests = Annotated[int, Field(ge=0, le=MAX_NESTS, description="Number of nests.")]
+Nests = Annotated[JsonInt, Field(ge=0, le=MAX_NESTS, description="Number of nests.")]
 Count = Annotated[
-    int,
+    JsonInt,
     Field(
         ge=0,
         le=MAX_COUNT,
@@ -354,11 +355,11 @@ class Weather(BaseModel):
         json_schema_extra={"examples": [{"temperature_c": 24, "wind": "leger", "cloud_pct": 20}]},
     )
 
-    temperature_c: float | None = Field(default=None, ge=-30, le=50, allow_inf_nan=False)
+    temperature_c: JsonFloat | None = Field(default=None, ge=-30, le=50, allow_inf_nan=False)
     wind: Wind | None = Field(
         default=None, description="`nul`, `leger`, `modere` or `fort` (Beaufort 0, 1–3, 4–5, 6+)."
     )
-    cloud_pct: int | None = Field(default=None, ge=0, le=100, description="Cloud cover, %.")
+    cloud_pct: JsonInt | None = Field(default=None, ge=0, le=100, description="Cloud cover, %.")
 
 
 class VisitCountIn(BaseModel):
@@ -401,8 +402,8 @@ Counts = Annotated[
         "`artificial` at a nest site).",
     ),
 ]
-DurationMin = Annotated[int, Field(ge=1, le=MAX_DURATION_MIN, examples=[30])]
-Observers = Annotated[int, Field(ge=1, le=MAX_OBSERVERS, description="Number of observers.")]
+DurationMin = Annotated[JsonInt, Field(ge=1, le=MAX_DURATION_MIN, examples=[30])]
+Observers = Annotated[JsonInt, Field(ge=1, le=MAX_OBSERVERS, description="Number of observers.")]
 
 
 class VisitCreate(BaseModel):
