@@ -3,6 +3,8 @@ operation must say what it does, and every JSON body must come with an example."
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
@@ -59,3 +61,10 @@ def test_errors_are_documented_as_problem_details(document: dict[str, Any]) -> N
             continue
         statuses = set(operation["responses"])
         assert "4XX" in statuses, f"{method} {path}"
+
+
+def test_every_ref_resolves(document: dict[str, Any]) -> None:
+    """A generated client fails on a dangling reference (``VisitBatchItem`` was one)."""
+    text = json.dumps(document)
+    names = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', text))
+    assert names - set(document["components"]["schemas"]) == set()

@@ -196,7 +196,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(422, code, detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         cause = exc.__cause__
         if exc.status_code == 400 and isinstance(cause, AppError):
             # FastAPI wraps whatever failed while it read the body: the size limit's 413.
@@ -224,11 +224,14 @@ def install_error_handlers(app: FastAPI) -> None:
             403: "auth.forbidden",
             413: "request.too_large",
         }
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            from app.core.routing import allowed_methods  # routing imports FastAPI's app
+
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(app, request.scope))}
         code = codes.get(exc.status_code, f"http.{exc.status_code}")
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        return problem_response(
-            exc.status_code, code, detail, headers=getattr(exc, "headers", None)
-        )
+        return problem_response(exc.status_code, code, detail, headers=headers)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
