@@ -68,3 +68,14 @@ def test_every_ref_resolves(document: dict[str, Any]) -> None:
     text = json.dumps(document)
     names = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', text))
     assert names - set(document["components"]["schemas"]) == set()
+
+
+def test_cursor_and_bbox_state_their_patterns(document: dict[str, Any]) -> None:
+    """A fuzzer or a generated client must know what the server refuses."""
+    missing = [
+        f"{method} {path} {parameter['name']}"
+        for method, path, operation in _operations(document)
+        for parameter in operation.get("parameters", [])
+        if parameter["name"] in ("cursor", "bbox") and "pattern" not in parameter["schema"]
+    ]
+    assert missing == []

@@ -10,12 +10,14 @@ import json
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlmodel import Session
 
 from app.accounts.models import Role, User
 from app.classes.models import SchoolClass
+from app.core.deps import SessionDep
 from app.core.settings import Settings
 from app.zones.models import Zone
 
@@ -142,3 +144,22 @@ def test_escapes_that_decode_to_storable_text_pass(client: TestClient) -> None:
         assert r.status_code == 201, r.text
         assert r.json()["display_name"] == name
         body["email"] = "emoji2@example.org"
+
+
+def test_a_value_the_database_refuses_is_422_not_500(
+    app: FastAPI, client: TestClient, backend: str
+) -> None:
+    """What escapes validation and is refused by the database (psycopg's ``DataError``) is the
+    request's fault: a 422 problem+json, and the service keeps answering."""
+    if backend != "postgresql":
+        pytest.skip("SQLite converts what PostgreSQL refuses")
+
+    @app.get("/api/v1/_refused")
+    def refused(session: SessionDep) -> None:
+        session.execute(text("SELECT CAST('not a number' AS integer)"))
+
+    r = client.get("/_refused")
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "request.unstorable_value"
+    assert client.get("/species?q=hir").status_code == 200

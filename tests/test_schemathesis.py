@@ -32,7 +32,7 @@ from app.main import create_app
 from .factories import auth_headers, create_user
 
 # Small enough for CI on two cores; SENTINELLES_SCHEMATHESIS_EXAMPLES raises it for a deeper run.
-MAX_EXAMPLES = int(os.environ.get("SENTINELLES_SCHEMATHESIS_EXAMPLES", "8"))
+MAX_EXAMPLES = int(os.environ.get("SENTINELLES_SCHEMATHESIS_EXAMPLES", "5"))
 
 CHECKS = [
     not_a_server_error,
@@ -42,7 +42,10 @@ CHECKS = [
     response_schema_conformance,
 ]
 
-# (method, path): why the document cannot express what the server does there.
+# (method, path): why the document cannot express what the server does there. Empty: every
+# operation passes. Not reachable from here, and so not listed: a lying Content-Length gets
+# uvicorn's plain-text 400, written by its HTTP parser before the app is called (see
+# app/core/middleware.py); these cases are sent to the app directly, framed correctly.
 ALLOWED: dict[tuple[str, str], str] = {}
 
 
