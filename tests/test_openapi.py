@@ -79,3 +79,13 @@ def test_cursor_and_bbox_state_their_patterns(document: dict[str, Any]) -> None:
         if parameter["name"] in ("cursor", "bbox") and "pattern" not in parameter["schema"]
     ]
     assert missing == []
+
+
+def test_fields_that_refuse_null_do_not_offer_it(document: dict[str, Any]) -> None:
+    """A PATCH field that may be left out but not set to null says so: no ``null`` branch."""
+    properties = document["components"]["schemas"]["ObservationUpdate"]["properties"]
+    for field in ("count", "latitude", "observed_at", "species_id"):
+        assert "null" not in json.dumps(properties[field]), field
+    assert {"type": "null"} in properties["notes"]["anyOf"]  # notes may be erased
+    user = document["components"]["schemas"]["UserUpdate"]["properties"]
+    assert "null" not in json.dumps(user["display_name"])

@@ -22,8 +22,13 @@ def json_number(value: Any) -> Any:
     return value
 
 
-JsonFloat = Annotated[float, BeforeValidator(json_number)]
+JSON_NUMBER = BeforeValidator(json_number)
+"""Put it last in an ``Annotated[int | float, Field(...), JSON_NUMBER]``: after the bounds, so
+that they stay ``minimum``/``maximum`` in the JSON Schema (before them, Pydantic cannot
+express them there)."""
+
+JsonFloat = Annotated[float, JSON_NUMBER]
 """A JSON number (an integer is fine) as a float."""
 
-JsonInt = Annotated[int, BeforeValidator(json_number)]
+JsonInt = Annotated[int, JSON_NUMBER]
 """A JSON number with no fractional part, as an int."""

@@ -8,7 +8,8 @@
   path only (``PUT /observations`` said ``Allow: POST``, not ``GET, POST``); the error handler
   lists those of every route of the path instead.
 - ``add_schemas``: models the document refers to by hand (a batch item is validated one by
-  one, so the route's body is typed ``Any`` with a ``$ref``) are added to its components.
+  one, so the route's body is typed ``Any`` with a ``$ref``) are added to its components, and
+  ``null`` is taken out of the fields that refuse it (``app.core.patching``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pydantic import BaseModel
 from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.routing import Match
 from starlette.types import Scope
+
+from app.core.patching import not_null_in_document
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 LITERAL_SEGMENTS = ("batch", "import")
@@ -64,6 +67,7 @@ def add_schemas(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
             for name, definition in schema.pop("$defs", {}).items():
                 components.setdefault(name, definition)
             components.setdefault(model.__name__, schema)
+        not_null_in_document(document)
         app.openapi_schema = document
         return document
 

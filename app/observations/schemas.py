@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from app.core.errors import FieldError
-from app.core.numbers import JsonFloat, JsonInt
+from app.core.numbers import JSON_NUMBER
 from app.core.patching import refuse_null
 from app.media.schemas import PhotoPublic
 from app.observations.models import CountUnit, ObservationStatus
@@ -142,15 +142,17 @@ ObservedAt = Annotated[
     ),
 ]
 Latitude = Annotated[
-    JsonFloat,
+    float,
     Field(ge=-90, le=90, allow_inf_nan=False, description="WGS 84", examples=[50.4571]),
+    JSON_NUMBER,
 ]
 Longitude = Annotated[
-    JsonFloat,
+    float,
     Field(ge=-180, le=180, allow_inf_nan=False, description="WGS 84", examples=[2.7852]),
+    JSON_NUMBER,
 ]
 AccuracyM = Annotated[
-    JsonFloat,
+    float,
     Field(
         ge=0,
         le=MAX_ACCURACY_M,
@@ -158,20 +160,22 @@ AccuracyM = Annotated[
         description="Radius of the position's uncertainty, in metres.",
         examples=[12],
     ),
+    JSON_NUMBER,
 ]
 Count = Annotated[
-    JsonInt,
+    int,
     Field(
         ge=0,
         le=MAX_COUNT,
         description='How many were seen; 0 means "looked for, none seen".',
         examples=[3],
     ),
+    JSON_NUMBER,
 ]
 _CD_NOM = Field(
     ge=1, le=MAX_CD_NOM, description="TAXREF id, instead of `species_id`.", examples=[3696]
 )
-CdNom = Annotated[JsonInt, _CD_NOM]
+CdNom = Annotated[int, _CD_NOM, JSON_NUMBER]
 CdNomQuery = Annotated[int, _CD_NOM]
 """As a query parameter: text, read as an integer."""
 Notes = Annotated[
