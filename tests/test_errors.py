@@ -53,6 +53,8 @@ def test_unknown_path_is_404(client: TestClient) -> None:
         ("OPTIONS", "/observations", "GET, POST"),
         ("PATCH", "/observations/batch", "POST"),
         ("DELETE", "/baselines/import", "POST"),
+        ("PATCH", "/visits/batch", "POST"),
+        ("GET", "/zones/import", "POST"),
         ("PUT", "/observations/not-a-uuid", "GET, PATCH, DELETE"),
         ("DELETE", "/stats/trends", "GET"),
     ],

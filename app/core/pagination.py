@@ -28,7 +28,7 @@ LimitQuery = Annotated[
     int,
     Query(ge=1, le=MAX_LIMIT, description=f"Page size (default {DEFAULT_LIMIT}, max {MAX_LIMIT})."),
 ]
-CURSOR_PATTERN = "^[A-Za-z0-9_-]*$"
+CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"
 """The alphabet of ``encode_cursor``: URL-safe base64 without padding."""
 
 CursorQuery = Annotated[

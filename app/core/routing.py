@@ -1,7 +1,8 @@
 """Routing details that keep the answers and the OpenAPI document truthful.
 
 - ``{name:id}``: a path segment that is an id, never one of the literal names that sit beside
-  ids in the API (``/observations/batch``, ``/baselines/import``). Without it,
+  ids in the API (``/observations/batch``, ``/visits/batch``, ``/zones/import``,
+  ``/baselines/import``). Without it,
   ``PATCH /observations/batch`` reached ``PATCH /observations/{observation_id}`` and answered a
   422 about the id instead of a 405. Malformed ids still reach the route and get its 422.
 - ``allowed_methods``: Starlette's 405 lists the methods of the first route that matched the
