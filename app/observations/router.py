@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 
+import app.core.routing  # noqa: F401  (the {name:id} path convertor)
 from app.accounts.dependencies import CurrentUser, OptionalUser, TokenSubject, for_account
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
@@ -133,7 +134,7 @@ def list_observations(
 
 
 @router.get(
-    "/{observation_id}",
+    "/{observation_id:id}",
     response_model=ObservationPublic,
     summary="Read one observation",
     responses={**NOT_FOUND, **INVALID},
@@ -145,7 +146,7 @@ def read_observation(
 
 
 @router.patch(
-    "/{observation_id}",
+    "/{observation_id:id}",
     response_model=ObservationPublic,
     summary="Correct an observation",
     description="Its observer only, unless it was rejected. Any subset of the fields of a "
@@ -172,7 +173,7 @@ def update_observation(
 
 
 @router.delete(
-    "/{observation_id}",
+    "/{observation_id:id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     summary="Delete an observation",
