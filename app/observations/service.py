@@ -30,6 +30,7 @@ from app.core.errors import Conflict, FieldError, Unauthorized, Unprocessable, v
 from app.core.pagination import decode_position, encode_position
 from app.core.security import current_pupil
 from app.core.settings import Settings
+from app.core.validation import item_errors
 from app.media import service as media_service
 from app.media.schemas import present_photo
 from app.media.storage import Storage
@@ -369,6 +370,8 @@ def _parse_item(item: Any) -> ObservationCreate | list[FieldError]:
                 code="observation.not_an_object",
             )
         ]
+    if unstorable := item_errors(item):
+        return unstorable
     try:
         return ObservationCreate.model_validate(item)
     except ValidationError as exc:

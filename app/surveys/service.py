@@ -32,6 +32,7 @@ from app.core.errors import Conflict, FieldError, Unprocessable, validation_erro
 from app.core.pagination import decode_position, encode_position
 from app.core.security import current_class, current_pupil
 from app.core.settings import Settings
+from app.core.validation import item_errors
 from app.observations.models import EDITABLE_STATUSES, ObservationStatus
 from app.observations.schemas import BatchResponse, BatchResult, BatchStatus
 from app.species import service as species_service
@@ -112,6 +113,8 @@ def _parse(model: type[Any], item: Any) -> Any:
                 field="body", message="Each item must be a JSON object.", code="visit.not_an_object"
             )
         ]
+    if unstorable := item_errors(item):
+        return unstorable
     try:
         return model.model_validate(item)
     except ValidationError as exc:
