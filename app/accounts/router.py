@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.accounts import service
@@ -18,7 +19,8 @@ from app.accounts.schemas import (
     UserRoleUpdate,
     UserUpdate,
 )
-from app.accounts.throttle import ClientAddress, FailureKeepingSession
+from app.accounts.throttle import ClientAddress, FailureKeepingSession, PersistentFailure
+from app.core.db import run_unit_of_work
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
 
@@ -75,14 +77,28 @@ def register(body: UserCreate, session: SessionDep, settings: SettingsDep) -> Us
         429: _TOO_MANY,
     },
 )
-def token(
+async def token(
+    request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    session: FailureKeepingSession,
     settings: SettingsDep,
     client_ip: ClientAddress,
 ) -> TokenPair:
-    return service.login(
-        session, settings, email=form.username, password=form.password, client_ip=client_ip
+    """A read-only look-up, the password verified in a worker thread with no transaction open,
+    then a short write (see ``service.start_sign_in``)."""
+    attempt = await run_unit_of_work(
+        request,
+        lambda session: service.start_sign_in(
+            session, settings, email=form.username, password=form.password, client_ip=client_ip
+        ),
+        read_only=True,
+    )
+    verified = await anyio.to_thread.run_sync(
+        service.verify_sign_in, attempt, form.password, settings
+    )
+    return await run_unit_of_work(
+        request,
+        lambda session: service.finish_sign_in(session, settings, attempt, verified=verified),
+        commit_on=(PersistentFailure,),
     )
 
 
