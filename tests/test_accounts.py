@@ -17,13 +17,14 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import Engine
 from sqlmodel import Session, col, delete, select
 
-from app.accounts import service
+from app.accounts import router, service
 from app.accounts.models import LoginThrottle, RefreshToken, Role, User
 from app.accounts.schemas import normalise_email
 from app.core.db import Database
 from app.core.security import ALGORITHM, create_access_token, token_digest
 from app.core.settings import Settings
 from app.main import create_app
+from app.privacy import service as privacy_service
 
 from .factories import DEFAULT_PASSWORD, auth_headers, create_user
 
@@ -192,7 +193,7 @@ def test_sign_in_needs_both_form_fields(client: TestClient) -> None:
     assert body["errors"][0]["field"] == "password"
 
 
-# --- sign-in outside any transaction --------------------------------------------------------
+# --- passwords verified outside any transaction ----------------------------------------------
 #
 # The password is verified (argon2, about 0.16 s of CPU at the production cost) between a
 # read-only look-up and a short write, never inside a transaction: there it held SQLite's write
@@ -512,3 +513,70 @@ def test_one_refresh_token_presented_twice_at_once_yields_at_most_one_session(
         with Session(engine) as cleanup:
             cleanup.exec(delete(User).where(col(User.email) == email))
             cleanup.commit()
+
+
+def test_a_write_goes_through_while_a_registration_hashes_its_password(
+    live_client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = register(live_client).json()
+    other_token = sign_in(live_client, other["email"]).json()["access_token"]
+    real_hash = router.hash_password
+    seen: dict[str, Any] = {}
+
+    def hash_password(password: str, settings: Settings) -> str:
+        seen["connections in use"] = engine.pool.checkedout()
+        seen["write"] = _in_another_thread(
+            lambda: live_client.patch(
+                "/me",
+                json={"display_name": "Dominique"},
+                headers={"Authorization": f"Bearer {other_token}"},
+            )
+        )
+        return real_hash(password, settings)
+
+    monkeypatch.setattr(router, "hash_password", hash_password)
+    created = register(live_client)
+
+    assert created.status_code == 201, created.text
+    assert seen["connections in use"] == 0
+    assert seen["write"].status_code == 200, seen["write"].text
+    assert sign_in(live_client, created.json()["email"]).status_code == 200
+
+
+@pytest.mark.parametrize("password", [PASSWORD, "not the password"])
+def test_a_write_goes_through_while_a_deletion_verifies_its_password(
+    live_client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch, password: str
+) -> None:
+    other = register(live_client).json()
+    other_token = sign_in(live_client, other["email"]).json()["access_token"]
+    leaving = register(live_client).json()
+    leaving_token = sign_in(live_client, leaving["email"]).json()["access_token"]
+    real_verify = privacy_service.verify_password
+    seen: dict[str, Any] = {}
+
+    def verify(password: str, password_hash: str, settings: Settings) -> bool:
+        seen["connections in use"] = engine.pool.checkedout()
+        seen["write"] = _in_another_thread(
+            lambda: live_client.patch(
+                "/me",
+                json={"display_name": "Dominique"},
+                headers={"Authorization": f"Bearer {other_token}"},
+            )
+        )
+        return real_verify(password, password_hash, settings)
+
+    monkeypatch.setattr(privacy_service, "verify_password", verify)
+    answer = live_client.post(
+        "/me/delete",
+        json={"password": password},
+        headers={"Authorization": f"Bearer {leaving_token}"},
+    )
+
+    assert seen["connections in use"] == 0
+    assert seen["write"].status_code == 200, seen["write"].text
+    if password == PASSWORD:
+        assert answer.status_code == 204, answer.text
+        assert_problem(sign_in(live_client, leaving["email"]), 401, "auth.invalid_credentials")
+    else:
+        assert_problem(answer, 401, "auth.wrong_password")
+        assert sign_in(live_client, leaving["email"]).status_code == 200

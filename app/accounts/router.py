@@ -8,6 +8,7 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
+from sqlmodel import Session
 
 from app.accounts import service
 from app.accounts.dependencies import AdminUser, CurrentUser
@@ -23,6 +24,7 @@ from app.accounts.throttle import ClientAddress, FailureKeepingSession, Persiste
 from app.core.db import run_unit_of_work
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
+from app.core.security import hash_password
 
 router = APIRouter(tags=["accounts"])
 
@@ -53,19 +55,27 @@ _TOO_MANY = problem_doc(
         ),
     },
 )
-def register(body: UserCreate, session: SessionDep, settings: SettingsDep) -> UserPublic:
-    user = service.register_user(
-        session,
-        settings,
-        email=body.email,
-        password=body.password,
-        display_name=body.display_name,
-    )
-    if body.invitation_code is not None:
-        from app.classes.service import redeem_invitation
+async def register(request: Request, body: UserCreate, settings: SettingsDep) -> UserPublic:
+    """The password is hashed in a worker thread before the unit of work opens, so that the
+    hash holds no transaction."""
+    password_hash = await anyio.to_thread.run_sync(hash_password, body.password, settings)
 
-        redeem_invitation(session, body.invitation_code, user)
-    return UserPublic.model_validate(user)
+    def create(session: Session) -> UserPublic:
+        user = service.register_user(
+            session,
+            settings,
+            email=body.email,
+            password=body.password,
+            display_name=body.display_name,
+            password_hash=password_hash,
+        )
+        if body.invitation_code is not None:
+            from app.classes.service import redeem_invitation
+
+            redeem_invitation(session, body.invitation_code, user)
+        return UserPublic.model_validate(user)
+
+    return await run_unit_of_work(request, create)
 
 
 @router.post(
