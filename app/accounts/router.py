@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlmodel import Session
@@ -24,7 +23,7 @@ from app.accounts.throttle import ClientAddress, FailureKeepingSession, Persiste
 from app.core.db import run_unit_of_work
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
-from app.core.security import hash_password
+from app.core.security import hash_password, run_password_work
 
 router = APIRouter(tags=["accounts"])
 
@@ -58,7 +57,7 @@ _TOO_MANY = problem_doc(
 async def register(request: Request, body: UserCreate, settings: SettingsDep) -> UserPublic:
     """The password is hashed in a worker thread before the unit of work opens, so that the
     hash holds no transaction."""
-    password_hash = await anyio.to_thread.run_sync(hash_password, body.password, settings)
+    password_hash = await run_password_work(hash_password, body.password, settings)
 
     def create(session: Session) -> UserPublic:
         user = service.register_user(
@@ -102,9 +101,7 @@ async def token(
         ),
         read_only=True,
     )
-    verified = await anyio.to_thread.run_sync(
-        service.verify_sign_in, attempt, form.password, settings
-    )
+    verified = await run_password_work(service.verify_sign_in, attempt, form.password, settings)
     return await run_unit_of_work(
         request,
         lambda session: service.finish_sign_in(session, settings, attempt, verified=verified),

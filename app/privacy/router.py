@@ -6,7 +6,6 @@ included, exports or deletes someone else's account through the API.
 
 from __future__ import annotations
 
-import anyio.to_thread
 from fastapi import APIRouter, Request, Response, status
 
 from app.accounts.dependencies import CurrentUser, TokenSubject
@@ -14,6 +13,7 @@ from app.accounts.throttle import PersistentFailure
 from app.core.db import run_unit_of_work
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
+from app.core.security import run_password_work
 from app.media.dependencies import StorageDep
 from app.privacy import service
 from app.privacy.schemas import AccountDeletion, PersonalDataExport
@@ -105,7 +105,7 @@ async def delete_me(
         lambda session: service.start_account_deletion(session, user_id=user_id),
         read_only=True,
     )
-    verified = await anyio.to_thread.run_sync(
+    verified = await run_password_work(
         service.verify_deletion_password, attempt, body.password, settings
     )
     await run_unit_of_work(
