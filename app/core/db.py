@@ -246,6 +246,7 @@ async def run_unit_of_work(
     *,
     inline_on_sqlite: bool = False,
     read_only: bool = False,
+    commit_on: tuple[type[BaseException], ...] = (),
 ) -> T:
     """Runs ``work`` with a session of its own in ONE worker thread: commit, or roll back.
 
@@ -260,6 +261,10 @@ async def run_unit_of_work(
 
     ``read_only``: the work only reads, whatever the request's method (it then neither waits
     for nor holds SQLite's write turn).
+
+    ``commit_on``: errors after which the work's writes are committed before the error goes on,
+    instead of rolled back (a failed attempt that must be counted, as
+    ``throttle.FailureKeepingSession`` does for the session dependency).
     """
     db: Database = request.app.state.db
     writes = request.method not in READ_METHODS and not read_only
@@ -271,6 +276,9 @@ async def run_unit_of_work(
             try:
                 result = work(session)
                 session.commit()
+            except commit_on:
+                session.commit()
+                raise
             except BaseException:
                 session.rollback()
                 raise
