@@ -17,7 +17,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Insert, Table, and_, inspect, or_
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Select,
+    Table,
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    inspect,
+    or_,
+)
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -25,7 +37,7 @@ from app.accounts.models import User
 from app.audit import service as audit
 from app.audit.models import AuditAction, AuditEntity
 from app.audit.service import diff, snapshot
-from app.core.db import new_id, utcnow
+from app.core.db import new_id, new_ids, utcnow
 from app.core.errors import Conflict, FieldError, Unauthorized, Unprocessable, validation_errors
 from app.core.pagination import decode_position, encode_position
 from app.core.security import current_pupil
@@ -65,6 +77,7 @@ from app.review.models import ReviewTarget
 from app.species import service as species_service
 from app.species.models import Species
 from app.zones import service as zones_service
+from app.zones.index import Place
 
 # The fields the audit trail follows.
 AUDITED_FIELDS = (
@@ -167,9 +180,10 @@ def _row(
     public: PublicPosition,
     flags: list[str],
     now: datetime,
+    id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     return {
-        "id": new_id(),
+        "id": new_id() if id is None else id,
         "client_id": data.client_id,
         "observer_id": observer_id,
         "species_id": species.id,
@@ -268,10 +282,26 @@ def _stored_ids(
     wanted = list(client_ids)
     if not wanted:
         return {}
-    statement = select(Observation.client_id, Observation.id).where(
-        col(Observation.observer_id) == observer_id, col(Observation.client_id).in_(wanted)
+    dialect = session.connection().dialect.name
+    statement = _STORED_IDS["postgresql" if dialect == "postgresql" else "sqlite"]
+    rows = session.execute(statement, {"observer_id": observer_id, "client_ids": wanted})
+    return {client_id: id_ for client_id, id_ in rows.all()}  # noqa: C416 (Row to pairs)
+
+
+def _stored_ids_statement(dialect: str) -> Select[tuple[uuid.UUID, uuid.UUID]]:
+    """On PostgreSQL ``client_id = ANY(:array)``: one parameter and one statement text
+    whatever the number of ids, where an expanding IN renders and binds one per id."""
+    if dialect == "postgresql":
+        wanted = any_(bindparam("client_ids", type_=postgresql.ARRAY(Uuid)))
+        matches = OBSERVATION_TABLE.c.client_id == wanted
+    else:
+        matches = OBSERVATION_TABLE.c.client_id.in_(bindparam("client_ids", expanding=True))
+    return sa_select(OBSERVATION_TABLE.c.client_id, OBSERVATION_TABLE.c.id).where(
+        OBSERVATION_TABLE.c.observer_id == bindparam("observer_id"), matches
     )
-    return dict(session.exec(statement).all())
+
+
+_STORED_IDS = {name: _stored_ids_statement(name) for name in ("sqlite", "postgresql")}
 
 
 def _stored(
@@ -292,7 +322,9 @@ def _stored(
     return found
 
 
-def _sighting(observer_id: uuid.UUID, data: ObservationCreate, species: Species) -> Sighting:
+def _sighting(
+    observer_id: uuid.UUID, data: ObservationCreate, species: Species, place: Place
+) -> Sighting:
     return Sighting(
         observer_id=observer_id,
         species=species,
@@ -301,6 +333,7 @@ def _sighting(observer_id: uuid.UUID, data: ObservationCreate, species: Species)
         longitude=data.longitude,
         accuracy_m=data.accuracy_m,
         count=data.count,
+        zone_codes=place.codes,
     )
 
 
@@ -310,9 +343,7 @@ def create_observation(
     """The observation and whether it was created now (False: this ``client_id`` was stored
     before, and the stored observation is returned unchanged, whatever this payload says)."""
     species = _resolve_species(session, settings, species_id=data.species_id, cd_nom=data.cd_nom)
-    zone_id = zones_service.locate_zone(
-        session, settings, latitude=data.latitude, longitude=data.longitude
-    )
+    place = zones_service.place(session, settings, latitude=data.latitude, longitude=data.longitude)
     public = public_position_of(
         session,
         settings,
@@ -321,12 +352,12 @@ def create_observation(
         longitude=data.longitude,
         accuracy_m=data.accuracy_m,
     )
-    flags = flags_of(session, settings, [_sighting(observer_id, data, species)])[0]
+    flags = flags_of(session, settings, [_sighting(observer_id, data, species, place)])[0]
     row = _row(
         observer_id=observer_id,
         data=data,
         species=species,
-        zone_id=zone_id,
+        zone_id=place.zone_id,
         public=public,
         flags=flags,
         now=utcnow(),
@@ -419,19 +450,25 @@ def create_batch(
         if p.client_id not in stored and p.client_id not in fresh:
             fresh[p.client_id] = (p, species)
 
-    zone_ids = zones_service.locate_zones(
+    places = zones_service.places(
         session, settings, [(p.latitude, p.longitude) for p, _ in fresh.values()]
     )
     flags = flags_of(
-        session, settings, [_sighting(observer_id, p, species) for p, species in fresh.values()]
+        session,
+        settings,
+        [
+            _sighting(observer_id, p, species, place)
+            for (p, species), place in zip(fresh.values(), places, strict=True)
+        ],
     )
+    ids = new_ids(len(fresh))
     now = utcnow()
     rows = [
         _row(
             observer_id=observer_id,
             data=p,
             species=species,
-            zone_id=zone_id,
+            zone_id=place.zone_id,
             public=public_position_of(
                 session,
                 settings,
@@ -442,8 +479,11 @@ def create_batch(
             ),
             flags=row_flags,
             now=now,
+            id=id_,
         )
-        for (p, species), zone_id, row_flags in zip(fresh.values(), zone_ids, flags, strict=True)
+        for (p, species), place, row_flags, id_ in zip(
+            fresh.values(), places, flags, ids, strict=True
+        )
     ]
     # In client_id order, so that concurrent batches sharing items take their row locks in the
     # same order and wait for each other instead of deadlocking (PostgreSQL).
@@ -516,10 +556,12 @@ def update_observation(
             setattr(observation, name, getattr(data, name))
     if "count_unit" in changes and data.count_unit is not None:
         observation.count_unit = data.count_unit.value
+    zone_codes = None
     if changes & {"latitude", "longitude"}:
-        observation.zone_id = zones_service.locate_zone(
+        place = zones_service.place(
             session, settings, latitude=observation.latitude, longitude=observation.longitude
         )
+        observation.zone_id, zone_codes = place.zone_id, place.codes
     public = public_position_of(
         session,
         settings,
@@ -545,6 +587,7 @@ def update_observation(
                 accuracy_m=observation.accuracy_m,
                 count=observation.count,
                 id=observation.id,
+                zone_codes=zone_codes,
             )
         ],
     )[0]
