@@ -205,11 +205,16 @@ def flags_of(
     codes = _zone_codes(session, settings, sightings)
     territory = frozenset(settings.territory_codes)
     duplicates = _duplicates(settings, sightings, _stored_neighbours(session, settings, sightings))
+    # Once per species and batch, even when profiles are not cached across requests.
+    profiles = {
+        species_id: species_profile(session, settings, species_id)
+        for species_id in dict.fromkeys(s.species.id for s in sightings)
+    }
     answers: list[list[str]] = []
     for sighting, sighting_codes, duplicate in zip(sightings, codes, duplicates, strict=True):
         flags: list[str] = []
         species = sighting.species
-        profile = species_profile(session, settings, species.id)
+        profile = profiles[species.id]
         local_month = sighting.observed_at.astimezone(settings.tz).month
         if local_month not in season_months(profile, species.group, settings):
             flags.append(Flag.out_of_season.value)
