@@ -23,6 +23,7 @@ A species' season and usual counts come from the database at most every
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -35,11 +36,23 @@ from functools import cache
 from typing import Any
 
 from pyproj import Geod
-from sqlalchemy import CompoundSelect, bindparam, extract, func, union_all
+from sqlalchemy import (
+    CompoundSelect,
+    Float,
+    String,
+    Uuid,
+    bindparam,
+    column,
+    extract,
+    func,
+    text,
+    union_all,
+)
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.core.cache import database_key
+from app.core.db import UTCDateTime
 from app.core.settings import Settings
 from app.observations.models import Observation, ObservationStatus
 from app.species.models import Species
@@ -323,9 +336,17 @@ def _windows(
     return windows
 
 
-# At most this many (species, window) ranges per statement; fewer are padded with empty ones to
-# the next power of two, so that only seven statement texts exist: SQLAlchemy compiles each once
-# and the database keeps its plan.
+_NEIGHBOUR_COLUMNS = (
+    col(Observation.species_id),
+    col(Observation.latitude),
+    col(Observation.longitude),
+    col(Observation.observed_at),
+    col(Observation.id),
+)
+
+# SQLite: at most this many (species, window) ranges per statement; fewer are padded with empty
+# ones to the next power of two, so that only seven statement texts exist: SQLAlchemy compiles
+# each once and sqlite3 keeps each prepared.
 MAX_ARMS = 64
 _EMPTY_FROM = datetime(9999, 12, 31, tzinfo=UTC)
 _EMPTY_TO = datetime(1970, 1, 1, tzinfo=UTC)
@@ -336,13 +357,7 @@ def _neighbours_statement(arms: int) -> CompoundSelect:
     """``arms`` index range scans of ``(observer_id, species_id, observed_at)``, one per
     (species, window), as one UNION ALL."""
     selects = [
-        sa_select(
-            col(Observation.species_id),
-            col(Observation.latitude),
-            col(Observation.longitude),
-            col(Observation.observed_at),
-            col(Observation.id),
-        ).where(
+        sa_select(*_NEIGHBOUR_COLUMNS).where(
             col(Observation.observer_id) == bindparam("observer_id"),
             col(Observation.species_id) == bindparam(f"species_{k}"),
             col(Observation.observed_at) >= bindparam(f"from_{k}"),
@@ -354,22 +369,61 @@ def _neighbours_statement(arms: int) -> CompoundSelect:
     return union_all(*selects)
 
 
+# PostgreSQL: every window in one short statement of two parameters, the windows as a JSON
+# array. psycopg caches the conversion of, and prepares, only statements under 4 kB and 50
+# parameters, which a UNION ALL of many arms is not; and JSON text is dumped by the C encoder,
+# where array parameters are quoted element by element. The LATERAL subquery is one index
+# range scan of (observer_id, species_id, observed_at) per window, whatever the table's
+# statistics say: its OFFSET 0 keeps the planner from flattening it into a join, which may
+# hash every row of the observer.
+_NEIGHBOURS_PG = (
+    text(
+        "SELECT o.species_id, o.latitude, o.longitude, o.observed_at, o.id "
+        "FROM json_to_recordset(CAST(:windows AS json)) "
+        "AS w (s uuid, f timestamptz, t timestamptz) "
+        "CROSS JOIN LATERAL (SELECT species_id, latitude, longitude, observed_at, id "
+        "FROM observation WHERE observer_id = :observer_id AND species_id = w.s "
+        "AND observed_at >= w.f AND observed_at <= w.t AND deleted_at IS NULL "
+        "OFFSET 0) AS o"
+    )
+    .bindparams(bindparam("observer_id", type_=Uuid), bindparam("windows", type_=String))
+    .columns(
+        column("species_id", Uuid),
+        column("latitude", Float),
+        column("longitude", Float),
+        column("observed_at", UTCDateTime),
+        column("id", Uuid),
+    )
+)
+
+
 def _stored_neighbours(
     session: Session, settings: Settings, sightings: Sequence[Sighting]
 ) -> list[_Stored]:
     """The observer's stored observations that may be an original of one of the sightings:
-    of their species, inside their windows; one statement per ``MAX_ARMS`` windows."""
+    of their species, inside their windows. A few statements whatever the observer stored:
+    one on PostgreSQL, one per ``MAX_ARMS`` windows on SQLite."""
     windows = _windows(settings, sightings)
+    observer_id = sightings[0].observer_id
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        text_windows = json.dumps(
+            [{"s": str(s), "f": f.isoformat(), "t": t.isoformat()} for s, f, t in windows]
+        )
+        rows = connection.execute(
+            _NEIGHBOURS_PG, {"observer_id": observer_id, "windows": text_windows}
+        )
+        return [_Stored(*row) for row in rows]
     found: list[_Stored] = []
     for start in range(0, len(windows), MAX_ARMS):
         chunk = windows[start : start + MAX_ARMS]
         arms = 1 << (len(chunk) - 1).bit_length()
         padding = [(chunk[0][0], _EMPTY_FROM, _EMPTY_TO)] * (arms - len(chunk))
-        params: dict[str, Any] = {"observer_id": sightings[0].observer_id}
+        arm_params: dict[str, Any] = {"observer_id": observer_id}
         for k, (species_id, low, high) in enumerate(chunk + padding):
-            params[f"species_{k}"] = species_id
-            params[f"from_{k}"] = low
-            params[f"to_{k}"] = high
-        rows = session.execute(_neighbours_statement(arms), params)
+            arm_params[f"species_{k}"] = species_id
+            arm_params[f"from_{k}"] = low
+            arm_params[f"to_{k}"] = high
+        rows = connection.execute(_neighbours_statement(arms), arm_params)
         found.extend(_Stored(*row) for row in rows)
     return found
