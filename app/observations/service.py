@@ -265,13 +265,17 @@ def _insert_missing(
         return {}
     connection = session.connection()
     dialect = connection.dialect.name
-    if len(rows) == 1 or dialect != "postgresql":
+    if len(rows) == 1:
         result = connection.execute(_INSERT_IF_NEW_RETURNING[dialect], rows)
         return dict(result.all())
-    # psycopg pipelines a plain executemany, where RETURNING would have SQLAlchemy render one
-    # statement of every row's values: faster to insert, then read back which ids are ours.
-    connection.execute(_INSERT_IF_NEW[dialect], rows)
+    # Several rows: the driver's plain executemany (psycopg pipelines it), where RETURNING
+    # would have SQLAlchemy render one statement of every row's values and read every id back.
+    # The rows' client_ids are distinct, so when as many rows were inserted as sent, they are
+    # all ours; otherwise which ones are is read back.
+    inserted = connection.execute(_INSERT_IF_NEW[dialect], rows).rowcount
     ours = {row["client_id"]: row["id"] for row in rows}
+    if inserted == len(rows):
+        return ours
     stored = _stored_ids(session, observer_id=rows[0]["observer_id"], client_ids=ours)
     return {client_id: id_ for client_id, id_ in stored.items() if ours[client_id] == id_}
 

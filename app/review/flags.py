@@ -209,10 +209,11 @@ def flags_of(
     """The flags of each sighting (of one observer), in order. A sighting sent earlier in the
     same batch counts as a duplicate's original like a stored one.
 
-    The cost is O(n log n) in the batch, whatever the observer stored: the stored candidates
-    for duplicates come from one statement over the sightings' own time windows
-    (:func:`_stored_neighbours`), and each sighting is compared only with the candidates of its
-    species inside its window, found by bisection (:func:`_duplicates`)."""
+    The cost is O(n log n) in the batch (plus the candidates that do fall inside a window),
+    whatever the observer stored: the stored candidates for duplicates come from a fixed few
+    statements over the sightings' own time windows (:func:`_stored_neighbours`), and each
+    sighting is compared only with the candidates of its species inside its window, found by
+    bisection (:func:`_duplicates`)."""
     if not sightings:
         return []
     codes = _zone_codes(session, settings, sightings)
