@@ -130,10 +130,6 @@ class ZoneIndex:
             )
         return answers
 
-    def codes_at(self, lon: float, lat: float) -> set[str]:
-        """The codes of every zone holding a point (overlapping zones included)."""
-        return set(self.places_many([(lon, lat)])[0].codes)
-
     def commune_area(self, lon: float, lat: float, kind: str = "commune") -> Area | None:
         """The commune (the largest zone of ``kind``) holding a point, as a centre and a
         radius: how a species generalised "to the commune" is shown. None outside every one."""
