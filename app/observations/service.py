@@ -181,10 +181,10 @@ def _row(
     public: PublicPosition,
     flags: list[str],
     now: datetime,
-    id: uuid.UUID | None = None,
+    row_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     return {
-        "id": new_id() if id is None else id,
+        "id": new_id() if row_id is None else row_id,
         "client_id": data.client_id,
         "observer_id": observer_id,
         "species_id": species.id,
@@ -484,7 +484,7 @@ def create_batch(
             ),
             flags=row_flags,
             now=now,
-            id=id_,
+            row_id=id_,
         )
         for (p, species), place, row_flags, id_ in zip(
             fresh.values(), places, flags, ids, strict=True
