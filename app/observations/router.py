@@ -90,14 +90,17 @@ async def create_observation(
 )
 async def create_batch(
     batch: ObservationBatch, observer_id: TokenSubject, settings: SettingsDep, request: Request
-) -> BatchResponse:
-    return await for_account(
+) -> Response:
+    answer = await for_account(
         request,
         observer_id,
         lambda session: service.create_batch(
             session, settings, observer_id=observer_id, items=batch.observations
         ),
     )
+    # Serialised here, as for a single POST: FastAPI would validate the 500 results again
+    # before serialising them.
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.get(
