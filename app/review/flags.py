@@ -169,11 +169,6 @@ def species_profile(session: Session, settings: Settings, species_id: uuid.UUID)
     return profile
 
 
-def forget_profiles() -> None:
-    with _profiles_lock:
-        _profiles.clear()
-
-
 # --- the rules -------------------------------------------------------------------------------
 
 
