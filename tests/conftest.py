@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,12 +24,12 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from app.accounts.models import Role, User
 from app.core.db import Database, make_engine
 from app.core.migrations import upgrade
 from app.core.settings import Settings
 from app.main import create_app
-
-from .factories import load_reference_data
+from tests.factories import auth_headers, create_user, load_reference_data
 
 PG_ADMIN_URL = os.environ.get(
     "SENTINELLES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -147,3 +147,124 @@ def committing_app(settings: Settings, engine: Engine) -> FastAPI:
     need several connections. Such tests must create their own users so they leave nothing that
     other tests could see."""
     return create_app(settings, database=Database(engine))
+
+
+@pytest.fixture
+def committing_clients(committing_app: FastAPI) -> Iterator[Callable[[], TestClient]]:
+    """A factory of TestClients on the committing app, one per thread of a race."""
+    made: list[TestClient] = []
+
+    def make() -> TestClient:
+        c = TestClient(committing_app, base_url="http://testserver/api/v1")
+        c.__enter__()
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.__exit__(None, None, None)
+
+
+@pytest.fixture
+def clients(committing_clients: Callable[[], TestClient]) -> Callable[[], TestClient]:
+    """The name the observations' races know ``committing_clients`` by."""
+    return committing_clients
+
+
+@pytest.fixture
+def racer(engine: Engine, settings: Settings) -> User:
+    """A committed user of this test's own (racing requests commit for real), so that its rows
+    bother no other test."""
+    with Session(engine) as work:
+        user = create_user(work, settings, display_name="Racer")
+        work.commit()
+        work.refresh(user)
+        work.expunge(user)
+    return user
+
+
+# --- the people a test needs --------------------------------------------------------------------
+#
+# One fixture per role, each a fresh account in the test's transaction. A module that needs
+# another display name (because it asserts on it) says so with a constant, e.g.
+# ``SENTINEL_NAME = "Martine D."``, rather than declaring its own fixture.
+
+
+def _name(request: pytest.FixtureRequest, who: str, default: str) -> str:
+    return str(getattr(request.module, f"{who}_NAME", default))
+
+
+@pytest.fixture
+def sentinel(request: pytest.FixtureRequest, session: Session, settings: Settings) -> User:
+    """A volunteer: the one who observes, in most tests."""
+    return create_user(session, settings, display_name=_name(request, "SENTINEL", "Camille"))
+
+
+@pytest.fixture
+def observer(request: pytest.FixtureRequest, session: Session, settings: Settings) -> User:
+    """A volunteer, named for what the media tests make them do: observe and upload."""
+    return create_user(session, settings, display_name=_name(request, "OBSERVER", "Camille"))
+
+
+@pytest.fixture
+def other(request: pytest.FixtureRequest, session: Session, settings: Settings) -> User:
+    """Another volunteer, who must not see what is the sentinel's own."""
+    return create_user(session, settings, display_name=_name(request, "OTHER", "Dominique"))
+
+
+@pytest.fixture
+def ecologist(request: pytest.FixtureRequest, session: Session, settings: Settings) -> User:
+    """Staff who reviews records and curates the reference data."""
+    name = _name(request, "ECOLOGIST", "Claude")
+    return create_user(session, settings, role=Role.ecologist, display_name=name)
+
+
+@pytest.fixture
+def admin(request: pytest.FixtureRequest, session: Session, settings: Settings) -> User:
+    return create_user(
+        session, settings, role=Role.admin, display_name=_name(request, "ADMIN", "Alix")
+    )
+
+
+@pytest.fixture
+def teacher(request: pytest.FixtureRequest, session: Session, settings: Settings) -> User:
+    name = _name(request, "TEACHER", "Mme Lefebvre")
+    return create_user(session, settings, role=Role.teacher, display_name=name)
+
+
+@pytest.fixture
+def observer_headers(observer: User, settings: Settings) -> dict[str, str]:
+    return auth_headers(observer, settings)
+
+
+@pytest.fixture
+def other_headers(other: User, settings: Settings) -> dict[str, str]:
+    return auth_headers(other, settings)
+
+
+@pytest.fixture
+def ecologist_headers(ecologist: User, settings: Settings) -> dict[str, str]:
+    return auth_headers(ecologist, settings)
+
+
+# --- services shared by several domains ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server for the whole run; its URL."""
+    try:
+        import boto3  # noqa: F401
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        pytest.skip(
+            f"S3 backend not tested: {exc.name} is not installed "
+            "(pip install -e '.[dev]' brings boto3 and moto[server])"
+        )
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

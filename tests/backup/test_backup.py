@@ -38,7 +38,6 @@ from app.media.storage import LocalStorage, S3Storage
 from tests.conftest import PG_ADMIN_URL, REQUIRE_PG, _postgres_unreachable_reason
 from tests.factories import auth_headers, create_user, load_reference_data
 from tests.media.test_photos import jpeg, observation_payload
-from tests.media.test_storage import s3_endpoint  # noqa: F401  (the moto S3 server fixture)
 from tests.surveys.test_sites import payload as site_payload
 from tests.surveys.test_visits import nest_visit
 
@@ -450,7 +449,7 @@ def test_media_in_s3_round_trip(
     source: Instance,
     new_database: Callable[[], str],
     tmp_path: Path,
-    s3_endpoint: str,  # noqa: F811
+    s3_endpoint: str,
     backend: str,
 ) -> None:
     if backend != "sqlite":

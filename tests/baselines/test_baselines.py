@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import Session, col, func, select
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.audit.models import AuditEvent
 from app.baselines.csvfile import BaselineFileError, parse_baselines
 from app.baselines.models import Baseline
@@ -26,11 +25,6 @@ GOOD = (
     + "2010,3696,62528,,12,nests,recensement des granges,CPIE inventaire 2010\n"
     + "2010,608364,,,1,presence,,CPIE inventaire 2010\n"
 )
-
-
-@pytest.fixture
-def ecologist(session: Session, settings: Settings) -> User:
-    return create_user(session, settings, role=Role.ecologist)
 
 
 def _import(client: TestClient, user: User, settings: Settings, text: str) -> dict:  # type: ignore[type-arg]

@@ -55,10 +55,9 @@ def _sighting(cd_nom: int, when: str, count: int = 1) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def teacher(session: Session, settings: Settings) -> User:
+@pytest.fixture(autouse=True)
+def _reference(session: Session) -> None:
     load_reference_data(session)
-    return create_user(session, settings, role=Role.teacher, display_name="Mme Lefebvre")
 
 
 def test_a_class_outing_from_opening_to_the_teachers_check(

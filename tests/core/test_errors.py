@@ -20,11 +20,6 @@ from tests.observations.test_observations import count_rows, payload
 # bare HTTPException(400); app/core/errors.py answers it by its __cause__.
 
 
-@pytest.fixture
-def sentinel(session: Session, settings: Settings) -> User:
-    return create_user(session, settings)
-
-
 def json_headers(user: User, settings: Settings) -> dict[str, str]:
     return {**auth_headers(user, settings), "Content-Type": "application/json"}
 

@@ -25,7 +25,7 @@ from PIL import Image
 from sqlalchemy import Connection, Engine, event, update
 from sqlmodel import Session, col, select
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.core.db import Database
 from app.core.settings import Settings
 from app.demo import load_demo, sentinel_email
@@ -34,7 +34,7 @@ from app.media import service as media_service
 from app.media.models import ObservationPhoto
 from app.media.storage import storage_from_settings
 from app.observations.models import Observation
-from tests.factories import auth_headers, create_user
+from tests.factories import auth_headers
 from tests.observations.test_observations_concurrency import race
 
 SWALLOW = 3696  # Hirondelle rustique, not sensitive
@@ -199,26 +199,6 @@ def open_temp_files() -> set[str]:
         if target.startswith(temp_root + "/"):
             found.add(target)
     return found
-
-
-@pytest.fixture
-def observer(session: Session, settings: Settings) -> User:
-    return create_user(session, settings, display_name="Camille")
-
-
-@pytest.fixture
-def observer_headers(observer: User, settings: Settings) -> dict[str, str]:
-    return auth_headers(observer, settings)
-
-
-@pytest.fixture
-def ecologist_headers(session: Session, settings: Settings) -> dict[str, str]:
-    return auth_headers(create_user(session, settings, role=Role.ecologist), settings)
-
-
-@pytest.fixture
-def other_headers(session: Session, settings: Settings) -> dict[str, str]:
-    return auth_headers(create_user(session, settings, display_name="Dominique"), settings)
 
 
 @pytest.fixture
@@ -749,20 +729,6 @@ def test_without_keep_original_photos_there_is_no_original(
 # --- S3 ----------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """A local S3-compatible server (moto) for this module."""
-    pytest.importorskip("boto3")
-    server_module = pytest.importorskip("moto.server")
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def s3_app(settings: Settings, db: Database, s3_endpoint: str) -> Iterator[tuple[FastAPI, Any]]:
     import boto3
@@ -817,32 +783,6 @@ def test_photos_go_to_s3_when_configured(
 
 
 # --- races and failures ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def racer(engine: Engine, settings: Settings) -> User:
-    """A committed user of this test's own (the racing requests commit for real)."""
-    with Session(engine) as work:
-        user = create_user(work, settings, display_name="Racer")
-        work.commit()
-        work.refresh(user)
-        work.expunge(user)
-    return user
-
-
-@pytest.fixture
-def committing_clients(committing_app: FastAPI) -> Iterator[Callable[[], TestClient]]:
-    made: list[TestClient] = []
-
-    def make() -> TestClient:
-        c = TestClient(committing_app, base_url="http://testserver/api/v1")
-        c.__enter__()
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.__exit__(None, None, None)
 
 
 def test_racing_uploads_store_each_photo_once_and_never_pass_the_limit(

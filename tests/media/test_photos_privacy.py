@@ -61,11 +61,6 @@ def assert_bare_jpeg(data: bytes) -> Image.Image:
 
 
 @pytest.fixture
-def observer(session: Session, settings: Settings) -> User:
-    return create_user(session, settings)
-
-
-@pytest.fixture
 def headers(session: Session, settings: Settings, observer: User) -> dict[str, dict[str, str]]:
     return {
         "observer": auth_headers(observer, settings),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -47,26 +47,6 @@ UNSAFE_KEYS = [
     "photos/a.jpg\x00",
     "~/a.jpg",
 ]
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """A moto S3 server for the whole run; its URL."""
-    try:
-        import boto3  # noqa: F401
-        from moto.server import ThreadedMotoServer
-    except ImportError as exc:
-        pytest.skip(
-            f"S3 backend not tested: {exc.name} is not installed "
-            "(pip install -e '.[dev]' brings boto3 and moto[server])"
-        )
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def _s3(endpoint: str, *, bucket: str | None = None, prefix: str = "", region: str = "us-east-1"):

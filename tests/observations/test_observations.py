@@ -11,13 +11,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.core.settings import Settings
 from app.observations.models import Observation
 from app.species.models import Species
 from app.zones.grid import generalise
 from app.zones.models import Zone
-from tests.factories import auth_headers, create_user
+from tests.factories import auth_headers
 
 SWALLOW = 3696  # Hirondelle rustique, not sensitive
 PEREGRINE = 2938  # Faucon pèlerin, sensitive in the reference
@@ -74,26 +74,6 @@ def count_rows(session: Session, *, observer_id: uuid.UUID, client_id: str | Non
 
 def post(client: TestClient, user: User, settings: Settings, body: Any) -> Any:
     return client.post("/observations", json=body, headers=auth_headers(user, settings))
-
-
-@pytest.fixture
-def sentinel(session: Session, settings: Settings) -> User:
-    return create_user(session, settings, display_name="Camille")
-
-
-@pytest.fixture
-def other(session: Session, settings: Settings) -> User:
-    return create_user(session, settings, display_name="Dominique")
-
-
-@pytest.fixture
-def ecologist(session: Session, settings: Settings) -> User:
-    return create_user(session, settings, role=Role.ecologist, display_name="Claude")
-
-
-@pytest.fixture
-def admin(session: Session, settings: Settings) -> User:
-    return create_user(session, settings, role=Role.admin, display_name="Alix")
 
 
 # --- creation ----------------------------------------------------------------------------------

@@ -24,11 +24,6 @@ from tests.observations.test_observations import (
 )
 
 
-@pytest.fixture
-def sentinel(session: Session, settings: Settings) -> User:
-    return create_user(session, settings)
-
-
 def send(client: TestClient, user: User, settings: Settings, body: Any) -> Any:
     return client.post("/observations/batch", json=body, headers=auth_headers(user, settings))
 

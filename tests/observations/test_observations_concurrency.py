@@ -6,53 +6,19 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from app.accounts.models import User
-from app.core.security import hash_password
 from app.core.settings import Settings
 from app.observations.models import Observation
 from tests.factories import auth_headers
 from tests.observations.test_observations import payload
-
-
-@pytest.fixture
-def racer(engine: Engine, settings: Settings) -> User:
-    """A committed user of this test's own, so that its rows bother no other test."""
-    with Session(engine) as session:
-        user = User(
-            email=f"racer-{uuid.uuid4().hex}@example.org",
-            display_name="Racer",
-            password_hash=hash_password("correct horse battery staple", settings),
-        )
-        session.add(user)
-        session.commit()
-        session.refresh(user)
-        session.expunge(user)
-    return user
-
-
-@pytest.fixture
-def clients(committing_app: FastAPI) -> Iterator[Callable[[], TestClient]]:
-    """A factory of TestClients on the committing app, one per thread."""
-    made: list[TestClient] = []
-
-    def make() -> TestClient:
-        c = TestClient(committing_app, base_url="http://testserver/api/v1")
-        c.__enter__()
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.__exit__(None, None, None)
 
 
 def race(n: int, clients: Callable[[], TestClient], call: Callable[[TestClient], Any]) -> list[Any]:

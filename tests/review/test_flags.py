@@ -26,10 +26,10 @@ LENS = (50.439505, 2.8185433)  # a neighbouring commune: not the territory (6252
 
 
 @pytest.fixture
-def sentinel(session: Session, settings: Settings) -> User:
-    # Profiles read fresh at every request, so that a test sees the data it just made.
+def settings(settings: Settings) -> Settings:
+    """Profiles read fresh at every request, so that a test sees the data it just made."""
     settings.flag_profile_seconds = 0
-    return create_user(session, settings)
+    return settings
 
 
 def _flags(client: TestClient, user: User, settings: Settings, **overrides: Any) -> list[str]:

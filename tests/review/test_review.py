@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
@@ -19,15 +18,9 @@ from app.review.models import ReviewDecision
 from tests.factories import auth_headers, create_user
 from tests.observations.test_observations import LOOS, PEREGRINE, SWALLOW, payload
 
-
-@pytest.fixture
-def sentinel(session: Session, settings: Settings) -> User:
-    return create_user(session, settings, display_name="Martine D.")
-
-
-@pytest.fixture
-def ecologist(session: Session, settings: Settings) -> User:
-    return create_user(session, settings, role=Role.ecologist, display_name="Claire")
+# Who the tests' sentinel and ecologist are (the conftest's fixtures read these names).
+SENTINEL_NAME = "Martine D."
+ECOLOGIST_NAME = "Claire"
 
 
 def _post(client: TestClient, user: User, settings: Settings, **overrides: Any) -> dict[str, Any]:

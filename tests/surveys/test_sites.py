@@ -101,21 +101,6 @@ def _reference(session: Session) -> None:
     load_reference_data(session)
 
 
-@pytest.fixture
-def sentinel(session: Session, settings: Settings) -> User:
-    return create_user(session, settings, display_name="Camille")
-
-
-@pytest.fixture
-def other(session: Session, settings: Settings) -> User:
-    return create_user(session, settings, display_name="Dominique")
-
-
-@pytest.fixture
-def ecologist(session: Session, settings: Settings) -> User:
-    return create_user(session, settings, role=Role.ecologist, display_name="Claude")
-
-
 # --- creation ----------------------------------------------------------------------------------
 
 

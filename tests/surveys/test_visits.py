@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.core.settings import Settings
 from app.species.models import Species
 from app.surveys.models import Visit, VisitCount
-from tests.factories import auth_headers, create_user, load_reference_data
+from tests.factories import auth_headers, load_reference_data
 from tests.surveys.test_sites import TRANSECT_LINE, create_site, ids, problem_fields
 from tests.surveys.test_sites import payload as site_payload
 
@@ -131,21 +131,6 @@ def utc(text: str) -> datetime:
 @pytest.fixture(autouse=True)
 def _reference(session: Session) -> None:
     load_reference_data(session)
-
-
-@pytest.fixture
-def sentinel(session: Session, settings: Settings) -> User:
-    return create_user(session, settings, display_name="Camille")
-
-
-@pytest.fixture
-def other(session: Session, settings: Settings) -> User:
-    return create_user(session, settings, display_name="Dominique")
-
-
-@pytest.fixture
-def ecologist(session: Session, settings: Settings) -> User:
-    return create_user(session, settings, role=Role.ecologist, display_name="Claude")
 
 
 @pytest.fixture

@@ -68,11 +68,6 @@ def collection(*features: dict[str, Any]) -> dict[str, Any]:
 BOWTIE = [[[2.78, 50.45], [2.79, 50.46], [2.79, 50.45], [2.78, 50.46], [2.78, 50.45]]]
 
 
-@pytest.fixture
-def ecologist_headers(session: Session, settings: Settings) -> dict[str, str]:
-    return auth_headers(create_user(session, settings, role=Role.ecologist), settings)
-
-
 def zone_codes(client: TestClient) -> dict[str, dict[str, Any]]:
     response = client.get("/zones")
     assert response.status_code == 200
