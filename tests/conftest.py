@@ -94,17 +94,22 @@ def engine(
     eng.dispose()
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def app_settings(media_dir: Path) -> Settings:
+    """The settings of an app under test: cheap password hashing, no reference cache."""
     return Settings(
         environment="test",
         database_url="sqlite://",  # unused: the app is handed its Database
         secret_key="test-secret-key-that-is-long-enough-0123456789",
         argon2_time_cost=1,
         argon2_memory_kib=8,
-        media_dir=tmp_path / "media",
+        media_dir=media_dir,
         reference_cache_seconds=0,
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return app_settings(tmp_path / "media")
 
 
 @pytest.fixture

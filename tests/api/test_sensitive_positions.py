@@ -72,13 +72,15 @@ from PIL import Image
 from pyproj import Geod
 from shapely.geometry import Point as ShapelyPoint
 from shapely.geometry import shape
-from sqlalchemy import update
+from sqlalchemy import Connection, Engine, update
 from sqlmodel import Session, col, select
 
 from app.accounts.models import Role, User
+from app.core.db import Database
 from app.core.settings import Settings
 from app.exports import service as exports_service
 from app.exports.rows import export_filters
+from app.main import create_app
 from app.observations.models import Observation
 from app.observations.schemas import ObservationFilters
 from app.species.models import Species
@@ -86,6 +88,7 @@ from app.surveys.models import Visit
 from app.zones.grid import CELL_1KM, CELL_10KM, cell_of, to_wgs84
 from app.zones.models import Zone
 from app.zones.service import commune_area, import_zones
+from tests.conftest import app_settings
 from tests.factories import auth_headers, create_user
 
 PEREGRINE = 2938  # Faucon pèlerin: sensitive, 10 km, in the shipped reference
@@ -577,8 +580,66 @@ def _set_status(session: Session, model: Any, row_id: str, status: str) -> None:
     session.flush()
 
 
+# --- one world per backend ---------------------------------------------------------------------
+#
+# Building the world and walking every route is the slowest work of the suite, so the world is
+# built once per backend for the whole module, in a transaction of its own on the run's database
+# that is never committed (rolled back when the module is done: no other test ever sees it). Each
+# test then runs in a SAVEPOINT of that transaction, rolled back at its end, so that the species'
+# generalisation one test changes is back as shipped for the next. A walk depends only on the
+# world and on the changes made before it: one made for a set of changes serves every test that
+# asks for the same set.
+
+
+@pytest.fixture(scope="module")
+def world_connection(engine: Engine) -> Iterator[Connection]:
+    conn = engine.connect()
+    trans = conn.begin()
+    try:
+        yield conn
+    finally:
+        trans.rollback()
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def world_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The module's settings: its photos' files must outlive each test."""
+    return app_settings(tmp_path_factory.mktemp("walk") / "media")
+
+
+@pytest.fixture(scope="module")
+def world(world_connection: Connection, world_settings: Settings) -> World:
+    db = Database(world_connection, join_transaction_mode="create_savepoint")
+    app = create_app(world_settings, database=db)
+    with TestClient(app, base_url="http://testserver/api/v1") as client, db.session() as session:
+        built = build_world(client, session, world_settings)
+        session.commit()  # into the module's transaction, which is never committed
+    return built
+
+
 @pytest.fixture
-def world(client: TestClient, session: Session, settings: Settings) -> World:
+def settings(world_settings: Settings) -> Settings:
+    return world_settings
+
+
+@pytest.fixture
+def connection(world_connection: Connection, world: World) -> Iterator[Connection]:
+    """The module's connection, the test's changes inside a savepoint rolled back at its end."""
+    savepoint = world_connection.begin_nested()
+    try:
+        yield world_connection
+    finally:
+        savepoint.rollback()
+
+
+@pytest.fixture(scope="module")
+def walks(world: World) -> dict[str, tuple[Rule, Walk]]:
+    """The walks made in this world (one per backend), by the changes made before them."""
+    return {}
+
+
+def build_world(client: TestClient, session: Session, settings: Settings) -> World:
     observer = create_user(session, settings, display_name="Sentinelle A")
     other = create_user(session, settings, display_name="Sentinelle B")
     ecologist = create_user(session, settings, role=Role.ecologist, display_name="Élise")
@@ -825,6 +886,36 @@ def walk(
     return result
 
 
+def walk_after(
+    client: TestClient,
+    app: FastAPI,
+    session: Session,
+    settings: Settings,
+    world: World,
+    changes: list[dict[str, Any]],
+    walks: dict[str, tuple[Rule, Walk]],
+) -> tuple[Rule, Walk]:
+    """The ecologist's ``changes`` made, the rule they give and the walk under it: walked
+    once per set of changes, the rule rebuilt by every test and checked to be the walked one."""
+    level = "grid_10km"
+    for change in changes:
+        moved = client.patch(
+            f"/species/{world.peregrine_id}",
+            json=change,
+            headers=auth_headers(world.ecologist, settings),
+        )
+        assert moved.status_code == 200, moved.text
+        level = moved.json()["generalisation"]
+    rule = build_rule(session, settings, world, level)
+    key = json.dumps(changes, sort_keys=True)
+    if key not in walks:
+        viewers = {"anonymous": {}, "sentinel B": auth_headers(world.other, settings)}
+        walks[key] = (rule, walk(client, app, world.fill, rule, viewers))
+    walked_rule, result = walks[key]
+    assert walked_rule == rule, "the same changes must give the same rule"
+    return rule, result
+
+
 def _zone_leaks(
     response: Any, text: str, params: Mapping[str, str], url: str, rule: Rule, where: str
 ) -> list[str]:
@@ -881,20 +972,11 @@ def test_no_route_shows_a_sensitive_position_more_precisely_than_allowed(
     settings: Settings,
     world: World,
     changes: list[dict[str, Any]],
+    walks: dict[str, tuple[Rule, Walk]],
 ) -> None:
-    level = "grid_10km"
-    for change in changes:
-        moved = client.patch(
-            f"/species/{world.peregrine_id}",
-            json=change,
-            headers=auth_headers(world.ecologist, settings),
-        )
-        assert moved.status_code == 200, moved.text
-        level = moved.json()["generalisation"]
-    rule = build_rule(session, settings, world, level)
-    viewers = {"anonymous": {}, "sentinel B": auth_headers(world.other, settings)}
+    viewers = ("anonymous", "sentinel B")
 
-    result = walk(client, app, world.fill, rule, viewers)
+    rule, result = walk_after(client, app, session, settings, world, changes, walks)
 
     assert result.leaks == [], "\n".join(result.leaks[:50])
     # The walk did look where positions are: the validated observation at its public centre,
@@ -941,23 +1023,13 @@ def test_no_route_places_a_sensitive_observation_in_a_zone_finer_than_its_blur(
     settings: Settings,
     world: World,
     changes: list[dict[str, Any]],
+    walks: dict[str, tuple[Rule, Walk]],
 ) -> None:
     """A zone id is a place: a commune says more than a 10 km cell, a slag heap more than any
     blur. Neither may come with a generalised observation, nor find it as a filter."""
-    level = "grid_10km"
-    for change in changes:
-        moved = client.patch(
-            f"/species/{world.peregrine_id}",
-            json=change,
-            headers=auth_headers(world.ecologist, settings),
-        )
-        assert moved.status_code == 200, moved.text
-        level = moved.json()["generalisation"]
-    rule = build_rule(session, settings, world, level)
-    assert all(secret.zones for secret in rule.secrets if secret.name.startswith("validated"))
-    viewers = {"anonymous": {}, "sentinel B": auth_headers(world.other, settings)}
+    rule, result = walk_after(client, app, session, settings, world, changes, walks)
 
-    result = walk(client, app, world.fill, rule, viewers)
+    assert all(secret.zones for secret in rule.secrets if secret.name.startswith("validated"))
 
     assert result.leaks == [], "\n".join(result.leaks[:50])
     assert result.zone_leaks == [], "\n".join(result.zone_leaks[:20])
