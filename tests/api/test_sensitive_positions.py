@@ -609,13 +609,29 @@ def world_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def world(world_connection: Connection, world_settings: Settings) -> World:
-    db = Database(world_connection, join_transaction_mode="create_savepoint")
-    app = create_app(world_settings, database=db)
-    with TestClient(app, base_url="http://testserver/api/v1") as client, db.session() as session:
+def world_app(world_connection: Connection, world_settings: Settings) -> FastAPI:
+    return create_app(
+        world_settings,
+        database=Database(world_connection, join_transaction_mode="create_savepoint"),
+    )
+
+
+@pytest.fixture(scope="module")
+def world(world_app: FastAPI, world_settings: Settings) -> World:
+    db: Database = world_app.state.db
+    with (
+        TestClient(world_app, base_url="http://testserver/api/v1") as client,
+        db.session() as session,
+    ):
         built = build_world(client, session, world_settings)
         session.commit()  # into the module's transaction, which is never committed
     return built
+
+
+@pytest.fixture(scope="module")
+def document(world_app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI document, whose GET routes are walked (building it takes a second)."""
+    return world_app.openapi()
 
 
 @pytest.fixture
@@ -846,9 +862,13 @@ def _narrow_secret(params: Mapping[str, str], rule: Rule) -> Secret | None:
 
 
 def walk(
-    client: TestClient, app: FastAPI, fill: Fill, rule: Rule, viewers: Mapping[str, dict[str, str]]
+    client: TestClient,
+    document: Mapping[str, Any],
+    fill: Fill,
+    rule: Rule,
+    viewers: Mapping[str, dict[str, str]],
 ) -> Walk:
-    calls, unknown = plan_calls(app.openapi(), fill)
+    calls, unknown = plan_calls(document, fill)
     assert unknown == [], (
         "The leak walker cannot call these routes: teach it the parameters (World.fill) so "
         "that they are scanned too:\n" + "\n".join(unknown)
@@ -888,7 +908,7 @@ def walk(
 
 def walk_after(
     client: TestClient,
-    app: FastAPI,
+    document: Mapping[str, Any],
     session: Session,
     settings: Settings,
     world: World,
@@ -910,7 +930,7 @@ def walk_after(
     key = json.dumps(changes, sort_keys=True)
     if key not in walks:
         viewers = {"anonymous": {}, "sentinel B": auth_headers(world.other, settings)}
-        walks[key] = (rule, walk(client, app, world.fill, rule, viewers))
+        walks[key] = (rule, walk(client, document, world.fill, rule, viewers))
     walked_rule, result = walks[key]
     assert walked_rule == rule, "the same changes must give the same rule"
     return rule, result
@@ -967,7 +987,7 @@ def _seen(points: Sequence[Point], target: Point) -> bool:
 @pytest.mark.parametrize("changes", list(CHANGES.values()), ids=list(CHANGES))
 def test_no_route_shows_a_sensitive_position_more_precisely_than_allowed(
     client: TestClient,
-    app: FastAPI,
+    document: dict[str, Any],
     session: Session,
     settings: Settings,
     world: World,
@@ -976,7 +996,7 @@ def test_no_route_shows_a_sensitive_position_more_precisely_than_allowed(
 ) -> None:
     viewers = ("anonymous", "sentinel B")
 
-    rule, result = walk_after(client, app, session, settings, world, changes, walks)
+    rule, result = walk_after(client, document, session, settings, world, changes, walks)
 
     assert result.leaks == [], "\n".join(result.leaks[:50])
     # The walk did look where positions are: the validated observation at its public centre,
@@ -1018,7 +1038,7 @@ def public_export_leaks(client: TestClient, rule: Rule) -> list[str]:
 @pytest.mark.parametrize("changes", [[], [{"generalisation": "commune"}]], ids=["10km", "commune"])
 def test_no_route_places_a_sensitive_observation_in_a_zone_finer_than_its_blur(
     client: TestClient,
-    app: FastAPI,
+    document: dict[str, Any],
     session: Session,
     settings: Settings,
     world: World,
@@ -1027,7 +1047,7 @@ def test_no_route_places_a_sensitive_observation_in_a_zone_finer_than_its_blur(
 ) -> None:
     """A zone id is a place: a commune says more than a 10 km cell, a slag heap more than any
     blur. Neither may come with a generalised observation, nor find it as a filter."""
-    rule, result = walk_after(client, app, session, settings, world, changes, walks)
+    rule, result = walk_after(client, document, session, settings, world, changes, walks)
 
     assert all(secret.zones for secret in rule.secrets if secret.name.startswith("validated"))
 
