@@ -123,6 +123,49 @@ def connection(engine: Engine) -> Iterator[Connection]:
         conn.close()
 
 
+# --- a data set shared by a module's tests --------------------------------------------------------
+#
+# Some modules need the same, costly data set in every test (the authorisation matrix, the
+# sensitive-position walk). Such a module builds it once per backend in ``module_connection``,
+# a transaction of its own on the run's database that is never committed, and overrides
+# ``connection`` with ``in_savepoint(module_connection)``: each test then runs in a SAVEPOINT of
+# that transaction, rolled back at its end, so that it sees the data set as built and leaves
+# nothing behind, and no other module ever sees the data set.
+
+
+@pytest.fixture(scope="module")
+def module_connection(engine: Engine) -> Iterator[Connection]:
+    conn = engine.connect()
+    trans = conn.begin()
+    try:
+        yield conn
+    finally:
+        trans.rollback()
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def module_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The module's settings: the files of its data set (photos) must outlive each test."""
+    return app_settings(tmp_path_factory.mktemp("module") / "media")
+
+
+@pytest.fixture(scope="module")
+def module_app(module_connection: Connection, module_settings: Settings) -> FastAPI:
+    """An app on the module's transaction, to build the shared data set with."""
+    database = Database(module_connection, join_transaction_mode="create_savepoint")
+    return create_app(module_settings, database=database)
+
+
+def in_savepoint(conn: Connection) -> Iterator[Connection]:
+    """``conn``, the test's changes inside a savepoint rolled back at its end."""
+    savepoint = conn.begin_nested()
+    try:
+        yield conn
+    finally:
+        savepoint.rollback()
+
+
 @pytest.fixture
 def db(connection: Connection) -> Database:
     return Database(connection, join_transaction_mode="create_savepoint")

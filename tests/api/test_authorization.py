@@ -3,9 +3,9 @@ each must get.
 
 The table below is the specification. A route added to the API without its row here fails
 ``test_every_route_is_in_the_matrix``, so that nobody adds an endpoint without deciding who may
-call it. Each cell runs against a fresh world (the owner's pending observation with a photo, a
-garden and a visit, other people of every role), so that one cell's DELETE cannot change the
-next cell's answer.
+call it. Each cell runs against the same world (the owner's pending observation with a photo, a
+garden and a visit, other people of every role), built once per backend, and inside a savepoint
+rolled back after it, so that one cell's DELETE cannot change the next cell's answer.
 
 Roles: ``anonymous`` (no token), ``owner`` (the sentinel who made the records), ``other`` (another
 sentinel), ``teacher`` (who runs the world's class), ``ecologist``, ``admin``, ``pupil`` (a token
@@ -17,9 +17,10 @@ teacher's status and the pupil the one in ``PUPIL``, which must name every route
 
 from __future__ import annotations
 
+import copy
 import io
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,12 +28,15 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
+from sqlalchemy import Connection
 from sqlmodel import Session, col, select
 
 from app.accounts.models import Role, User
 from app.baselines import service as baselines_service
+from app.core.db import Database
 from app.core.settings import Settings
 from app.species.models import Species
+from tests.conftest import in_savepoint
 from tests.factories import DEFAULT_PASSWORD, auth_headers, create_user, load_reference_data
 
 ROLES = ("anonymous", "owner", "other", "teacher", "ecologist", "admin", "pupil", "other_teacher")
@@ -566,6 +570,48 @@ def test_every_route_is_in_the_matrix(app: FastAPI) -> None:
     assert gone == [], f"rows of the matrix for routes that no longer exist: {gone}"
 
 
+@pytest.fixture(scope="module")
+def module_settings(module_settings: Settings) -> Settings:
+    """The pupil's token is made once, with the world: it must outlive the module's run."""
+    module_settings.access_token_minutes = 24 * 60
+    return module_settings
+
+
+@pytest.fixture(scope="module")
+def shared_world(module_app: FastAPI, module_settings: Settings) -> World:
+    """The world every cell starts from, built once per backend (see the conftest's
+    ``module_connection``)."""
+    db: Database = module_app.state.db
+    with (
+        TestClient(module_app, base_url="http://testserver/api/v1") as client,
+        db.session() as session,
+    ):
+        world = World(client, session, module_settings)
+        session.commit()  # into the module's transaction, which is never committed
+    return world
+
+
+@pytest.fixture
+def settings(module_settings: Settings) -> Settings:
+    return module_settings
+
+
+@pytest.fixture
+def connection(module_connection: Connection, shared_world: World) -> Iterator[Connection]:
+    yield from in_savepoint(module_connection)
+
+
+def world_of_this_test(
+    shared: World, client: TestClient, session: Session, settings: Settings
+) -> World:
+    """The shared world through this test's client and session; its photo, made on first use,
+    is the test's own (rolled back with it)."""
+    world = copy.copy(shared)
+    world.client, world.session, world.settings = client, session, settings
+    world._photo_id = None
+    return world
+
+
 CELLS = [
     pytest.param(route, role, expected_statuses(route)[i], id=f"{route[0]} {route[1]} as {role}")
     for route in MATRIX
@@ -581,8 +627,9 @@ def test_the_matrix(
     route: tuple[str, str],
     role: str,
     expected: int,
+    shared_world: World,
 ) -> None:
-    world = World(client, session, settings)
+    world = world_of_this_test(shared_world, client, session, settings)
     call, _ = MATRIX[route]
     method, _ = route
     url = call.path(world)

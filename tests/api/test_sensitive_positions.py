@@ -72,7 +72,7 @@ from PIL import Image
 from pyproj import Geod
 from shapely.geometry import Point as ShapelyPoint
 from shapely.geometry import shape
-from sqlalchemy import Connection, Engine, update
+from sqlalchemy import Connection, update
 from sqlmodel import Session, col, select
 
 from app.accounts.models import Role, User
@@ -80,7 +80,6 @@ from app.core.db import Database
 from app.core.settings import Settings
 from app.exports import service as exports_service
 from app.exports.rows import export_filters
-from app.main import create_app
 from app.observations.models import Observation
 from app.observations.schemas import ObservationFilters
 from app.species.models import Species
@@ -88,7 +87,7 @@ from app.surveys.models import Visit
 from app.zones.grid import CELL_1KM, CELL_10KM, cell_of, to_wgs84
 from app.zones.models import Zone
 from app.zones.service import commune_area, import_zones
-from tests.conftest import app_settings
+from tests.conftest import in_savepoint
 from tests.factories import auth_headers, create_user
 
 PEREGRINE = 2938  # Faucon pèlerin: sensitive, 10 km, in the shipped reference
@@ -583,70 +582,39 @@ def _set_status(session: Session, model: Any, row_id: str, status: str) -> None:
 # --- one world per backend ---------------------------------------------------------------------
 #
 # Building the world and walking every route is the slowest work of the suite, so the world is
-# built once per backend for the whole module, in a transaction of its own on the run's database
-# that is never committed (rolled back when the module is done: no other test ever sees it). Each
-# test then runs in a SAVEPOINT of that transaction, rolled back at its end, so that the species'
+# built once per backend for the whole module (in the conftest's ``module_connection``, never
+# committed) and each test runs in a savepoint of it, rolled back at its end: the species'
 # generalisation one test changes is back as shipped for the next. A walk depends only on the
 # world and on the changes made before it: one made for a set of changes serves every test that
 # asks for the same set.
 
 
 @pytest.fixture(scope="module")
-def world_connection(engine: Engine) -> Iterator[Connection]:
-    conn = engine.connect()
-    trans = conn.begin()
-    try:
-        yield conn
-    finally:
-        trans.rollback()
-        conn.close()
-
-
-@pytest.fixture(scope="module")
-def world_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The module's settings: its photos' files must outlive each test."""
-    return app_settings(tmp_path_factory.mktemp("walk") / "media")
-
-
-@pytest.fixture(scope="module")
-def world_app(world_connection: Connection, world_settings: Settings) -> FastAPI:
-    return create_app(
-        world_settings,
-        database=Database(world_connection, join_transaction_mode="create_savepoint"),
-    )
-
-
-@pytest.fixture(scope="module")
-def world(world_app: FastAPI, world_settings: Settings) -> World:
-    db: Database = world_app.state.db
+def world(module_app: FastAPI, module_settings: Settings) -> World:
+    db: Database = module_app.state.db
     with (
-        TestClient(world_app, base_url="http://testserver/api/v1") as client,
+        TestClient(module_app, base_url="http://testserver/api/v1") as client,
         db.session() as session,
     ):
-        built = build_world(client, session, world_settings)
+        built = build_world(client, session, module_settings)
         session.commit()  # into the module's transaction, which is never committed
     return built
 
 
 @pytest.fixture(scope="module")
-def document(world_app: FastAPI) -> dict[str, Any]:
+def document(module_app: FastAPI) -> dict[str, Any]:
     """The app's OpenAPI document, whose GET routes are walked (building it takes a second)."""
-    return world_app.openapi()
+    return module_app.openapi()
 
 
 @pytest.fixture
-def settings(world_settings: Settings) -> Settings:
-    return world_settings
+def settings(module_settings: Settings) -> Settings:
+    return module_settings
 
 
 @pytest.fixture
-def connection(world_connection: Connection, world: World) -> Iterator[Connection]:
-    """The module's connection, the test's changes inside a savepoint rolled back at its end."""
-    savepoint = world_connection.begin_nested()
-    try:
-        yield world_connection
-    finally:
-        savepoint.rollback()
+def connection(module_connection: Connection, world: World) -> Iterator[Connection]:
+    yield from in_savepoint(module_connection)
 
 
 @pytest.fixture(scope="module")
