@@ -43,6 +43,10 @@ def load_reference_data(session: Session) -> None:
     import_zones(session, DEFAULT_ZONES_FILE)
 
 
+def _id(who: User | uuid.UUID) -> uuid.UUID:
+    return who.id if isinstance(who, User) else who
+
+
 def _saved(session: Session, row: Any) -> Any:
     session.add(row)
     session.flush()
@@ -141,7 +145,7 @@ def create_zone(
 def create_observation(
     session: Session,
     *,
-    observer: User,
+    observer: User | uuid.UUID,
     cd_nom: int = SWALLOW,
     observed_at: datetime | str = "2026-04-12T09:00:00+02:00",
     at: tuple[float, float] = LOOS_AT,
@@ -154,7 +158,7 @@ def create_observation(
     when = datetime.fromisoformat(observed_at) if isinstance(observed_at, str) else observed_at
     observation = Observation(
         client_id=fields.pop("client_id", uuid.uuid4()),
-        observer_id=observer.id,
+        observer_id=_id(observer),
         species_id=species_by_cd_nom(session, cd_nom).id,
         observed_at=when,
         latitude=at[0],
@@ -194,7 +198,7 @@ def create_photo(
 def create_site(
     session: Session,
     *,
-    owner: User,
+    owner: User | uuid.UUID,
     kind: str = "nest_site",
     name: str = "Façade de la mairie",
     at: tuple[float, float] = LOOS_AT,
@@ -202,7 +206,7 @@ def create_site(
 ) -> Site:
     site = Site(
         client_id=fields.pop("client_id", uuid.uuid4()),
-        owner_id=owner.id,
+        owner_id=_id(owner),
         kind=kind,
         name=name,
         latitude=at[0],

@@ -11,13 +11,13 @@ import re
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.accounts.models import User
 from app.classes.models import SchoolClass
@@ -25,8 +25,16 @@ from app.classes.summary import class_summary, french_date, summary_html, summar
 from app.core.settings import Settings
 from app.observations.models import Observation
 from app.species.models import Species
-from app.surveys.models import Site, Visit, VisitCount
-from tests.factories import auth_headers, create_user
+from app.surveys.models import Site, Visit
+from tests.factories import (
+    auth_headers,
+    create_class,
+    create_observation,
+    create_site,
+    create_user,
+    create_visit,
+    species_by_cd_nom,
+)
 
 LOOS = (50.4571, 2.7852)
 SWALLOW = 3696  # Hirondelle rustique
@@ -43,7 +51,7 @@ CRAG_MARTIN = 99_000_002  # in Hirundinidae, not among the shipped species
 
 
 def species(session: Session, cd_nom: int) -> Species:
-    return session.exec(select(Species).where(col(Species.cd_nom) == cd_nom)).one()
+    return species_by_cd_nom(session, cd_nom)
 
 
 def add_species(
@@ -65,25 +73,9 @@ def add_species(
 def make_class(
     session: Session, settings: Settings, *, name: str = "CM1 B", school: str = "École Basly"
 ) -> tuple[SchoolClass, User]:
-    teacher = create_user(session, settings, role="teacher", display_name="M. Lefebvre")
-    account = User(
-        email=f"class-{uuid.uuid4().hex}@classes.invalid",
-        display_name=f"{name} · {school}",
-        password_hash="!",
-        role="sentinel",
-    )
-    session.add(account)
-    session.flush()
-    school_class = SchoolClass(
-        teacher_id=teacher.id,
-        account_id=account.id,
-        name=name,
-        school=school,
-        school_year="2025-2026",
-        join_code=uuid.uuid4().hex[:10].upper(),
-    )
-    session.add(school_class)
-    session.flush()
+    school_class = create_class(session, settings, name=name, school=school)
+    teacher = session.get(User, school_class.teacher_id)
+    assert teacher is not None
     return school_class, teacher
 
 
@@ -97,37 +89,26 @@ def observe(
     status: str = "pending",
     deleted: bool = False,
 ) -> Observation:
-    observation = Observation(
-        client_id=uuid.uuid4(),
-        observer_id=observer_id,
-        species_id=species(session, cd_nom).id,
-        observed_at=datetime.fromisoformat(when),
-        latitude=LOOS[0],
-        longitude=LOOS[1],
-        public_latitude=LOOS[0],
-        public_longitude=LOOS[1],
+    return create_observation(
+        session,
+        observer=observer_id,
+        cd_nom=cd_nom,
+        observed_at=when,
+        at=LOOS,
         count=count,
         status=status,
-        deleted_at=datetime.now(UTC) if deleted else None,
+        deleted=deleted,
     )
-    session.add(observation)
-    session.flush()
-    return observation
 
 
 def make_site(session: Session, school_class: SchoolClass) -> Site:
-    site = Site(
-        client_id=uuid.uuid4(),
-        owner_id=school_class.account_id,
+    return create_site(
+        session,
+        owner=school_class.account_id,
         class_id=school_class.id,
-        kind="nest_site",
         name="Façade de l'école",
-        latitude=LOOS[0],
-        longitude=LOOS[1],
+        at=LOOS,
     )
-    session.add(site)
-    session.flush()
-    return site
 
 
 def visit(
@@ -139,23 +120,7 @@ def visit(
     status: str = "pending",
 ) -> Visit:
     """``counts``: each row's ``cd_nom`` and figures (``count``, ``occupied``, ``artificial``)."""
-    record = Visit(
-        client_id=uuid.uuid4(),
-        site_id=site.id,
-        observer_id=site.owner_id,
-        started_at=datetime.fromisoformat(when),
-        duration_min=30,
-        status=status,
-    )
-    session.add(record)
-    session.flush()
-    for row in counts:
-        figures = {k: v for k, v in row.items() if k != "cd_nom"}
-        session.add(
-            VisitCount(visit_id=record.id, species_id=species(session, row["cd_nom"]).id, **figures)
-        )
-    session.flush()
-    return record
+    return create_visit(session, site=site, started_at=when, counts=counts, status=status)
 
 
 def seen(summary_year: Any) -> list[tuple[int, str | None, int, int, date]]:

@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from app.accounts.models import Role, User
 from app.core.settings import Settings
@@ -27,7 +27,7 @@ from app.species.models import Species
 from app.stats.schemas import SightingSource
 from app.stats.service import Sighting, first_per_year, median_day_of_year, phenology
 from app.surveys.models import Site, Visit
-from tests.factories import auth_headers, create_user
+from tests.factories import auth_headers, create_observation, create_user, species_by_cd_nom
 
 PARIS = ZoneInfo("Europe/Paris")
 SWALLOW = 3696  # Hirondelle rustique
@@ -38,7 +38,7 @@ LOOS = (50.4571, 2.7852)  # in Loos-en-Gohelle
 
 
 def species(session: Session, cd_nom: int) -> Species:
-    return session.exec(select(Species).where(Species.cd_nom == cd_nom)).one()
+    return species_by_cd_nom(session, cd_nom)
 
 
 def observe(
@@ -52,23 +52,16 @@ def observe(
     deleted: bool = False,
 ) -> Observation:
     """An observation written straight to the database, as if reviewed already."""
-    at = datetime.fromisoformat(when)
-    observation = Observation(
-        client_id=uuid.uuid4(),
-        observer_id=observer.id,
-        species_id=species(session, cd_nom).id,
-        observed_at=at,
-        latitude=LOOS[0],
-        longitude=LOOS[1],
-        public_latitude=LOOS[0],
-        public_longitude=LOOS[1],
-        count=count,
+    return create_observation(
+        session,
+        observer=observer,
+        cd_nom=cd_nom,
+        observed_at=when,
+        at=LOOS,
         status=status,
-        deleted_at=datetime.now(UTC) if deleted else None,
+        count=count,
+        deleted=deleted,
     )
-    session.add(observation)
-    session.flush()
-    return observation
 
 
 def make_site(
