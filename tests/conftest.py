@@ -231,6 +231,13 @@ def racer(engine: Engine, settings: Settings) -> User:
     return user
 
 
+@pytest.fixture
+def reference_data(session: Session) -> None:
+    """The shipped species and zones loaded again in the test's transaction (an upsert: for
+    tests that must not depend on what an earlier, committing test changed in them)."""
+    load_reference_data(session)
+
+
 # --- the people a test needs --------------------------------------------------------------------
 #
 # One fixture per role, each a fresh account in the test's transaction. A module that needs

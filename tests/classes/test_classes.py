@@ -55,9 +55,8 @@ def _sighting(cd_nom: int, when: str, count: int = 1) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(autouse=True)
-def _reference(session: Session) -> None:
-    load_reference_data(session)
+# Each test starts from the shipped species and zones, loaded again (an upsert).
+pytestmark = pytest.mark.usefixtures("reference_data")
 
 
 def test_a_class_outing_from_opening_to_the_teachers_check(

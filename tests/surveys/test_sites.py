@@ -16,7 +16,7 @@ from app.accounts.models import Role, User
 from app.core.settings import Settings
 from app.surveys.models import Site
 from app.zones.models import Zone
-from tests.factories import auth_headers, create_user, load_reference_data
+from tests.factories import auth_headers, create_user
 
 LOOS = (50.4571, 2.7852)  # in Loos-en-Gohelle (INSEE 62528)
 ATLANTIC = (46.0, -20.0)  # in no zone
@@ -96,9 +96,8 @@ def set_times(session: Session, site_id: str, **times: datetime) -> None:
     session.flush()
 
 
-@pytest.fixture(autouse=True)
-def _reference(session: Session) -> None:
-    load_reference_data(session)
+# Each test starts from the shipped species and zones, loaded again (an upsert).
+pytestmark = pytest.mark.usefixtures("reference_data")
 
 
 # --- creation ----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from app.accounts.models import User
 from app.core.settings import Settings
 from app.species.models import Species
 from app.surveys.models import Visit, VisitCount
-from tests.factories import auth_headers, load_reference_data
+from tests.factories import auth_headers
 from tests.surveys.test_sites import TRANSECT_LINE, create_site, ids, problem_fields
 from tests.surveys.test_sites import payload as site_payload
 
@@ -128,9 +128,8 @@ def utc(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-@pytest.fixture(autouse=True)
-def _reference(session: Session) -> None:
-    load_reference_data(session)
+# Each test starts from the shipped species and zones, loaded again (an upsert).
+pytestmark = pytest.mark.usefixtures("reference_data")
 
 
 @pytest.fixture
