@@ -55,8 +55,10 @@ def _sighting(cd_nom: int, when: str, count: int = 1) -> dict[str, Any]:
     }
 
 
-# Each test starts from the shipped species and zones, loaded again (an upsert).
-pytestmark = pytest.mark.usefixtures("reference_data")
+@pytest.fixture
+def teacher(reference_data: None, teacher: User) -> User:
+    """The conftest's teacher, on the shipped species and zones loaded again (an upsert)."""
+    return teacher
 
 
 def test_a_class_outing_from_opening_to_the_teachers_check(
