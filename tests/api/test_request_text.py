@@ -21,9 +21,8 @@ from app.core.deps import SessionDep
 from app.core.settings import Settings
 from app.observations.models import Observation
 from app.zones.models import Zone
-
-from .factories import DEFAULT_PASSWORD, auth_headers, create_user
-from .test_observations import payload
+from tests.factories import DEFAULT_PASSWORD, auth_headers, create_user
+from tests.observations.test_observations import payload
 
 NUL = "\u0000"
 SURROGATE = "\ud800"

@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 from app.core import settings_doc
 from app.core.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # [text](target) and [text](target "title"); images too. Targets with a scheme are not local.
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)]*)\)")
