@@ -21,7 +21,7 @@ ERRORS = (
         "auth.invalid_refresh_token",
         401,
         "Votre session n'est plus valable : reconnectez-vous.",
-        "The refresh token is unknown or revoked.",
+        "The refresh token is not one this service gave out.",
     ),
     E(
         "auth.refresh_token_expired",
@@ -39,7 +39,7 @@ ERRORS = (
         "auth.email_taken",
         409,
         "Un compte existe déjà avec cette adresse e-mail.",
-        "Sign-up or change of e-mail to an address another account uses.",
+        "Sign-up with an address another account uses.",
     ),
     E(
         "auth.email_invalid",

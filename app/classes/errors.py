@@ -8,14 +8,14 @@ ERRORS = (
     E(
         "class.not_found",
         404,
-        "Aucune classe ouverte ne correspond à ce code.",
+        "Cette classe est introuvable : vérifiez le code de la classe.",
         "No class of the teacher's has this id, or no open class has this join code.",
     ),
     E(
         "class.closed",
         409,
         "Cette classe est fermée.",
-        "The class was closed: it takes no new pupil and no change.",
+        "The class was closed: its join code can no longer be renewed.",
     ),
     E(
         "class.full",

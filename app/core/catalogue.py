@@ -97,8 +97,8 @@ ERRORS = (
         "request.invalid_bbox",
         422,
         "La zone de carte demandée n'est pas valable.",
-        "`bbox` must be four numbers `minlon,minlat,maxlon,maxlat` in WGS 84 degrees, in "
-        "range and in order.",
+        "`bbox` must be four finite numbers `minlon,minlat,maxlon,maxlat` in WGS 84 degrees, "
+        "in range, the minimum corner first.",
     ),
     E(
         "request.unstorable_text",
@@ -110,7 +110,7 @@ ERRORS = (
         "request.unstorable_value",
         422,
         "Une valeur envoyée ne peut pas être enregistrée.",
-        "The database refused a value no validation caught (out of its range).",
+        "The database refused a value no validation caught (a number out of its range...).",
     ),
     E(
         "request.too_large",

@@ -9,7 +9,7 @@ ERRORS = (
         "photo.not_found",
         404,
         "Cette photo n'existe pas.",
-        "No photo of this observation has this id.",
+        "No photo the caller may see has this id.",
     ),
     E(
         "photo.original_not_kept",

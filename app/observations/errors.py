@@ -20,8 +20,9 @@ ERRORS = (
     E(
         "observation.not_editable",
         409,
-        "Cette observation a été examinée : elle ne peut plus être modifiée.",
-        "The observation's review status no longer allows changes (or removing its photos).",
+        "Cette observation ne peut plus être modifiée à ce stade de son examen.",
+        "A rejected observation cannot be edited; its photos can be removed only while it is "
+        "pending or needs information.",
     ),
     E(
         "observation.client_id_in_flight",

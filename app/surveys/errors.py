@@ -70,8 +70,8 @@ ERRORS = (
     E(
         "visit.not_editable",
         409,
-        "Cette visite a été examinée : elle ne peut plus être modifiée.",
-        "The visit's review status no longer allows changes.",
+        "Cette visite a été écartée après examen : elle ne peut plus être modifiée.",
+        "A rejected visit cannot be edited.",
     ),
     E(
         "visit.client_id_in_flight",
