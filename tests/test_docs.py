@@ -45,6 +45,21 @@ def test_error_catalogue_generated_from_the_declarations() -> None:
     )
 
 
+def test_error_catalogue_command_checks_and_rewrites(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stale = tmp_path / "errors.md"
+    stale.write_text("# Error codes\n", encoding="utf-8")
+    monkeypatch.setattr(errors_doc, "ERRORS_MD", stale)
+    monkeypatch.setattr(errors_doc, "ROOT", tmp_path)
+
+    assert errors_doc.main(["--check"]) == 1
+    assert errors_doc.REGENERATE in capsys.readouterr().out
+    assert errors_doc.main([]) == 0
+    assert stale.read_text(encoding="utf-8") == errors_doc.render_markdown()
+    assert errors_doc.main(["--check"]) == 0
+
+
 def test_every_setting_is_documented_once() -> None:
     markdown = settings_doc.render_markdown()
     env = settings_doc.render_env_example()
