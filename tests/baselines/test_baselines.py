@@ -3,8 +3,11 @@ changes, listed and deleted by ecologists, each change in the audit trail."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,6 +15,7 @@ from sqlmodel import Session, col, func, select
 
 from app.accounts.models import User
 from app.audit.models import AuditEvent
+from app.baselines import service as baselines_service
 from app.baselines.csvfile import BaselineFileError, parse_baselines
 from app.baselines.models import Baseline
 from app.core.settings import Settings
@@ -190,3 +194,29 @@ def test_valid_rows_come_back_as_written(rows: list[tuple[int, int, int]]) -> No
     parsed = parse_baselines(text)
     assert [(r.year, r.cd_nom, r.count) for r in parsed] == [(y, c, float(n)) for y, c, n in rows]
     assert [r.line for r in parsed] == list(range(2, len(rows) + 2))
+
+
+def test_an_import_runs_off_the_event_loop(
+    client: TestClient,
+    session: Session,
+    settings: Settings,
+    ecologist: User,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 4 MiB import takes a while: it must not hold the loop that answers everyone else."""
+    real = baselines_service.import_baselines
+    loops: list[bool] = []
+
+    def spying(*args: Any, **kwargs: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+            loops.append(True)
+        except RuntimeError:
+            loops.append(False)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(baselines_service, "import_baselines", spying)
+    before = _count(session)
+    assert _import(client, ecologist, settings, GOOD)["status"] == 200
+    assert loops == [False]  # ran in a worker thread, with no event loop of its own
+    assert _count(session) == before + 3
