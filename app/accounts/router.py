@@ -60,9 +60,7 @@ def register(body: UserCreate, session: SessionDep, settings: SettingsDep) -> Us
         display_name=body.display_name,
     )
     if body.invitation_code is not None:
-        from app.classes.service import redeem_invitation
-
-        redeem_invitation(session, body.invitation_code, user)
+        service.redeem_invitation(session, body.invitation_code, user)
     return UserPublic.model_validate(user)
 
 

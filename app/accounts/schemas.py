@@ -26,8 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from app.accounts.models import Role
 from app.core.patching import refuse_null
-from app.media.models import PhotoLicence
-from app.media.schemas import Licence
+from app.core.vocabulary import Licence, PhotoLicence
 
 EMAIL_MAX_LENGTH = 254
 EMAIL_LOCAL_MAX_LENGTH = 64

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select, update
 
 from app.accounts import throttle
-from app.accounts.models import RefreshToken, Role, User
+from app.accounts.models import RefreshToken, Role, TeacherInvitation, User
 from app.accounts.schemas import EMAIL_MAX_LENGTH, PASSWORD_MAX_LENGTH, TokenPair, UserCreate
 from app.core.db import new_id, utcnow
 from app.core.errors import (
@@ -36,7 +36,7 @@ from app.core.security import (
     verify_password,
 )
 from app.core.settings import Settings
-from app.media.models import PhotoLicence
+from app.core.vocabulary import PhotoLicence
 
 log = logging.getLogger("sentinelles.accounts")
 
@@ -247,3 +247,23 @@ def set_role(session: Session, *, user_id: uuid.UUID, role: Role) -> User:
     session.add(user)
     session.flush()
     return user
+
+
+def redeem_invitation(session: Session, code: str, user: User) -> None:
+    """Makes ``user`` a teacher with an unused, unexpired invitation code; 422 otherwise."""
+    invitation = session.exec(
+        select(TeacherInvitation)
+        .where(col(TeacherInvitation.code) == code.strip().upper())
+        .with_for_update()
+    ).first()
+    if invitation is None or invitation.used_at is not None or invitation.expires_at < utcnow():
+        raise Unprocessable(
+            "This invitation code is unknown, used or expired.",
+            code="user.invalid_invitation",
+            errors=[],
+        )
+    invitation.used_at = utcnow()
+    invitation.used_by = user.id
+    user.role = Role.teacher.value
+    session.add_all([invitation, user])
+    session.flush()

@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from app.accounts import throttle
-from app.accounts.models import Role, User
-from app.classes.models import Pupil, SchoolClass, TeacherInvitation
+from app.accounts.models import Role, TeacherInvitation, User
+from app.classes.models import Pupil, SchoolClass
 from app.classes.schemas import ClassCreate, JoinRequest
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, Unprocessable
@@ -248,23 +248,3 @@ def create_invitation(session: Session, settings: Settings, creator: User) -> Te
     session.add(invitation)
     session.flush()
     return invitation
-
-
-def redeem_invitation(session: Session, code: str, user: User) -> None:
-    """Makes ``user`` a teacher with an unused, unexpired invitation code; 422 otherwise."""
-    invitation = session.exec(
-        select(TeacherInvitation)
-        .where(col(TeacherInvitation.code) == code.strip().upper())
-        .with_for_update()
-    ).first()
-    if invitation is None or invitation.used_at is not None or invitation.expires_at < utcnow():
-        raise Unprocessable(
-            "This invitation code is unknown, used or expired.",
-            code="user.invalid_invitation",
-            errors=[],
-        )
-    invitation.used_at = utcnow()
-    invitation.used_by = user.id
-    user.role = Role.teacher.value
-    session.add_all([invitation, user])
-    session.flush()

@@ -23,10 +23,11 @@ from app.accounts.dependencies import (
 from app.core.db import run_unit_of_work
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
+from app.core.vocabulary import Licence
 from app.media import service
 from app.media.dependencies import FoundPhoto, RemovablePhoto, StorageDep, VisiblePhoto
 from app.media.models import ObservationPhoto, PhotoVariant
-from app.media.schemas import Licence, PhotoPublic, present_photo
+from app.media.schemas import PhotoPublic, present_photo
 from app.observations.dependencies import owned_observation, valid_observation_id
 from app.observations.models import Observation, ObservationStatus
 
