@@ -103,9 +103,7 @@ def main() -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="list every pair")
     parser.add_argument("--core", action="store_true", help="count imports of app.core too")
     args = parser.parse_args()
-    counts = {
-        pair: n for pair, n in edges().items() if args.core or "core" not in pair
-    }
+    counts = {pair: n for pair, n in edges().items() if args.core or "core" not in pair}
     pairs = set(counts)
     two_way = sorted({tuple(sorted(p)) for p in pairs if (p[1], p[0]) in pairs})
     groups = cycles(pairs)

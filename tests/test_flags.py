@@ -16,8 +16,8 @@ from sqlmodel import Session, col
 
 from app.accounts.models import User
 from app.core.settings import Settings
+from app.observations.flags import SpeciesProfile, distance_m, season_months
 from app.observations.models import Observation
-from app.review.flags import SpeciesProfile, distance_m, season_months
 
 from .factories import auth_headers, create_user
 from .test_observations import LOOS, SWALLOW, payload

@@ -30,7 +30,7 @@ from app.main import create_app
 from app.media.models import ObservationPhoto
 from app.observations.models import Observation
 from app.privacy.schemas import EXAMPLE_EXPORT, PersonalDataExport
-from app.review.models import ReviewDecision
+from app.records.models import ReviewDecision
 
 from .factories import DEFAULT_PASSWORD, auth_headers, create_user
 

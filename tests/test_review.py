@@ -15,7 +15,7 @@ from app.accounts.models import Role, User
 from app.audit.models import AuditEvent
 from app.core.settings import Settings
 from app.observations.models import Observation
-from app.review.models import ReviewDecision
+from app.records.models import ReviewDecision
 
 from .factories import auth_headers, create_user
 from .test_observations import LOOS, PEREGRINE, SWALLOW, payload

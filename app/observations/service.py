@@ -33,6 +33,7 @@ from app.core.settings import Settings
 from app.media import service as media_service
 from app.media.schemas import present_photo
 from app.media.storage import Storage
+from app.observations.flags import Sighting, flags_of
 from app.observations.models import (
     EDITABLE_STATUSES,
     CountUnit,
@@ -59,9 +60,8 @@ from app.observations.visibility import (
     visible_clause,
     zone_clause,
 )
-from app.review.flags import Sighting, flags_of
-from app.review.history import reviews_of
-from app.review.models import ReviewTarget
+from app.records.history import reviews_of
+from app.records.models import ReviewTarget
 from app.species import service as species_service
 from app.species.models import Species
 from app.zones import service as zones_service

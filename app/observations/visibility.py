@@ -24,7 +24,8 @@ from app.core.settings import Settings
 from app.media.models import ObservationPhoto
 from app.media.schemas import PhotoPublic, present_photo
 from app.observations.models import CountUnit, Observation, ObservationStatus
-from app.observations.schemas import BBox, ObservationPublic, ReviewPublic
+from app.observations.schemas import BBox, ObservationPublic
+from app.records.schemas import ReviewPublic
 from app.species.models import Generalisation, Species
 from app.zones.grid import CELL_1KM, CELL_10KM, generalise
 from app.zones.index import Area

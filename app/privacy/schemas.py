@@ -20,7 +20,7 @@ from app.audit.models import AuditAction, AuditEntity
 from app.core.vocabulary import PhotoLicence
 from app.media.schemas import EXAMPLE_PHOTO_ID, PHOTOS_PATH
 from app.observations.schemas import EXAMPLE_OBSERVATION, ObservationPublic
-from app.review.models import Decision, ReviewTarget
+from app.records.models import Decision, ReviewTarget
 from app.surveys.schemas import EXAMPLE_SITE, EXAMPLE_SITE_ID, SitePublic, VisitPublic
 
 REVIEWER: Final = "CPIE"

@@ -52,7 +52,7 @@ from app.privacy.schemas import (
     PersonalDataExport,
     ReviewDecisionExport,
 )
-from app.review.models import ReviewDecision, ReviewTarget
+from app.records.models import ReviewDecision, ReviewTarget
 from app.species.models import Species
 from app.surveys.models import Site, Visit, VisitCount
 from app.surveys.service import present_site, present_visit

@@ -34,11 +34,11 @@ from app.media import service as media_service
 from app.media.models import ObservationPhoto
 from app.media.schemas import present_photo
 from app.observations import service as observations_service
+from app.observations.flags import FLAGS
 from app.observations.models import AWAITING_REVIEW_SQL, CountUnit, Observation, ObservationStatus
 from app.observations.schemas import ObservationPublic
-from app.review.flags import FLAGS
-from app.review.history import reviews_of
-from app.review.models import Decision, ReviewDecision, ReviewTarget
+from app.records.history import reviews_of
+from app.records.models import Decision, ReviewDecision, ReviewTarget
 from app.review.schemas import (
     BulkReviewItem,
     BulkReviewResponse,
