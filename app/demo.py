@@ -37,9 +37,9 @@ from app.demo_surveys import (
     has_demo_sites,
     load_demo_baselines,
 )
-from app.media import service as media_service
 from app.media.models import ObservationPhoto
 from app.media.storage import storage_from_settings
+from app.observations import photos as photos_service
 from app.observations.models import CountUnit, Observation, ObservationStatus
 from app.observations.visibility import public_position
 from app.species.models import Species
@@ -365,7 +365,7 @@ def delete_demo_photo_files(
         .distinct()
     ).all()
     if with_photos:
-        media_service.delete_photos_of_observations(
+        photos_service.delete_photos_of_observations(
             session, storage_from_settings(settings), observation_ids=list(with_photos)
         )
 

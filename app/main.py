@@ -24,7 +24,7 @@ from app.core.middleware import BodySizeLimit
 from app.core.settings import Settings, get_settings
 from app.exports.router import router as exports_router
 from app.health.router import router as health_router
-from app.media.router import router as media_router
+from app.observations.photos_router import router as photos_router
 from app.observations.router import router as observations_router
 from app.privacy.router import router as privacy_router
 from app.review.router import router as review_router
@@ -138,7 +138,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         accounts_router,
         species_router,
         zones_router,
-        media_router,
+        photos_router,
         sites_router,
         visits_router,
         stats_router,

@@ -30,9 +30,9 @@ from app.core.errors import Conflict, FieldError, Unauthorized, Unprocessable, v
 from app.core.pagination import decode_position, encode_position
 from app.core.security import current_pupil
 from app.core.settings import Settings
-from app.media import service as media_service
 from app.media.schemas import present_photo
 from app.media.storage import Storage
+from app.observations import photos as photos_service
 from app.observations.flags import Sighting, flags_of
 from app.observations.models import (
     EDITABLE_STATUSES,
@@ -337,7 +337,7 @@ def create_observation(
         session, observer_id=observer_id, client_id=data.client_id
     )
     # The observer sees their own observation exactly, and its photos' metadata.
-    photos = media_service.photos_of(session, observation_id=observation.id)
+    photos = photos_service.photos_of(session, observation_id=observation.id)
     presented = present_at(
         observation,
         stored_species,
@@ -482,7 +482,7 @@ def read_observation(
     session: Session, *, observation: Observation, viewer: User | None
 ) -> ObservationPublic:
     species = species_service.get_species(session, observation.species_id)
-    photos = media_service.photos_of(session, observation_id=observation.id)
+    photos = photos_service.photos_of(session, observation_id=observation.id)
     reviews = reviews_of(session, ReviewTarget.observation, [observation.id])[observation.id]
     return present(observation, species, viewer, photos=photos, reviews=reviews)
 
@@ -563,7 +563,7 @@ def update_observation(
         )
     session.add(observation)
     session.flush()
-    photos = media_service.photos_of(session, observation_id=observation.id)
+    photos = photos_service.photos_of(session, observation_id=observation.id)
     reviews = reviews_of(session, ReviewTarget.observation, [observation.id])[observation.id]
     return present(observation, species, editor, photos=photos, reviews=reviews)
 
@@ -573,7 +573,7 @@ def delete_observation(
 ) -> None:
     """Soft delete: the row stays, so that phones syncing with ``updated_since`` learn of it.
     Its photos go for good (rows now, files once the deletion is committed)."""
-    media_service.delete_observation_photos(session, storage, observation_id=observation.id)
+    photos_service.delete_observation_photos(session, storage, observation_id=observation.id)
     now = utcnow()
     observation.deleted_at = now
     observation.updated_at = now
@@ -661,7 +661,7 @@ def list_observations(
         last: Observation = rows[-1][0]
         next_cursor = encode_position(kind, last.updated_at if sync else last.observed_at, last.id)
     # The photos of the whole page in one query; deleted observations (tombstones) have none.
-    photos = media_service.photos_by_observation(
+    photos = photos_service.photos_by_observation(
         session, [obs.id for obs, _ in rows if obs.deleted_at is None]
     )
     # Review history only where the viewer may read it: their own observations, or any for staff.

@@ -42,9 +42,9 @@ from app.core.errors import Conflict, Unauthorized
 from app.core.security import verify_password
 from app.core.settings import Settings
 from app.media.models import ObservationPhoto, PhotoVariant
-from app.media.service import _file_actions, photo_key
 from app.media.storage import Storage
 from app.observations.models import Observation
+from app.observations.photos import _file_actions, photo_key
 from app.observations.visibility import present
 from app.privacy.schemas import (
     AccountExport,

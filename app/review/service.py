@@ -30,9 +30,9 @@ from app.core.db import new_id, utcnow
 from app.core.errors import FieldError, Unprocessable
 from app.core.pagination import decode_position, encode_position
 from app.core.settings import Settings
-from app.media import service as media_service
 from app.media.models import ObservationPhoto
 from app.media.schemas import present_photo
+from app.observations import photos as photos_service
 from app.observations import service as observations_service
 from app.observations.flags import FLAGS
 from app.observations.models import AWAITING_REVIEW_SQL, CountUnit, Observation, ObservationStatus
@@ -311,7 +311,7 @@ def observation_queue(
         rows = rows[:limit]
         next_cursor = encode_position(_QUEUE, rows[-1]["created_at"], rows[-1]["id"])
     ids = [row["id"] for row in rows]
-    photos = media_service.photos_by_observation(session, ids)
+    photos = photos_service.photos_by_observation(session, ids)
     reviews = reviews_of(session, ReviewTarget.observation, ids)
     items = [
         ObservationQueueItem.model_construct(

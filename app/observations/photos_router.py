@@ -24,12 +24,13 @@ from app.core.db import run_unit_of_work
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
 from app.core.vocabulary import Licence
-from app.media import service
-from app.media.dependencies import FoundPhoto, RemovablePhoto, StorageDep, VisiblePhoto
+from app.media.dependencies import StorageDep
 from app.media.models import ObservationPhoto, PhotoVariant
 from app.media.schemas import PhotoPublic, present_photo
+from app.observations import photos as service
 from app.observations.dependencies import owned_observation, valid_observation_id
 from app.observations.models import Observation, ObservationStatus
+from app.observations.photo_dependencies import FoundPhoto, RemovablePhoto, VisiblePhoto
 
 router = APIRouter(tags=["photos"])
 
