@@ -26,6 +26,7 @@ from app.exports.router import router as exports_router
 from app.health.router import router as health_router
 from app.observations.photos_router import router as photos_router
 from app.observations.router import router as observations_router
+from app.observations.species_router import router as species_corrections_router
 from app.privacy.router import router as privacy_router
 from app.review.router import router as review_router
 from app.species.router import router as species_router
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         observations_router,
         accounts_router,
         species_router,
+        species_corrections_router,
         zones_router,
         photos_router,
         sites_router,

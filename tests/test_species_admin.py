@@ -23,8 +23,8 @@ from app.accounts.models import Role, User
 from app.audit.models import AuditEvent
 from app.core.settings import Settings
 from app.observations.models import Observation
+from app.observations.sensitivity import regeneralise_observations
 from app.species.models import Species
-from app.species.sensitivity import regeneralise_observations
 from app.zones.grid import CELL_1KM, CELL_10KM, cell_of
 from app.zones.service import commune_area, import_zones
 
