@@ -660,7 +660,7 @@ def erase_pupils_command() -> None:
     """Erase the pseudonyms of the pupils of classes closed longer than
     SENTINELLES_PUPIL_RETENTION_DAYS (their observations stay, attributed to the class).
     Run it daily, e.g. from cron or a systemd timer."""
-    from app.classes.service import erase_expired_pupils
+    from app.classwork.service import erase_expired_pupils
 
     settings = _load_settings()
     with _engine(settings) as engine, Session(engine) as session:

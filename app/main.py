@@ -17,6 +17,7 @@ from app.baselines.router import router as baselines_router
 from app.classes.router import invitations_router
 from app.classes.router import router as classes_router
 from app.classes.scope import PupilScope
+from app.classwork.router import router as classwork_router
 from app.core.db import Database, make_engine
 from app.core.errors import Problem, install_error_handlers
 from app.core.headers import SecurityHeaders
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         baselines_router,
         exports_router,
         classes_router,
+        classwork_router,
         invitations_router,
     ):
         app.include_router(router, prefix=API_PREFIX)

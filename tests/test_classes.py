@@ -17,6 +17,7 @@ from app.accounts.models import Role, User
 from app.classes import service
 from app.classes.models import Pupil, SchoolClass
 from app.classes.schemas import check_pseudonym
+from app.classwork.service import erase_expired_pupils
 from app.core.db import utcnow
 from app.core.settings import Settings
 from app.observations.models import Observation
@@ -312,12 +313,12 @@ def test_retention_erases_pseudonyms_and_keeps_observations(
     session.execute(update(Observation).values(status="validated"))
     session.flush()
     before = client.get("/stats/yearly?cd_nom=3696&from_year=2026&to_year=2026").json()["items"]
-    assert service.erase_expired_pupils(session, settings) == 0  # still open
+    assert erase_expired_pupils(session, settings) == 0  # still open
     client.post(f"/classes/{school_class['id']}/close", headers=auth_headers(teacher, settings))
-    assert service.erase_expired_pupils(session, settings) == 0  # not yet past the retention
+    assert erase_expired_pupils(session, settings) == 0  # not yet past the retention
     later = utcnow() + timedelta(days=settings.pupil_retention_days + 1)
-    assert service.erase_expired_pupils(session, settings, now=later) == 1
-    assert service.erase_expired_pupils(session, settings, now=later) == 0  # done once
+    assert erase_expired_pupils(session, settings, now=later) == 1
+    assert erase_expired_pupils(session, settings, now=later) == 0  # done once
     pupil_row = session.exec(select(Pupil)).one()
     assert pupil_row.pseudonym is None and pupil_row.erased_at is not None
     observation = session.exec(select(Observation)).one()
