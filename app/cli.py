@@ -40,7 +40,7 @@ from sqlmodel import Session
 
 from app import __version__
 from app.accounts.models import Role
-from app.backup.cli import backup_command, restore_command
+from app.cli_backup import backup_command, restore_command
 from app.core.db import make_engine
 from app.core.errors import AppError
 from app.core.migrations import current_revision, head_revision, upgrade

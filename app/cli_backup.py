@@ -1,7 +1,8 @@
 """``sentinelles backup`` and ``sentinelles restore``: :mod:`app.backup.service` with progress bars.
 
 The commands share the settings, database and failure plumbing of :mod:`app.cli`, imported when
-they run (that module imports this one to register them).
+they run (that module imports this one to register them). Both are the command line's side of the
+composition root: the backup package below knows nothing of them.
 """
 
 from __future__ import annotations
