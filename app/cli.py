@@ -27,13 +27,13 @@ from rich.table import Table
 from sqlmodel import Session
 
 from app import __version__
-from app.accounts.models import Role
 from app.cli_backup import backup_command, restore_command
 from app.cli_support import _engine, _fail, _load_settings, _safe_url, _summary, err, out
 from app.core.db import make_engine
 from app.core.errors import AppError
 from app.core.migrations import current_revision, head_revision, upgrade
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.stats.trim_cli import trim as trim_command
 
 cli = typer.Typer(

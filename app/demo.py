@@ -27,10 +27,11 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlmodel import Session, SQLModel, col
 
 import app.models  # noqa: F401  (every table, so a reset finds the rows hanging on observations)
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.accounts.service import register_user
 from app.core.db import utcnow
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.demo_surveys import (
     delete_demo_surveys,
     generate_surveys,

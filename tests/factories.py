@@ -6,9 +6,10 @@ import uuid
 
 from sqlmodel import Session
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.core.security import create_access_token, hash_password
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 
 DEFAULT_PASSWORD = "correct horse battery staple"
 

@@ -16,11 +16,12 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import Engine
 from sqlmodel import Session, col, delete, select
 
-from app.accounts.models import RefreshToken, Role, User
+from app.accounts.models import RefreshToken, User
 from app.accounts.schemas import normalise_email
 from app.core.db import Database
 from app.core.security import ALGORITHM, create_access_token, token_digest
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.main import create_app
 
 from .factories import DEFAULT_PASSWORD, auth_headers, create_user

@@ -29,9 +29,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlmodel import Session, col, select
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.baselines import service as baselines_service
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.species.models import Species
 
 from .factories import DEFAULT_PASSWORD, auth_headers, create_user, load_reference_data

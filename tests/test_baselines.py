@@ -11,11 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import Session, col, func, select
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.audit.models import AuditEvent
 from app.baselines.csvfile import BaselineFileError, parse_baselines
 from app.baselines.models import Baseline
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.surveys.models import Site
 
 from .factories import auth_headers, create_user

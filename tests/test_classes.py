@@ -13,13 +13,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import inspect, text, update
 from sqlmodel import Session, col, select
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.classes import service
 from app.classes.models import Pupil, SchoolClass
 from app.classes.schemas import check_pseudonym
 from app.classwork.service import erase_expired_pupils
 from app.core.db import utcnow
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.observations.models import Observation
 
 from .factories import auth_headers, create_user, load_reference_data

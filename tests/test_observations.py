@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.observations.models import Observation
 from app.species.models import Species
 from app.zones.grid import generalise

@@ -25,9 +25,10 @@ from PIL import Image
 from sqlalchemy import Connection, Engine, event, update
 from sqlmodel import Session, col, select
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.core.db import Database
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.demo import load_demo, sentinel_email
 from app.main import create_app
 from app.media.models import ObservationPhoto

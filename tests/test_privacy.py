@@ -21,11 +21,12 @@ from PIL import Image
 from sqlalchemy import Connection, event, text, update
 from sqlmodel import Session, col, func, select
 
-from app.accounts.models import LoginThrottle, RefreshToken, Role, User
+from app.accounts.models import LoginThrottle, RefreshToken, User
 from app.audit import service as audit
 from app.audit.models import AuditAction, AuditEntity, AuditEvent
 from app.core.db import Database
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.main import create_app
 from app.media.models import ObservationPhoto
 from app.observations.models import Observation

@@ -19,9 +19,10 @@ from shapely.geometry import shape
 from sqlalchemy import event, update
 from sqlmodel import Session, col, select
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.audit.models import AuditEvent
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.observations.models import Observation
 from app.observations.sensitivity import regeneralise_observations
 from app.species.models import Species

@@ -12,12 +12,13 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.core.db import run_unit_of_work
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import Forbidden, Unauthorized
 from app.core.security import decode_access_token
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 
 T = TypeVar("T")
 
@@ -158,8 +159,3 @@ def require_roles(*roles: Role) -> Callable[[User], Awaitable[User]]:
 
 AdminUser = Annotated[User, Depends(require_roles(Role.admin))]
 EcologistUser = Annotated[User, Depends(require_roles(Role.ecologist, Role.admin))]
-
-
-def is_staff(user: User | None) -> bool:
-    """Ecologists and admins see everything, exact positions included."""
-    return user is not None and user.role in (Role.ecologist.value, Role.admin.value)

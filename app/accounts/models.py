@@ -5,21 +5,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, String, Uuid
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime, new_id, utcnow
-from app.core.vocabulary import DEFAULT_LICENCE, LICENCE_VALUES
-
-
-class Role(StrEnum):
-    sentinel = "sentinel"
-    teacher = "teacher"
-    ecologist = "ecologist"
-    admin = "admin"
-
+from app.core.vocabulary import DEFAULT_LICENCE, LICENCE_VALUES, Role
 
 ROLE_VALUES = ", ".join(f"'{r.value}'" for r in Role)
 

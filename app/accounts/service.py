@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select, update
 
 from app.accounts import throttle
-from app.accounts.models import RefreshToken, Role, TeacherInvitation, User
+from app.accounts.models import RefreshToken, TeacherInvitation, User
 from app.accounts.schemas import EMAIL_MAX_LENGTH, PASSWORD_MAX_LENGTH, TokenPair, UserCreate
 from app.core.db import new_id, utcnow
 from app.core.errors import (
@@ -36,7 +36,7 @@ from app.core.security import (
     verify_password,
 )
 from app.core.settings import Settings
-from app.core.vocabulary import PhotoLicence
+from app.core.vocabulary import PhotoLicence, Role
 
 log = logging.getLogger("sentinelles.accounts")
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, status
 
 from app.accounts.dependencies import require_roles
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.accounts.throttle import ClientAddress, FailureKeepingSession
 from app.classes import service
 from app.classes.models import SchoolClass
@@ -22,6 +22,7 @@ from app.classes.schemas import (
 )
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
+from app.core.vocabulary import Role
 
 router = APIRouter(prefix="/classes", tags=["classes"])
 invitations_router = APIRouter(tags=["classes"])

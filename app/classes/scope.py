@@ -18,12 +18,13 @@ from sqlalchemy import select
 from sqlmodel import col
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.classes.models import Pupil, SchoolClass
 from app.core.db import Database
 from app.core.errors import problem_response
 from app.core.security import CURRENT_PUPIL, PUPIL_SCOPE, decode_access_token
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 
 _ID = r"[^/]+"
 # (method, path after /api/v1): what a pupil's tablet needs.

@@ -16,13 +16,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from app.accounts import throttle
-from app.accounts.models import Role, TeacherInvitation, User
+from app.accounts.models import TeacherInvitation, User
 from app.classes.models import Pupil, SchoolClass
 from app.classes.schemas import ClassCreate, JoinRequest
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound
 from app.core.security import create_pupil_token
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 
 CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
 CODE_LENGTH = 10

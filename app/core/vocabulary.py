@@ -1,7 +1,9 @@
 """Words several domains share, kept below all of them so that none imports another for a name.
 
-The photo licences are chosen on an account (the default for its uploads) and carried by each
-photo: accounts sit below media, so the licence cannot belong to either.
+The roles are read by every domain's rules (who is staff, who is a teacher) and by the viewer a
+service is handed (``app.core.viewer``). The photo licences are chosen on an account (the default
+for its uploads) and carried by each photo: accounts sit below media, so the licence cannot
+belong to either.
 """
 
 from __future__ import annotations
@@ -11,6 +13,19 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
+
+
+class Role(StrEnum):
+    """What an account may do: observe, teach a class, review (ecologists) or administer."""
+
+    sentinel = "sentinel"
+    teacher = "teacher"
+    ecologist = "ecologist"
+    admin = "admin"
+
+
+# Ecologists and admins see everything, exact positions included.
+STAFF_ROLES = frozenset({Role.ecologist.value, Role.admin.value})
 
 
 class PhotoLicence(StrEnum):

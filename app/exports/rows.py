@@ -25,9 +25,9 @@ from sqlalchemy import and_, func, literal, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
-from app.accounts.dependencies import is_staff
 from app.accounts.models import User
 from app.core.db import Database
+from app.core.viewer import is_staff
 from app.media.models import ObservationPhoto
 from app.media.schemas import PHOTOS_PATH
 from app.observations.models import Observation, ObservationStatus

@@ -13,12 +13,14 @@ from typing import Annotated
 from fastapi import Depends, Path, Query
 from sqlmodel import Session, col, select
 
-from app.accounts.dependencies import CurrentUser, OptionalUser, is_staff
-from app.accounts.models import Role, User
+from app.accounts.dependencies import CurrentUser, OptionalUser
+from app.accounts.models import User
 from app.classes.models import SchoolClass
 from app.core.deps import SessionDep
 from app.core.errors import FieldError, Forbidden, NotFound, Unprocessable
 from app.core.pagination import UpdatedSinceQuery, parse_updated_since
+from app.core.viewer import is_staff
+from app.core.vocabulary import Role
 from app.observations import service
 from app.observations.models import Observation, ObservationStatus
 from app.observations.schemas import BBox, ObservationFilters

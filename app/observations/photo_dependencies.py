@@ -12,9 +12,10 @@ from typing import Annotated
 
 from fastapi import Depends, Path
 
-from app.accounts.dependencies import CurrentUser, OptionalUser, is_staff
+from app.accounts.dependencies import CurrentUser, OptionalUser
 from app.core.deps import SessionDep
 from app.core.errors import Forbidden, NotFound
+from app.core.viewer import is_staff
 from app.media.models import ObservationPhoto
 from app.observations import photos as service
 from app.observations.models import Observation

@@ -17,12 +17,12 @@ from app.accounts.dependencies import (
     CurrentUser,
     EcologistUser,
     TokenSubject,
-    is_staff,
     load_user,
 )
 from app.core.db import run_unit_of_work
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
+from app.core.viewer import is_staff
 from app.core.vocabulary import Licence
 from app.media.dependencies import StorageDep
 from app.media.models import ObservationPhoto, PhotoVariant

@@ -18,9 +18,9 @@ from sqlalchemy import ColumnElement, and_, or_, true
 from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col
 
-from app.accounts.dependencies import is_staff
 from app.accounts.models import User
 from app.core.settings import Settings
+from app.core.viewer import is_staff
 from app.media.models import ObservationPhoto
 from app.media.schemas import PhotoPublic, present_photo
 from app.observations.models import CountUnit, Observation, ObservationStatus

@@ -14,10 +14,9 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.accounts.models import Role
 from app.accounts.schemas import PASSWORD_MAX_LENGTH
 from app.audit.models import AuditAction, AuditEntity
-from app.core.vocabulary import PhotoLicence
+from app.core.vocabulary import PhotoLicence, Role
 from app.media.schemas import EXAMPLE_PHOTO_ID, PHOTOS_PATH
 from app.observations.schemas import EXAMPLE_OBSERVATION, ObservationPublic
 from app.records.models import Decision, ReviewTarget

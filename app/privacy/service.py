@@ -33,7 +33,7 @@ from sqlalchemy import and_, or_, update
 from sqlmodel import Session, col, delete, select
 
 from app.accounts import throttle
-from app.accounts.models import RefreshToken, Role, User
+from app.accounts.models import RefreshToken, User
 from app.accounts.schemas import PASSWORD_MAX_LENGTH
 from app.audit import service as audit
 from app.audit.models import AuditAction, AuditEntity, AuditEvent
@@ -41,6 +41,7 @@ from app.core.db import utcnow
 from app.core.errors import Conflict, Unauthorized
 from app.core.security import verify_password
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.media.models import ObservationPhoto, PhotoVariant
 from app.media.storage import Storage
 from app.observations.models import Observation

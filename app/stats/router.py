@@ -7,9 +7,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from app.accounts.dependencies import OptionalUser, is_staff
+from app.accounts.dependencies import OptionalUser
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
+from app.core.viewer import is_staff
 from app.observations.schemas import CdNom
 from app.stats import charts, service
 from app.stats.schemas import (

@@ -11,11 +11,12 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query
 
-from app.accounts.dependencies import CurrentUser, is_staff
+from app.accounts.dependencies import CurrentUser
 from app.accounts.models import User
 from app.core.deps import SessionDep
 from app.core.errors import Forbidden, NotFound
 from app.core.pagination import UpdatedSinceQuery, parse_updated_since
+from app.core.viewer import is_staff
 from app.observations.models import ObservationStatus
 from app.surveys import service
 from app.surveys.models import Site, Visit

@@ -22,7 +22,6 @@ from sqlalchemy import ColumnElement, Table, and_, inspect, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from app.accounts.dependencies import is_staff
 from app.accounts.models import User
 from app.audit import service as audit
 from app.audit.models import AuditAction, AuditEntity
@@ -32,6 +31,7 @@ from app.core.errors import Conflict, FieldError, Unprocessable, validation_erro
 from app.core.pagination import decode_position, encode_position
 from app.core.security import current_class, current_pupil
 from app.core.settings import Settings
+from app.core.viewer import is_staff
 from app.observations.models import EDITABLE_STATUSES, ObservationStatus
 from app.observations.schemas import BatchResponse, BatchResult, BatchStatus
 from app.species import service as species_service
