@@ -33,6 +33,7 @@ from app.core.db import make_engine
 from app.core.errors import AppError
 from app.core.migrations import current_revision, head_revision, upgrade
 from app.core.settings import Settings
+from app.core.viewer import Viewer
 from app.core.vocabulary import Role
 from app.stats.trim_cli import trim as trim_command
 
@@ -485,7 +486,6 @@ def export_command(
 
     from sqlmodel import col, select
 
-    from app.accounts.models import User
     from app.core.db import Database
     from app.exports import service as exports_service
     from app.exports.rows import count_observations, export_filters
@@ -520,17 +520,7 @@ def export_command(
                     raise _fail(f"no zone with code {zone!r}")
         # The command line is the database's operator: it sees what an admin sees, unless
         # --public asks for what anyone sees.
-        viewer = (
-            None
-            if public
-            else User(
-                id=uuid.uuid4(),
-                email="cli@localhost",
-                display_name="cli",
-                password_hash="!",
-                role="admin",
-            )
-        )
+        viewer = None if public else Viewer(user_id=uuid.uuid4(), role=Role.admin.value)
         filters = export_filters(
             ObservationFilters(
                 species_id=species_id,

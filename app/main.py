@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
@@ -16,7 +16,7 @@ from app.audit.router import router as audit_router
 from app.baselines.router import router as baselines_router
 from app.classes.router import invitations_router
 from app.classes.router import router as classes_router
-from app.classes.scope import PupilScope
+from app.classes.scope import pupil_gate
 from app.classwork.router import router as classwork_router
 from app.core.db import Database, make_engine
 from app.core.errors import Problem, install_error_handlers
@@ -75,6 +75,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
     app = SentinellesAPI(
+        # A pupil's token reaches only the routes that admit pupils (app.classes.scope).
+        dependencies=[Depends(pupil_gate)],
         title="Sentinelles API",
         version=__version__,
         description=DESCRIPTION,
@@ -114,8 +116,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         compresslevel=6,
         exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/zip", "image/png"),
     )
-    # A pupil's token is kept to the class's routes before any route runs (app.classes.scope).
-    app.add_middleware(PupilScope)
     app.add_middleware(
         BodySizeLimit,
         default=settings.max_json_body_bytes,

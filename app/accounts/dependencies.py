@@ -18,6 +18,7 @@ from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import Forbidden, Unauthorized
 from app.core.security import decode_access_token
 from app.core.settings import Settings
+from app.core.viewer import Viewer
 from app.core.vocabulary import Role
 
 T = TypeVar("T")
@@ -159,3 +160,46 @@ def require_roles(*roles: Role) -> Callable[[User], Awaitable[User]]:
 
 AdminUser = Annotated[User, Depends(require_roles(Role.admin))]
 EcologistUser = Annotated[User, Depends(require_roles(Role.ecologist, Role.admin))]
+
+
+def admit_pupils() -> None:
+    """Declares that a pupil's token may call the route (``app.classes.scope`` looks for this
+    dependency; without it a pupil's token gets 403). Does nothing on its own."""
+
+
+# In a route's ``dependencies=[...]``: the routes a pupil's tablet needs, and public reads.
+PUPILS_ADMITTED = Depends(admit_pupils)
+
+
+def viewer_of(request: Request, user: User) -> Viewer:
+    """The account as the services see it, with the pupil and class a pupil's token names
+    (left on the request by ``app.classes.scope``)."""
+    return Viewer.of(
+        user,
+        pupil_id=getattr(request.state, "pupil_id", None),
+        class_id=getattr(request.state, "class_id", None),
+    )
+
+
+def get_viewer_optional(request: Request, user: OptionalUser) -> Viewer | None:
+    return None if user is None else viewer_of(request, user)
+
+
+def get_viewer(request: Request, user: CurrentUser) -> Viewer:
+    return viewer_of(request, user)
+
+
+def acting_pupil(request: Request) -> uuid.UUID | None:
+    """The pupil a pupil's token names, for the capture routes that never load the account."""
+    return getattr(request.state, "pupil_id", None)
+
+
+def acting_class(request: Request) -> uuid.UUID | None:
+    """The class a pupil's token names: its records are the class's own."""
+    return getattr(request.state, "class_id", None)
+
+
+OptionalViewer = Annotated[Viewer | None, Depends(get_viewer_optional)]
+CurrentViewer = Annotated[Viewer, Depends(get_viewer)]
+ActingPupil = Annotated[uuid.UUID | None, Depends(acting_pupil)]
+ActingClass = Annotated[uuid.UUID | None, Depends(acting_class)]

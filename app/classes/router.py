@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, status
 
-from app.accounts.dependencies import require_roles
+from app.accounts.dependencies import PUPILS_ADMITTED, require_roles
 from app.accounts.models import User
 from app.accounts.throttle import ClientAddress, FailureKeepingSession
 from app.classes import service
@@ -77,6 +77,7 @@ def my_classes(session: SessionDep, teacher: TeacherUser) -> ClassList:
 
 @router.post(
     "/join",
+    dependencies=[PUPILS_ADMITTED],
     status_code=status.HTTP_201_CREATED,
     response_model=JoinAnswer,
     summary="A pupil joins a class (no account)",

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
-from app.accounts.dependencies import CurrentUser
+from app.accounts.dependencies import PUPILS_ADMITTED, CurrentUser
 from app.accounts.models import User
 from app.classes import service as classes_service
 from app.classes.models import SchoolClass
@@ -19,6 +19,7 @@ from app.classwork import service, summary
 from app.core.db import utcnow
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_doc
+from app.core.viewer import Viewer
 from app.observations.dependencies import ObservationFiltersDep
 from app.observations.schemas import ObservationPage
 from app.observations.service import list_observations
@@ -49,7 +50,13 @@ def class_observations(
     # The class's account is the observer of everything its pupils record: its own sightings,
     # not every one it may see (the residents' validated ones would fill the list).
     own = dataclasses.replace(filters, mine=True)
-    return list_observations(session, viewer=account, filters=own, limit=limit, cursor=cursor)
+    return list_observations(
+        session,
+        viewer=Viewer.of(account) if account is not None else None,
+        filters=own,
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 @router.post(
@@ -97,6 +104,7 @@ SummaryDep = Annotated[ClassSummary, Depends(_summary_of)]
 
 @router.get(
     "/{class_id}/summary",
+    dependencies=[PUPILS_ADMITTED],
     response_model=ClassSummary,
     summary="What the class saw this year and last year",
     description="Species seen by the class that year, their counts and the first date each "
@@ -110,6 +118,7 @@ def class_summary(result: SummaryDep) -> ClassSummary:
 
 @router.get(
     "/{class_id}/summary.html",
+    dependencies=[PUPILS_ADMITTED],
     response_class=HTMLResponse,
     summary="The class's summary as a French page, for the classroom projector",
     responses={**AUTH, **NOT_FOUND, 200: {"content": {"text/html": {}}}},
@@ -120,6 +129,7 @@ def class_summary_html(result: SummaryDep) -> HTMLResponse:
 
 @router.get(
     "/{class_id}/summary.svg",
+    dependencies=[PUPILS_ADMITTED],
     response_class=Response,
     summary="The class's counts this year and last year, as an SVG chart in French",
     responses={**AUTH, **NOT_FOUND, 200: {"content": {"image/svg+xml": {}}}},

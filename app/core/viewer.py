@@ -21,6 +21,13 @@ class HasRole(Protocol):
     def role(self) -> str: ...
 
 
+class Account(HasRole, Protocol):
+    """An account row as the viewer is built from it (``app.accounts.models.User``)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Viewer:
     """The account a request acts as, and the pupil and class when a pupil's token acts as
@@ -30,6 +37,17 @@ class Viewer:
     role: str
     pupil_id: uuid.UUID | None = None
     class_id: uuid.UUID | None = None
+
+    @classmethod
+    def of(
+        cls,
+        account: Account,
+        *,
+        pupil_id: uuid.UUID | None = None,
+        class_id: uuid.UUID | None = None,
+    ) -> Viewer:
+        """The viewer an account is, acting for itself unless a pupil's token names a pupil."""
+        return cls(user_id=account.id, role=account.role, pupil_id=pupil_id, class_id=class_id)
 
     @property
     def id(self) -> uuid.UUID:

@@ -15,9 +15,9 @@ from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 
+# What an account may do: observe, teach a class, review (ecologists) or administer. No
+# docstring: the OpenAPI schema would publish it.
 class Role(StrEnum):
-    """What an account may do: observe, teach a class, review (ecologists) or administer."""
-
     sentinel = "sentinel"
     teacher = "teacher"
     ecologist = "ecologist"

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path
 
-from app.accounts.dependencies import CurrentUser, OptionalUser
+from app.accounts.dependencies import CurrentViewer, OptionalViewer
 from app.core.deps import SessionDep
 from app.core.errors import Forbidden, NotFound
 from app.core.viewer import is_staff
@@ -45,7 +45,7 @@ def valid_photo_id(
 ValidPhoto = Annotated[FoundPhoto, Depends(valid_photo_id)]
 
 
-def visible_photo(viewer: OptionalUser, found: ValidPhoto) -> FoundPhoto:
+def visible_photo(viewer: OptionalViewer, found: ValidPhoto) -> FoundPhoto:
     if not can_see(viewer, found.observation):
         raise _not_found()
     return found
@@ -54,7 +54,7 @@ def visible_photo(viewer: OptionalUser, found: ValidPhoto) -> FoundPhoto:
 VisiblePhoto = Annotated[FoundPhoto, Depends(visible_photo)]
 
 
-def removable_photo(user: CurrentUser, found: ValidPhoto) -> FoundPhoto:
+def removable_photo(user: CurrentViewer, found: ValidPhoto) -> FoundPhoto:
     """A photo of the caller's own observation, or any for an ecologist or admin; 403 to others
     who can see it, 404 to anyone else."""
     if found.observation.observer_id != user.id and not is_staff(user):

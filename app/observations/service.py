@@ -28,8 +28,8 @@ from app.audit.service import diff, snapshot
 from app.core.db import new_id, utcnow
 from app.core.errors import Conflict, FieldError, Unauthorized, Unprocessable, validation_errors
 from app.core.pagination import decode_position, encode_position
-from app.core.security import current_pupil
 from app.core.settings import Settings
+from app.core.viewer import Viewer
 from app.media.schemas import present_photo
 from app.media.storage import Storage
 from app.observations import photos as photos_service
@@ -161,6 +161,7 @@ def _resolve_species(
 def _row(
     *,
     observer_id: uuid.UUID,
+    pupil_id: uuid.UUID | None,
     data: ObservationCreate,
     species: Species,
     zone_id: uuid.UUID | None,
@@ -187,7 +188,7 @@ def _row(
         "zone_id": zone_id,
         "status": ObservationStatus.pending.value,
         "flags": flags,
-        "pupil_id": current_pupil(),
+        "pupil_id": pupil_id,
         "class_checked_at": None,
         "created_at": now,
         "updated_at": now,
@@ -305,10 +306,16 @@ def _sighting(observer_id: uuid.UUID, data: ObservationCreate, species: Species)
 
 
 def create_observation(
-    session: Session, settings: Settings, *, observer_id: uuid.UUID, data: ObservationCreate
+    session: Session,
+    settings: Settings,
+    *,
+    observer_id: uuid.UUID,
+    data: ObservationCreate,
+    pupil_id: uuid.UUID | None = None,
 ) -> tuple[ObservationPublic, bool]:
     """The observation and whether it was created now (False: this ``client_id`` was stored
-    before, and the stored observation is returned unchanged, whatever this payload says)."""
+    before, and the stored observation is returned unchanged, whatever this payload says).
+    ``pupil_id``: the pupil of the class whose token sent it (``Viewer.pupil_id``)."""
     species = _resolve_species(session, settings, species_id=data.species_id, cd_nom=data.cd_nom)
     zone_id = zones_service.locate_zone(
         session, settings, latitude=data.latitude, longitude=data.longitude
@@ -324,6 +331,7 @@ def create_observation(
     flags = flags_of(session, settings, [_sighting(observer_id, data, species)])[0]
     row = _row(
         observer_id=observer_id,
+        pupil_id=pupil_id,
         data=data,
         species=species,
         zone_id=zone_id,
@@ -376,9 +384,15 @@ def _parse_item(item: Any) -> ObservationCreate | list[FieldError]:
 
 
 def create_batch(
-    session: Session, settings: Settings, *, observer_id: uuid.UUID, items: Sequence[Any]
+    session: Session,
+    settings: Settings,
+    *,
+    observer_id: uuid.UUID,
+    items: Sequence[Any],
+    pupil_id: uuid.UUID | None = None,
 ) -> BatchResponse:
-    """Stores the valid items of a batch; answers for each item, in the order sent.
+    """Stores the valid items of a batch; answers for each item, in the order sent (each
+    attributed to ``pupil_id`` when a pupil's token sent them).
 
     An item whose ``client_id`` is already stored (earlier, by a concurrent request, or by an
     earlier item of the same batch) is ``existing`` and changes nothing.
@@ -429,6 +443,7 @@ def create_batch(
     rows = [
         _row(
             observer_id=observer_id,
+            pupil_id=pupil_id,
             data=p,
             species=species,
             zone_id=zone_id,
@@ -479,7 +494,7 @@ def get_observation(session: Session, observation_id: uuid.UUID) -> Observation 
 
 
 def read_observation(
-    session: Session, *, observation: Observation, viewer: User | None
+    session: Session, *, observation: Observation, viewer: Viewer | None
 ) -> ObservationPublic:
     species = species_service.get_species(session, observation.species_id)
     photos = photos_service.photos_of(session, observation_id=observation.id)
@@ -565,7 +580,7 @@ def update_observation(
     session.flush()
     photos = photos_service.photos_of(session, observation_id=observation.id)
     reviews = reviews_of(session, ReviewTarget.observation, [observation.id])[observation.id]
-    return present(observation, species, editor, photos=photos, reviews=reviews)
+    return present(observation, species, Viewer.of(editor), photos=photos, reviews=reviews)
 
 
 def delete_observation(
@@ -593,7 +608,7 @@ def delete_observation(
 
 
 def filter_clauses(
-    filters: ObservationFilters, *, viewer: User | None
+    filters: ObservationFilters, *, viewer: Viewer | None
 ) -> list[ColumnElement[bool]]:
     """The WHERE of ``GET /observations`` for this viewer (exports take the same filters)."""
     clauses: list[ColumnElement[bool]] = [visible_clause(viewer)]
@@ -624,7 +639,7 @@ def filter_clauses(
 def list_observations(
     session: Session,
     *,
-    viewer: User | None,
+    viewer: Viewer | None,
     filters: ObservationFilters,
     limit: int,
     cursor: str | None,

@@ -41,6 +41,7 @@ from app.core.db import utcnow
 from app.core.errors import Conflict, Unauthorized
 from app.core.security import verify_password
 from app.core.settings import Settings
+from app.core.viewer import Viewer
 from app.core.vocabulary import Role
 from app.media.models import ObservationPhoto, PhotoVariant
 from app.media.storage import Storage
@@ -116,7 +117,7 @@ def export_personal_data(session: Session, user: User) -> PersonalDataExport:
     ):
         photos[photo.observation_id].append(photo)
     observations = [
-        present(obs, species, user, photos=photos.get(obs.id, ()))
+        present(obs, species, Viewer.of(user), photos=photos.get(obs.id, ()))
         for obs, species in session.exec(
             select(Observation, Species)
             .join(Species, col(Species.id) == col(Observation.species_id))

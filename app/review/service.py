@@ -30,6 +30,7 @@ from app.core.db import new_id, utcnow
 from app.core.errors import FieldError, Unprocessable
 from app.core.pagination import decode_position, encode_position
 from app.core.settings import Settings
+from app.core.viewer import Viewer
 from app.media.models import ObservationPhoto
 from app.media.schemas import present_photo
 from app.observations import photos as photos_service
@@ -138,7 +139,9 @@ def review_observation(
         decision=decision,
         comment=comment,
     )
-    return observations_service.read_observation(session, observation=observation, viewer=reviewer)
+    return observations_service.read_observation(
+        session, observation=observation, viewer=Viewer.of(reviewer)
+    )
 
 
 def review_visit(

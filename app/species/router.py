@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
-from app.accounts.dependencies import EcologistUser
+from app.accounts.dependencies import PUPILS_ADMITTED, EcologistUser
 from app.core.deps import SessionDep
 from app.core.errors import problem_doc
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
@@ -26,6 +26,7 @@ STAFF_ONLY: dict[int | str, dict[str, Any]] = {
 
 @router.get(
     "",
+    dependencies=[PUPILS_ADMITTED],
     summary="Search the reference species",
     description=(
         "Alphabetical by French name (scientific name where there is none). `q` matches "
@@ -60,6 +61,7 @@ def list_species(
 
 @router.get(
     "/{species_id}",
+    dependencies=[PUPILS_ADMITTED],
     summary="One reference species",
     response_model=SpeciesPublic,
     responses={

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from app.accounts.dependencies import EcologistUser
+from app.accounts.dependencies import PUPILS_ADMITTED, EcologistUser
 from app.core.deps import SessionDep
 from app.core.errors import problem_doc
 from app.zones import service
@@ -25,6 +25,7 @@ class GeoJSONResponse(JSONResponse):
 
 @router.get(
     "",
+    dependencies=[PUPILS_ADMITTED],
     summary="The survey zones, as a GeoJSON FeatureCollection",
     response_model=ZoneCollection,
     response_class=GeoJSONResponse,
@@ -43,6 +44,7 @@ def list_zones(
 
 @router.get(
     "/{zone_id}",
+    dependencies=[PUPILS_ADMITTED],
     summary="One zone, as a GeoJSON Feature",
     response_model=ZoneFeature,
     response_class=GeoJSONResponse,
