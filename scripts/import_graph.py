@@ -1,7 +1,8 @@
 """Count the imports between the domains of `app/`, those inside functions included.
 
-A domain is a first-level package or module of `app` (`app.accounts`, `app.cli`, …); `app.core` is
-counted like the others. Prints the domain-to-domain pairs, the import statements behind them, the
+A domain is a first-level package of `app` (`app.accounts`, …, `app.core` included); with
+`--modules`, the first-level modules too (`app.main`, `app.cli`, …), and `--without-core` leaves
+`app.core` out. Prints the domain-to-domain pairs, the import statements behind them, the
 two-way pairs and the strongly connected groups (cycles), so that the layering in
 docs/architecture.md can be measured, not only asserted: `python scripts/import_graph.py [-v]`.
 """
@@ -14,12 +15,16 @@ from collections import defaultdict
 from pathlib import Path
 
 APP = Path(__file__).resolve().parent.parent / "app"
+PACKAGES_ONLY = True
 
 
 def domain_of(module: str) -> str | None:
-    """The domain a dotted module name belongs to, or None outside `app`."""
+    """The domain a dotted module name belongs to, or None outside `app` (and, with
+    ``--packages``, outside the domain packages: `app.main`, `app.cli`, … left out)."""
     parts = module.split(".")
     if parts[0] != "app" or len(parts) < 2:
+        return None
+    if PACKAGES_ONLY and not (APP / parts[1]).is_dir():
         return None
     return parts[1]
 
@@ -101,9 +106,14 @@ def main() -> None:
     """Print the figures; with -v, every pair and its number of statements."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="list every pair")
-    parser.add_argument("--core", action="store_true", help="count imports of app.core too")
+    parser.add_argument("--without-core", action="store_true", help="leave app.core out")
+    parser.add_argument("--modules", action="store_true", help="count app/*.py modules too")
+    parser.add_argument("--app", type=Path, help="the app/ folder to measure (default: this one)")
     args = parser.parse_args()
-    counts = {pair: n for pair, n in edges().items() if args.core or "core" not in pair}
+    global APP, PACKAGES_ONLY  # the script's settings, read by the helpers
+    APP = args.app.resolve() if args.app else APP
+    PACKAGES_ONLY = not args.modules
+    counts = {pair: n for pair, n in edges().items() if not args.without_core or "core" not in pair}
     pairs = set(counts)
     two_way = sorted({tuple(sorted(p)) for p in pairs if (p[1], p[0]) in pairs})
     groups = cycles(pairs)
