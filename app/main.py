@@ -22,7 +22,9 @@ from app.core.db import Database, make_engine
 from app.core.errors import Problem, install_error_handlers
 from app.core.headers import SecurityHeaders
 from app.core.middleware import BodySizeLimit
+from app.core.routing import add_schemas
 from app.core.settings import Settings, get_settings
+from app.core.validation import StorableText
 from app.exports.router import router as exports_router
 from app.health.router import router as health_router
 from app.observations.photos_router import router as photos_router
@@ -33,6 +35,7 @@ from app.review.router import router as review_router
 from app.species.router import router as species_router
 from app.stats.router import router as stats_router
 from app.surveys.router import sites_router, visits_router
+from app.surveys.schemas import VisitBatchItem
 from app.zones.router import router as zones_router
 
 API_PREFIX = "/api/v1"
@@ -116,6 +119,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         compresslevel=6,
         exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/zip", "image/png"),
     )
+    # Inside the size limit, so that the JSON and form bodies it reads whole are bounded.
+    app.add_middleware(StorableText)
     app.add_middleware(
         BodySizeLimit,
         default=settings.max_json_body_bytes,
@@ -156,6 +161,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health_router)
+    add_schemas(app, [VisitBatchItem])
     app.include_router(health_router, prefix=API_PREFIX, include_in_schema=False)
     return app
 

@@ -46,10 +46,27 @@ def test_unknown_path_is_404(client: TestClient) -> None:
     assert_problem(client.get("/observationz"), 404, "not_found")
 
 
-def test_wrong_method_is_405(client: TestClient) -> None:
-    r = client.put("/observations", json={})
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", "/observations", "GET, POST"),
+        ("OPTIONS", "/observations", "GET, POST"),
+        ("PATCH", "/observations/batch", "POST"),
+        ("DELETE", "/baselines/import", "POST"),
+        ("PATCH", "/visits/batch", "POST"),
+        ("GET", "/zones/import", "POST"),
+        ("PUT", "/observations/not-a-uuid", "GET, PATCH, DELETE"),
+        ("DELETE", "/stats/trends", "GET"),
+    ],
+)
+def test_wrong_method_is_405_listing_every_method_of_the_path(
+    client: TestClient, method: str, path: str, allow: str
+) -> None:
+    """The ``Allow`` of a 405 lists every method of the path, not the first route's only, and
+    a literal segment (``batch``, ``import``) is never taken for an id."""
+    r = client.request(method, path, json={})
     assert_problem(r, 405, "method_not_allowed")
-    assert "POST" in r.headers["allow"]
+    assert r.headers["allow"] == allow
 
 
 def test_broken_json_is_422_malformed_json(

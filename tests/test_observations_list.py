@@ -431,3 +431,19 @@ def test_empty_list_shape(client: TestClient) -> None:
     r = client.get("/observations", params={"species_id": str(uuid.uuid4())})
     assert r.status_code == 200
     assert r.json() == {"items": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("bbox=2.7e0,50.4,2.85,50.5", "request.invalid_bbox"),
+        ("bbox=2.7,%2050.4,2.85,50.5", "request.invalid_bbox"),
+        ("cursor=ab$cd", "request.invalid_cursor"),
+    ],
+)
+def test_cursor_and_bbox_outside_their_documented_pattern_are_422(
+    client: TestClient, query: str, code: str
+) -> None:
+    r = client.get(f"/observations?{query}")
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == code

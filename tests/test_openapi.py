@@ -3,6 +3,8 @@ operation must say what it does, and every JSON body must come with an example."
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
@@ -59,3 +61,31 @@ def test_errors_are_documented_as_problem_details(document: dict[str, Any]) -> N
             continue
         statuses = set(operation["responses"])
         assert "4XX" in statuses, f"{method} {path}"
+
+
+def test_every_ref_resolves(document: dict[str, Any]) -> None:
+    """A generated client fails on a dangling reference (``VisitBatchItem`` was one)."""
+    text = json.dumps(document)
+    names = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', text))
+    assert names - set(document["components"]["schemas"]) == set()
+
+
+def test_cursor_and_bbox_state_their_patterns(document: dict[str, Any]) -> None:
+    """A fuzzer or a generated client must know what the server refuses."""
+    missing = [
+        f"{method} {path} {parameter['name']}"
+        for method, path, operation in _operations(document)
+        for parameter in operation.get("parameters", [])
+        if parameter["name"] in ("cursor", "bbox") and "pattern" not in parameter["schema"]
+    ]
+    assert missing == []
+
+
+def test_fields_that_refuse_null_do_not_offer_it(document: dict[str, Any]) -> None:
+    """A PATCH field that may be left out but not set to null says so: no ``null`` branch."""
+    properties = document["components"]["schemas"]["ObservationUpdate"]["properties"]
+    for field in ("count", "latitude", "observed_at", "species_id"):
+        assert "null" not in json.dumps(properties[field]), field
+    assert {"type": "null"} in properties["notes"]["anyOf"]  # notes may be erased
+    user = document["components"]["schemas"]["UserUpdate"]["properties"]
+    assert "null" not in json.dumps(user["display_name"])

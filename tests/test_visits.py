@@ -412,7 +412,7 @@ def _future() -> str:
         ({"weather": {"cloud_pct": -1}}, "weather.cloud_pct", "request.invalid"),
         ({"weather": {"rain": True}}, "weather.rain", "request.invalid"),
         ({"notes": "x" * 2001}, "notes", "request.invalid"),
-        ({"notes": "nul\x00"}, "notes", "observation.invalid_characters"),
+        ({"notes": "nul\x00"}, "notes", "request.unstorable_text"),
         ({"client_id": "abc"}, "client_id", "request.invalid"),
         ({"client_id": ...}, "client_id", "request.invalid"),
         ({"site_id": str(uuid.uuid4())}, "site_id", "request.invalid"),

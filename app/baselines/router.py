@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Path, Query, Response, UploadFile, status
 
+import app.core.routing  # noqa: F401  (the {name:id} path convertor)
 from app.accounts.dependencies import EcologistUser
 from app.baselines import service
 from app.baselines.csvfile import BaselineFileError
@@ -118,7 +119,7 @@ def list_baselines(
 
 
 @router.delete(
-    "/{baseline_id}",
+    "/{baseline_id:id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     summary="Delete an inventory baseline",

@@ -19,6 +19,7 @@ from app.classwork import service, summary
 from app.core.db import utcnow
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_doc
+from app.core.pagination import CursorQuery
 from app.core.viewer import Viewer
 from app.observations.dependencies import ObservationFiltersDep
 from app.observations.schemas import ObservationPage
@@ -43,7 +44,7 @@ def class_observations(
     teacher: TeacherUser,
     filters: ObservationFiltersDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: CursorQuery = None,
 ) -> ObservationPage:
     school_class = classes_service.class_of_teacher(session, class_id, teacher)
     account = session.get(User, school_class.account_id)

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -210,7 +210,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(422, code, detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         cause = exc.__cause__
         if exc.status_code == 400 and isinstance(cause, AppError):
             # FastAPI wraps whatever failed while it read the body: the size limit's 413.
@@ -238,16 +238,28 @@ def install_error_handlers(app: FastAPI) -> None:
             403: "auth.forbidden",
             413: "request.too_large",
         }
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            from app.core.routing import allowed_methods  # routing imports FastAPI's app
+
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(app, request.scope))}
         code = codes.get(exc.status_code, f"http.{exc.status_code}")
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        return problem_response(
-            exc.status_code, code, detail, headers=getattr(exc, "headers", None)
-        )
+        return problem_response(exc.status_code, code, detail, headers=headers)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
         log.info("integrity error answered as 409: %s", exc.orig)
         return problem_response(409, "conflict", "The request conflicts with data already stored.")
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # A value the database refuses (text it cannot store, a number out of its range) that
+        # no validation caught: the request is at fault, not the service.
+        log.warning("database refused a value, answered as 422: %s", exc.orig)
+        return problem_response(
+            422, "request.unstorable_value", "A value of the request cannot be stored."
+        )
 
     @app.exception_handler(SQLAlchemyTimeoutError)
     async def _pool_timeout(_: Request, exc: SQLAlchemyTimeoutError) -> JSONResponse:

@@ -1,4 +1,11 @@
-"""Pure ASGI middleware: cheap enough for the ingest hot path."""
+"""Pure ASGI middleware: cheap enough for the ingest hot path.
+
+A request whose framing is broken (a ``Content-Length`` that lies, bytes that are not HTTP) is
+answered by uvicorn's HTTP parser (httptools or h11) with a plain-text ``400 Invalid HTTP request
+received.`` before any ASGI application is called: no middleware here can make it problem+json,
+since no request ever reaches the app. A reverse proxy in front (which a deployment has anyway
+for TLS) answers those itself.
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ An observation the caller may not see answers 404 like one that does not exist: 
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from typing import Annotated
 
@@ -104,6 +105,11 @@ def removable_observation(
 RemovableObservation = Annotated[Observation, Depends(removable_observation)]
 
 
+_DECIMAL = r"-?[0-9]+(\.[0-9]+)?"
+BBOX_PATTERN = rf"^{_DECIMAL},{_DECIMAL},{_DECIMAL},{_DECIMAL}$"
+"""What the document states ``bbox`` is: four plain decimal numbers (no exponent, no space)."""
+
+
 def _invalid(field: str, message: str, code: str) -> Unprocessable:
     return Unprocessable(
         f"{field}: {message}",
@@ -116,7 +122,7 @@ def parse_bbox(raw: str) -> BBox:
     """``minlon,minlat,maxlon,maxlat`` in WGS 84 degrees, or a 422 naming ``bbox``."""
     parts = raw.split(",")
     code = "request.invalid_bbox"
-    if len(parts) != 4:
+    if len(parts) != 4 or not re.fullmatch(BBOX_PATTERN, raw):
         raise _invalid("bbox", "Give four numbers: minlon,minlat,maxlon,maxlat.", code)
     try:
         min_lon, min_lat, max_lon, max_lat = (float(p) for p in parts)
@@ -148,8 +154,10 @@ def observation_filters(
         str | None,
         Query(
             max_length=200,
-            description="`minlon,minlat,maxlon,maxlat` (WGS 84).",
+            description="`minlon,minlat,maxlon,maxlat` (WGS 84), as decimal numbers.",
             examples=["2.70,50.40,2.85,50.50"],
+            # Stated, and checked by parse_bbox with its own code rather than by the framework.
+            json_schema_extra={"pattern": BBOX_PATTERN},
         ),
     ] = None,
 ) -> ObservationFilters:

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 
+import app.core.routing  # noqa: F401  (the {name:id} path convertor)
 from app.accounts.dependencies import (
     PUPILS_ADMITTED,
     ActingPupil,
@@ -151,7 +152,7 @@ def list_observations(
 
 
 @router.get(
-    "/{observation_id}",
+    "/{observation_id:id}",
     dependencies=[PUPILS_ADMITTED],
     response_model=ObservationPublic,
     summary="Read one observation",
@@ -164,7 +165,7 @@ def read_observation(
 
 
 @router.patch(
-    "/{observation_id}",
+    "/{observation_id:id}",
     response_model=ObservationPublic,
     summary="Correct an observation",
     description="Its observer only, unless it was rejected. Any subset of the fields of a "
@@ -191,7 +192,7 @@ def update_observation(
 
 
 @router.delete(
-    "/{observation_id}",
+    "/{observation_id:id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     summary="Delete an observation",

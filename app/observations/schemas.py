@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from app.core.errors import FieldError
+from app.core.numbers import JSON_NUMBER
 from app.core.patching import refuse_null
 from app.media.schemas import PhotoPublic
 from app.observations.models import CountUnit, ObservationStatus
@@ -144,10 +145,12 @@ ObservedAt = Annotated[
 Latitude = Annotated[
     float,
     Field(ge=-90, le=90, allow_inf_nan=False, description="WGS 84", examples=[50.4571]),
+    JSON_NUMBER,
 ]
 Longitude = Annotated[
     float,
     Field(ge=-180, le=180, allow_inf_nan=False, description="WGS 84", examples=[2.7852]),
+    JSON_NUMBER,
 ]
 AccuracyM = Annotated[
     float,
@@ -158,6 +161,7 @@ AccuracyM = Annotated[
         description="Radius of the position's uncertainty, in metres.",
         examples=[12],
     ),
+    JSON_NUMBER,
 ]
 Count = Annotated[
     int,
@@ -167,11 +171,14 @@ Count = Annotated[
         description='How many were seen; 0 means "looked for, none seen".',
         examples=[3],
     ),
+    JSON_NUMBER,
 ]
-CdNom = Annotated[
-    int,
-    Field(ge=1, le=MAX_CD_NOM, description="TAXREF id, instead of `species_id`.", examples=[3696]),
-]
+_CD_NOM = Field(
+    ge=1, le=MAX_CD_NOM, description="TAXREF id, instead of `species_id`.", examples=[3696]
+)
+CdNom = Annotated[int, _CD_NOM, JSON_NUMBER]
+CdNomQuery = Annotated[int, _CD_NOM]
+"""As a query parameter: text, read as an integer."""
 Notes = Annotated[
     str,
     Field(max_length=MAX_NOTES, examples=["sur le fil électrique"]),

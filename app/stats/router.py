@@ -11,7 +11,7 @@ from app.accounts.dependencies import PUPILS_ADMITTED, OptionalUser
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
 from app.core.viewer import is_staff
-from app.observations.schemas import CdNom
+from app.observations.schemas import CdNomQuery
 from app.stats import charts, service
 from app.stats.schemas import (
     ComparisonResponse,
@@ -57,7 +57,7 @@ def read_phenology(
     species_id: Annotated[
         uuid.UUID | None, Query(description="The species, by its id here.")
     ] = None,
-    cd_nom: Annotated[CdNom | None, Query()] = None,
+    cd_nom: Annotated[CdNomQuery | None, Query()] = None,
     from_year: Annotated[
         int | None, _year_query("The first year listed (local time); default: the first report.")
     ] = None,
@@ -94,7 +94,7 @@ def yearly_statistics(
     settings: SettingsDep,
     viewer: OptionalUser,
     species_id: Annotated[uuid.UUID | None, Query()] = None,
-    cd_nom: Annotated[CdNom | None, Query()] = None,
+    cd_nom: Annotated[CdNomQuery | None, Query()] = None,
     zone_id: Annotated[uuid.UUID | None, Query()] = None,
     from_year: Annotated[int | None, _year_query("First year.")] = None,
     to_year: Annotated[int | None, _year_query("Last year.")] = None,
@@ -139,7 +139,7 @@ def comparison_statistics(
 
 def trend_request(
     species_id: Annotated[uuid.UUID | None, Query()] = None,
-    cd_nom: Annotated[CdNom | None, Query()] = None,
+    cd_nom: Annotated[CdNomQuery | None, Query()] = None,
     zone_id: Annotated[uuid.UUID | None, Query(description="Only the sites of this zone.")] = None,
     model: Annotated[
         int,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
+import app.core.routing  # noqa: F401  (the {name:id} path convertor)
 from app.accounts.dependencies import PUPILS_ADMITTED, CurrentUser, CurrentViewer
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
@@ -283,7 +284,7 @@ def list_visits(
 
 
 @visits_router.get(
-    "/{visit_id}",
+    "/{visit_id:id}",
     dependencies=[PUPILS_ADMITTED],
     response_model=VisitPublic,
     summary="Read one visit",
@@ -295,7 +296,7 @@ def read_visit(found: VisibleVisit, session: SessionDep) -> VisitPublic:
 
 
 @visits_router.patch(
-    "/{visit_id}",
+    "/{visit_id:id}",
     response_model=VisitPublic,
     summary="Correct a visit",
     description="Its observer, unless it was rejected. `counts`, when given, replaces the "
@@ -320,7 +321,7 @@ def update_visit(
 
 
 @visits_router.delete(
-    "/{visit_id}",
+    "/{visit_id:id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     summary="Delete a visit",

@@ -31,6 +31,7 @@ from shapely.errors import ShapelyError
 from shapely.geometry import shape
 from shapely.validation import explain_validity
 
+from app.core.numbers import JSON_NUMBER
 from app.core.patching import refuse_null
 from app.observations.models import ObservationStatus
 from app.observations.schemas import (
@@ -139,7 +140,7 @@ Name = Annotated[
     AfterValidator(check_text),
     Field(examples=["Jardin des Tilleuls"]),
 ]
-Nests = Annotated[int, Field(ge=0, le=MAX_NESTS, description="Number of nests.")]
+Nests = Annotated[int, Field(ge=0, le=MAX_NESTS, description="Number of nests."), JSON_NUMBER]
 Count = Annotated[
     int,
     Field(
@@ -148,6 +149,7 @@ Count = Annotated[
         description="The largest number of the species seen at the same time.",
         examples=[4],
     ),
+    JSON_NUMBER,
 ]
 
 
@@ -354,11 +356,15 @@ class Weather(BaseModel):
         json_schema_extra={"examples": [{"temperature_c": 24, "wind": "leger", "cloud_pct": 20}]},
     )
 
-    temperature_c: float | None = Field(default=None, ge=-30, le=50, allow_inf_nan=False)
+    temperature_c: (
+        Annotated[float, Field(ge=-30, le=50, allow_inf_nan=False), JSON_NUMBER] | None
+    ) = None
     wind: Wind | None = Field(
         default=None, description="`nul`, `leger`, `modere` or `fort` (Beaufort 0, 1–3, 4–5, 6+)."
     )
-    cloud_pct: int | None = Field(default=None, ge=0, le=100, description="Cloud cover, %.")
+    cloud_pct: (
+        Annotated[int, Field(ge=0, le=100, description="Cloud cover, %."), JSON_NUMBER] | None
+    ) = None
 
 
 class VisitCountIn(BaseModel):
@@ -401,8 +407,10 @@ Counts = Annotated[
         "`artificial` at a nest site).",
     ),
 ]
-DurationMin = Annotated[int, Field(ge=1, le=MAX_DURATION_MIN, examples=[30])]
-Observers = Annotated[int, Field(ge=1, le=MAX_OBSERVERS, description="Number of observers.")]
+DurationMin = Annotated[int, Field(ge=1, le=MAX_DURATION_MIN, examples=[30]), JSON_NUMBER]
+Observers = Annotated[
+    int, Field(ge=1, le=MAX_OBSERVERS, description="Number of observers."), JSON_NUMBER
+]
 
 
 class VisitCreate(BaseModel):

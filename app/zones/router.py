@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
+import app.core.routing  # noqa: F401  (the {name:id} path convertor)
 from app.accounts.dependencies import PUPILS_ADMITTED, EcologistUser
 from app.core.deps import SessionDep
 from app.core.errors import problem_doc
@@ -43,7 +44,7 @@ def list_zones(
 
 
 @router.get(
-    "/{zone_id}",
+    "/{zone_id:id}",
     dependencies=[PUPILS_ADMITTED],
     summary="One zone, as a GeoJSON Feature",
     response_model=ZoneFeature,
