@@ -6,10 +6,10 @@ import dataclasses
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import HTMLResponse
 
-from app.accounts.dependencies import PUPILS_ADMITTED, CurrentUser
+from app.accounts.dependencies import PUPILS_ADMITTED, ActingClass, CurrentUser
 from app.accounts.models import User
 from app.classes import service as classes_service
 from app.classes.models import SchoolClass
@@ -81,15 +81,14 @@ YearQuery = Annotated[
 
 
 def _summary_of(
-    request: Request,
     class_id: uuid.UUID,
     session: SessionDep,
     settings: SettingsDep,
     user: CurrentUser,
+    pupil_class: ActingClass,
     year: YearQuery = None,
 ) -> ClassSummary:
     """Its teacher (or staff) and its pupils, whose tokens name the class."""
-    pupil_class = getattr(request.state, "class_id", None)
     if pupil_class is not None:
         school_class = session.get(SchoolClass, class_id) if pupil_class == class_id else None
         if school_class is None:
