@@ -52,7 +52,8 @@ class PupilRevoked(AppError):
         )
 
 
-_ADMITTING: dict[int, bool] = {}
+# Where a route remembers the answer: the routes never change once the application is built.
+_ADMITS = "_sentinelles_admits_pupils"
 
 
 def _declares(dependant: Dependant) -> bool:
@@ -60,11 +61,12 @@ def _declares(dependant: Dependant) -> bool:
 
 
 def admits_pupils(route: APIRoute) -> bool:
-    """Whether the route, or a dependency of it, declares ``PUPILS_ADMITTED`` (remembered per
-    route: the routes never change once the application is built)."""
-    known = _ADMITTING.get(id(route))
+    """Whether the route, or a dependency of it, declares ``PUPILS_ADMITTED`` (worked out once
+    per route)."""
+    known: bool | None = getattr(route, _ADMITS, None)
     if known is None:
-        known = _ADMITTING[id(route)] = _declares(route.dependant)
+        known = _declares(route.dependant)
+        setattr(route, _ADMITS, known)
     return known
 
 
