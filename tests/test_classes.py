@@ -9,10 +9,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect, text, update
 from sqlmodel import Session, col, select
 
+from app.accounts.dependencies import PUPILS_ADMITTED
 from app.accounts.models import User
 from app.classes import service
 from app.classes.models import Pupil, SchoolClass
@@ -235,6 +237,29 @@ def test_the_school_garden_is_the_class_site_and_next_year_continues_it(
         headers=auth_headers(other, settings),
     )
     assert refused.status_code == 404
+
+
+def test_a_new_route_is_closed_to_pupils_until_it_admits_them(
+    app: FastAPI, client: TestClient, settings: Settings, teacher: User
+) -> None:
+    """No allow-list to forget: a route added without ``PUPILS_ADMITTED`` refuses a pupil's
+    token, even one that asks for no account at all; declaring it opens the route."""
+
+    def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    app.add_api_route("/api/v1/hello", hello, methods=["GET"])
+    app.add_api_route(
+        "/api/v1/hello-pupils", hello, methods=["GET"], dependencies=[PUPILS_ADMITTED]
+    )
+    pupil = _pupil(client, _open(client, teacher, settings)["join_code"], "Blaireau")
+
+    closed = client.get("/hello", headers=pupil)
+    assert closed.status_code == 403
+    assert closed.json()["code"] == "auth.pupil_not_allowed"
+    assert client.get("/hello").json() == {"hello": "world"}
+    assert client.get("/hello", headers=auth_headers(teacher, settings)).status_code == 200
+    assert client.get("/hello-pupils", headers=pupil).json() == {"hello": "world"}
 
 
 def test_closing_refuses_every_pupil_token_at_once(
