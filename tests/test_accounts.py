@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,13 +17,15 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import Engine
 from sqlmodel import Session, col, delete, select
 
-from app.accounts.models import RefreshToken, User
+from app.accounts import router, service
+from app.accounts.models import LoginThrottle, RefreshToken, User
 from app.accounts.schemas import normalise_email
 from app.core.db import Database
 from app.core.security import ALGORITHM, create_access_token, token_digest
 from app.core.settings import Settings
 from app.core.vocabulary import Role
 from app.main import create_app
+from app.privacy import service as privacy_service
 
 from .factories import DEFAULT_PASSWORD, auth_headers, create_user
 
@@ -189,6 +192,113 @@ def test_sign_in_needs_both_form_fields(client: TestClient) -> None:
     response = client.post("/auth/token", data={"username": "camille@example.org"})
     body = assert_problem(response, 422, "request.invalid")
     assert body["errors"][0]["field"] == "password"
+
+
+# --- passwords verified outside any transaction ----------------------------------------------
+#
+# The password is verified (argon2, about 0.16 s of CPU at the production cost) between a
+# read-only look-up and a short write, never inside a transaction: there it held SQLite's write
+# lock, or a pooled PostgreSQL connection, for as long. These tests commit for real, on the
+# real engine, and make the verification wait for another request, through a wrapper of the
+# hashing function only.
+
+
+@pytest.fixture
+def live_client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    """A client of an app on the real engine, committing for real (a pair's delay long enough
+    for a test to observe it)."""
+    app = create_app(
+        settings.model_copy(update={"login_delay_seconds": 600}), database=Database(engine)
+    )
+    with TestClient(app, base_url="http://testserver/api/v1") as c:
+        yield c
+    # The failures these tests commit would count against the test client's address elsewhere.
+    with Session(engine) as session:
+        session.exec(delete(LoginThrottle))
+        session.commit()
+
+
+def _hook_verification(monkeypatch: pytest.MonkeyPatch, during: Callable[[], None]) -> None:
+    """Runs ``during`` inside the first password verification, then verifies for real."""
+    real_verify = service.verify_password
+    pending = [during]
+
+    def verify(password: str, password_hash: str, settings: Settings) -> bool:
+        if pending:
+            pending.pop()()
+        return real_verify(password, password_hash, settings)
+
+    monkeypatch.setattr(service, "verify_password", verify)
+    monkeypatch.setattr(
+        service, "dummy_verify", lambda password, settings: verify(password, "!", settings)
+    )
+
+
+def _in_another_thread(call: Callable[[], Any]) -> Any:
+    """``call``'s result from a thread of its own, or TimeoutError after 10 s (without waiting
+    for the thread: it may be stuck behind the very request that waits here)."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(call).result(timeout=10)
+    finally:
+        pool.shutdown(wait=False)
+
+
+@pytest.mark.parametrize("account", ["known", "unknown"])
+def test_a_write_goes_through_while_a_sign_in_verifies_its_password(
+    live_client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch, account: str
+) -> None:
+    other = register(live_client).json()
+    other_token = sign_in(live_client, other["email"]).json()["access_token"]
+    email = register(live_client).json()["email"] if account == "known" else "nobody@example.org"
+    seen: dict[str, Any] = {}
+
+    def meanwhile() -> None:
+        seen["connections in use"] = engine.pool.checkedout()
+        seen["write"] = _in_another_thread(
+            lambda: live_client.patch(
+                "/me",
+                json={"display_name": "Dominique"},
+                headers={"Authorization": f"Bearer {other_token}"},
+            )
+        )
+
+    _hook_verification(monkeypatch, meanwhile)
+    answer = sign_in(live_client, email)
+
+    assert seen["connections in use"] == 0
+    assert seen["write"].status_code == 200, seen["write"].text
+    assert seen["write"].json()["display_name"] == "Dominique"
+    if account == "known":
+        assert answer.status_code == 200, answer.text
+        assert live_client.get(
+            "/me", headers={"Authorization": f"Bearer {answer.json()['access_token']}"}
+        ).is_success
+    else:
+        assert_problem(answer, 401, "auth.invalid_credentials")
+
+
+def test_failures_recorded_while_a_sign_in_verifies_refuse_it(
+    live_client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guesses sent in parallel all pass the first check; those the throttle blocks meanwhile
+    must still answer 429, right password or not, so that parallelism does not beat the delay."""
+    email = register(live_client).json()["email"]
+
+    def meanwhile() -> None:
+        for _ in range(settings.login_max_failures):
+            wrong = _in_another_thread(lambda: sign_in(live_client, email, "wrong password!"))
+            assert_problem(wrong, 401, "auth.invalid_credentials")
+
+    _hook_verification(monkeypatch, meanwhile)
+    refused = sign_in(live_client, email)
+
+    assert_problem(refused, 429, "auth.too_many_attempts")
+    assert 500 < int(refused.headers["retry-after"]) <= 600
+    # The refused attempt was not counted as a failure: that would have doubled the delay.
+    again = sign_in(live_client, email)
+    assert_problem(again, 429, "auth.too_many_attempts")
+    assert int(again.headers["retry-after"]) <= 600
 
 
 # --- access tokens ------------------------------------------------------------------------
@@ -404,3 +514,70 @@ def test_one_refresh_token_presented_twice_at_once_yields_at_most_one_session(
         with Session(engine) as cleanup:
             cleanup.exec(delete(User).where(col(User.email) == email))
             cleanup.commit()
+
+
+def test_a_write_goes_through_while_a_registration_hashes_its_password(
+    live_client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = register(live_client).json()
+    other_token = sign_in(live_client, other["email"]).json()["access_token"]
+    real_hash = router.hash_password
+    seen: dict[str, Any] = {}
+
+    def hash_password(password: str, settings: Settings) -> str:
+        seen["connections in use"] = engine.pool.checkedout()
+        seen["write"] = _in_another_thread(
+            lambda: live_client.patch(
+                "/me",
+                json={"display_name": "Dominique"},
+                headers={"Authorization": f"Bearer {other_token}"},
+            )
+        )
+        return real_hash(password, settings)
+
+    monkeypatch.setattr(router, "hash_password", hash_password)
+    created = register(live_client)
+
+    assert created.status_code == 201, created.text
+    assert seen["connections in use"] == 0
+    assert seen["write"].status_code == 200, seen["write"].text
+    assert sign_in(live_client, created.json()["email"]).status_code == 200
+
+
+@pytest.mark.parametrize("password", [PASSWORD, "not the password"])
+def test_a_write_goes_through_while_a_deletion_verifies_its_password(
+    live_client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch, password: str
+) -> None:
+    other = register(live_client).json()
+    other_token = sign_in(live_client, other["email"]).json()["access_token"]
+    leaving = register(live_client).json()
+    leaving_token = sign_in(live_client, leaving["email"]).json()["access_token"]
+    real_verify = privacy_service.verify_password
+    seen: dict[str, Any] = {}
+
+    def verify(password: str, password_hash: str, settings: Settings) -> bool:
+        seen["connections in use"] = engine.pool.checkedout()
+        seen["write"] = _in_another_thread(
+            lambda: live_client.patch(
+                "/me",
+                json={"display_name": "Dominique"},
+                headers={"Authorization": f"Bearer {other_token}"},
+            )
+        )
+        return real_verify(password, password_hash, settings)
+
+    monkeypatch.setattr(privacy_service, "verify_password", verify)
+    answer = live_client.post(
+        "/me/delete",
+        json={"password": password},
+        headers={"Authorization": f"Bearer {leaving_token}"},
+    )
+
+    assert seen["connections in use"] == 0
+    assert seen["write"].status_code == 200, seen["write"].text
+    if password == PASSWORD:
+        assert answer.status_code == 204, answer.text
+        assert_problem(sign_in(live_client, leaving["email"]), 401, "auth.invalid_credentials")
+    else:
+        assert_problem(answer, 401, "auth.wrong_password")
+        assert sign_in(live_client, leaving["email"]).status_code == 200

@@ -3,6 +3,7 @@ and stays quiet just before it, and a flag never refuses anything."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import update
+from sqlalchemy import Connection, event, update
 from sqlmodel import Session, col
 
 from app.accounts.models import User
@@ -276,3 +277,147 @@ def test_a_species_season_holds_its_data_and_a_month_either_side(
             assert {((month - 1 + d) % 12) + 1 for d in (-1, 0, 1)} & months
     else:
         assert season == frozenset(range(1, 13))  # birds: all year until the data say otherwise
+
+
+# --- duplicates at scale -----------------------------------------------------------------------
+
+HOUSE_MARTIN = 459478
+SWIFT = 3551
+
+
+def _sighting_at(at: datetime, cd_nom: int, place: tuple[float, float]) -> dict[str, Any]:
+    return payload(
+        observed_at=at.isoformat(), cd_nom=cd_nom, latitude=place[0], longitude=place[1], count=1
+    )
+
+
+def _post_batch(
+    client: TestClient, user: User, settings: Settings, items: list[dict[str, Any]]
+) -> list[list[str]]:
+    """Stores a batch and answers each item's flags, as its observer reads them back."""
+    headers = auth_headers(user, settings)
+    answer = client.post("/observations/batch", json={"observations": items}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert [r["status"] for r in results] == ["created"] * len(items)
+    ids = {r["id"] for r in results}
+    flags: dict[str, list[str]] = {}
+    cursor = None
+    while True:
+        query = {"mine": "true", "limit": 200, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/observations", params=query, headers=headers).json()
+        flags.update({o["id"]: o["flags"] for o in page["items"] if o["id"] in ids})
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    return [flags[r["id"]] for r in results]
+
+
+def test_a_batch_costs_the_same_statements_whatever_the_observer_stored(
+    client: TestClient,
+    session: Session,
+    connection: Connection,
+    settings: Settings,
+    sentinel: User,
+) -> None:
+    species = [SWALLOW, HOUSE_MARTIN, SWIFT]
+    start = datetime(2026, 5, 1, 6, 0, tzinfo=UTC)
+    # A batch of 50, three hours apart, three species in turn.
+    batch = [(start + timedelta(hours=3 * k), species[k % 3], LOOS) for k in range(50)]
+
+    # A phone catching up after a season: 2,000 stored, 4.5 minutes apart over the batch's
+    # span, every other one at the batch's spot (so that each of the batch's sightings has
+    # originals among them) and the others 500 m away.
+    busy = create_user(session, settings)
+    stored = [
+        (start + timedelta(minutes=4.5 * j), species[j % 3], LOOS if j % 2 == 0 else _moved(500))
+        for j in range(2000)
+    ]
+    for chunk in range(0, len(stored), 500):
+        _post_batch(client, busy, settings, [_sighting_at(*s) for s in stored[chunk : chunk + 500]])
+
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    def cost(user: User) -> int:
+        headers = auth_headers(user, settings)
+        body = {"observations": [_sighting_at(*s) for s in batch]}
+        statements.clear()
+        event.listen(connection, "before_cursor_execute", count)
+        try:
+            answer = client.post("/observations/batch", json=body, headers=headers)
+        finally:
+            event.remove(connection, "before_cursor_execute", count)
+        assert answer.status_code == 200, answer.text
+        return len(statements)
+
+    fresh_cost, busy_cost = cost(sentinel), cost(busy)
+    assert busy_cost == fresh_cost, statements
+    assert fresh_cost <= 15, statements  # a handful, never one per sighting nor per row
+
+    # And the stored rows were looked at: each of the busy observer's sightings is a duplicate.
+    fresh_flags = [o["flags"] for o in _mine(client, sentinel, settings)]
+    busy_flags = [o["flags"] for o in _mine(client, busy, settings)][: len(batch)]
+    assert all("probable_duplicate" not in f for f in fresh_flags)
+    assert all("probable_duplicate" in f for f in busy_flags)
+
+
+def _mine(client: TestClient, user: User, settings: Settings) -> list[dict[str, Any]]:
+    """The user's observations, newest first (one page of up to 200)."""
+    page = client.get(
+        "/observations", params={"mine": "true", "limit": 200}, headers=auth_headers(user, settings)
+    )
+    return list(page.json()["items"])
+
+
+def _expected_duplicates(
+    settings: Settings,
+    stored: list[tuple[datetime, int, tuple[float, float]]],
+    batch: list[tuple[datetime, int, tuple[float, float]]],
+) -> list[bool]:
+    """The rule as the ecologists state it, pair by pair: an original stored before, or sent
+    earlier in the same batch, of the same species, within the window in time and distance."""
+    window = timedelta(minutes=settings.flag_duplicate_minutes)
+    answers = []
+    for i, (at, cd_nom, (lat, lon)) in enumerate(batch):
+        answers.append(
+            any(
+                o_cd_nom == cd_nom
+                and abs(o_at - at) <= window
+                and distance_m(lat, lon, o_lat, o_lon) <= settings.flag_duplicate_distance_m
+                for o_at, o_cd_nom, (o_lat, o_lon) in stored + batch[:i]
+            )
+        )
+    return answers
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_duplicates_in_crowded_batches_follow_the_rule_pair_by_pair(
+    client: TestClient, session: Session, settings: Settings, seed: int
+) -> None:
+    """Many sightings close in time and space, sent out of order, on the window's edges: the
+    flags are those of the rule applied to every pair."""
+    rng = random.Random(seed)
+    settings.flag_profile_seconds = 0
+    user = create_user(session, settings)
+    start = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+
+    def sighting() -> tuple[datetime, int, tuple[float, float]]:
+        # Whole minutes over six hours (so that some pairs are exactly 60 minutes apart),
+        # within about 120 m of each other, two species.
+        at = start + timedelta(minutes=rng.randrange(0, 360, rng.choice([1, 20, 30])))
+        place = (LOOS[0] + rng.uniform(-6e-4, 6e-4), LOOS[1] + rng.uniform(-9e-4, 9e-4))
+        return at, rng.choice([SWALLOW, SWIFT]), place
+
+    first = [sighting() for _ in range(40)]
+    second = [sighting() for _ in range(60)]
+    first_flags = _post_batch(client, user, settings, [_sighting_at(*s) for s in first])
+    second_flags = _post_batch(client, user, settings, [_sighting_at(*s) for s in second])
+    got = ["probable_duplicate" in f for f in first_flags + second_flags]
+    expected = _expected_duplicates(settings, [], first) + _expected_duplicates(
+        settings, first, second
+    )
+    assert got == expected
+    assert 0 < sum(expected) < len(expected)  # the case says something

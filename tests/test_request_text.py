@@ -19,9 +19,11 @@ from app.accounts.models import Role, User
 from app.classes.models import SchoolClass
 from app.core.deps import SessionDep
 from app.core.settings import Settings
+from app.observations.models import Observation
 from app.zones.models import Zone
 
 from .factories import DEFAULT_PASSWORD, auth_headers, create_user
+from .test_observations import payload
 
 NUL = "\u0000"
 SURROGATE = "\ud800"
@@ -163,3 +165,25 @@ def test_a_value_the_database_refuses_is_422_not_500(
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["code"] == "request.unstorable_value"
     assert client.get("/species?q=hir").status_code == 200
+
+
+@pytest.mark.parametrize("bad", [NUL, SURROGATE])
+def test_a_batch_rejects_only_the_item_holding_unstorable_text(
+    client: TestClient, session: Session, settings: Settings, bad: str
+) -> None:
+    """Valid items of a batch are stored even when others are rejected (the contract)."""
+    sentinel = create_user(session, settings)
+    good, spoilt = payload(), payload(notes=f"nid{bad}")
+    before = count(session, Observation)
+    r = client.post(
+        "/observations/batch",
+        **raw_json({"observations": [good, spoilt]}, auth_headers(sentinel, settings)),
+    )
+    assert r.status_code == 200, r.text
+    first, second = r.json()["results"]
+    assert first["status"] == "created"
+    assert second["status"] == "rejected"
+    assert [(e["field"], e["code"]) for e in second["errors"]] == [
+        ("notes", "request.unstorable_text")
+    ]
+    assert count(session, Observation) == before + 1

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from app.accounts.models import User
+from app.accounts.service import load_user
 from app.core.db import run_unit_of_work
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import Forbidden, Unauthorized
@@ -35,15 +36,6 @@ def subject_of(token: str, settings: Settings) -> uuid.UUID:
         return uuid.UUID(str(claims["sub"]))
     except ValueError as exc:
         raise Unauthorized("The access token is invalid.", code="auth.invalid_token") from exc
-
-
-def load_user(session: Session, user_id: uuid.UUID) -> User:
-    """The account a valid token names; 401 when it no longer exists or was deleted (the
-    anonymised row stays, but no one may act as it)."""
-    user = session.get(User, user_id)
-    if user is None or user.anonymised_at is not None:
-        raise Unauthorized("The account no longer exists.", code="auth.invalid_token")
-    return user
 
 
 _USER_EXISTS = select(col(User.id)).where(

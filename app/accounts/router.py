@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
+from sqlmodel import Session
 
 from app.accounts import service
 from app.accounts.dependencies import AdminUser, CurrentUser
@@ -18,9 +19,11 @@ from app.accounts.schemas import (
     UserRoleUpdate,
     UserUpdate,
 )
-from app.accounts.throttle import ClientAddress, FailureKeepingSession
+from app.accounts.throttle import ClientAddress, FailureKeepingSession, PersistentFailure
+from app.core.db import run_unit_of_work
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
+from app.core.security import hash_password, run_password_work
 
 router = APIRouter(tags=["accounts"])
 
@@ -51,17 +54,25 @@ _TOO_MANY = problem_doc(
         ),
     },
 )
-def register(body: UserCreate, session: SessionDep, settings: SettingsDep) -> UserPublic:
-    user = service.register_user(
-        session,
-        settings,
-        email=body.email,
-        password=body.password,
-        display_name=body.display_name,
-    )
-    if body.invitation_code is not None:
-        service.redeem_invitation(session, body.invitation_code, user)
-    return UserPublic.model_validate(user)
+async def register(request: Request, body: UserCreate, settings: SettingsDep) -> UserPublic:
+    """The password is hashed in a worker thread before the unit of work opens, so that the
+    hash holds no transaction."""
+    password_hash = await run_password_work(hash_password, body.password, settings)
+
+    def create(session: Session) -> UserPublic:
+        user = service.register_user(
+            session,
+            settings,
+            email=body.email,
+            password=body.password,
+            display_name=body.display_name,
+            password_hash=password_hash,
+        )
+        if body.invitation_code is not None:
+            service.redeem_invitation(session, body.invitation_code, user)
+        return UserPublic.model_validate(user)
+
+    return await run_unit_of_work(request, create)
 
 
 @router.post(
@@ -73,14 +84,26 @@ def register(body: UserCreate, session: SessionDep, settings: SettingsDep) -> Us
         429: _TOO_MANY,
     },
 )
-def token(
+async def token(
+    request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    session: FailureKeepingSession,
     settings: SettingsDep,
     client_ip: ClientAddress,
 ) -> TokenPair:
-    return service.login(
-        session, settings, email=form.username, password=form.password, client_ip=client_ip
+    """A read-only look-up, the password verified in a worker thread with no transaction open,
+    then a short write (see ``service.start_sign_in``)."""
+    attempt = await run_unit_of_work(
+        request,
+        lambda session: service.start_sign_in(
+            session, settings, email=form.username, password=form.password, client_ip=client_ip
+        ),
+        read_only=True,
+    )
+    verified = await run_password_work(service.verify_sign_in, attempt, form.password, settings)
+    return await run_unit_of_work(
+        request,
+        lambda session: service.finish_sign_in(session, settings, attempt, verified=verified),
+        commit_on=(PersistentFailure,),
     )
 
 

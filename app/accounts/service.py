@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from pydantic import ValidationError
@@ -79,9 +80,15 @@ def register_user(
     password: str,
     display_name: str,
     role: Role = Role.sentinel,
+    password_hash: str | None = None,
 ) -> User:
     """A new account. The input is checked here as well as by the HTTP schema, so that the
-    command line cannot create an account the API would have refused."""
+    command line cannot create an account the API would have refused.
+
+    ``password_hash``: ``password`` already hashed, by a caller that hashed it before opening
+    its transaction (argon2 costs about 0.16 s of CPU, during which a transaction would hold
+    SQLite's write lock or a pooled PostgreSQL connection).
+    """
     try:
         data = UserCreate(email=email, password=password, display_name=display_name)
     except ValidationError as exc:
@@ -97,7 +104,7 @@ def register_user(
     user = User(
         email=data.email,
         display_name=data.display_name,
-        password_hash=hash_password(data.password, settings),
+        password_hash=password_hash or hash_password(data.password, settings),
         role=role.value,
     )
     try:
@@ -114,37 +121,79 @@ def _email_taken() -> Conflict:
     return Conflict("An account already uses this e-mail address.", code="auth.email_taken")
 
 
-def authenticate(
+@dataclass(frozen=True, slots=True)
+class SignInAttempt:
+    """What the read-only first step of a sign-in found: the throttle keys, and the account
+    (its id and password hash) if the address has one and the input fits the limits."""
+
+    keys: throttle.SignInKeys
+    user_id: uuid.UUID | None
+    password_hash: str | None
+    password_fits: bool
+
+
+def start_sign_in(
     session: Session, settings: Settings, *, email: str, password: str, client_ip: str
-) -> User:
-    """The account these credentials open, or ``InvalidCredentials`` (401).
+) -> SignInAttempt:
+    """The first step of a sign-in, read-only: 429 while the throttle refuses this client,
+    otherwise the account to verify the password against.
+
+    Sign-in is split in three (``start_sign_in``, ``verify_sign_in``, ``finish_sign_in``) so
+    that the argon2 verification, about 0.16 s of CPU, runs with no transaction open: inside
+    one, it held SQLite's write lock (every writer of every process waited) or a pooled
+    PostgreSQL connection for as long.
 
     Throttled per (account, address), per address and per account (``throttle.check_sign_in``),
-    checked before the password is: a refused client gets 429 whether or not its guess is
-    right. Unknown addresses cost the same argon2 verification as known ones and are throttled
-    the same, so neither timing nor 429s tell which addresses have accounts. The caller must
-    keep the session's writes when this raises (see ``throttle.FailureKeepingSession``), or the
-    failure is not counted. A success forgets the failures of its (account, address) pair only:
-    an owner signing in must not reopen their account to those attacking it.
+    checked before the password is: a refused client gets 429 whether or not its guess is right.
     """
-    now = utcnow()
     email = email.strip().lower()
     keys = throttle.sign_in_keys(email, client_ip)
-    throttle.check_sign_in(session, settings, keys, now)
-
+    throttle.check_sign_in(session, settings, keys, utcnow())
     user = get_user_by_email(session, email) if len(email) <= EMAIL_MAX_LENGTH else None
-    verified = False
-    if len(password) <= PASSWORD_MAX_LENGTH:
-        if user is None:
-            dummy_verify(password, settings)
-        else:
-            verified = verify_password(password, user.password_hash, settings)
+    return SignInAttempt(
+        keys=keys,
+        user_id=user.id if user else None,
+        password_hash=user.password_hash if user else None,
+        password_fits=len(password) <= PASSWORD_MAX_LENGTH,
+    )
 
-    if user is None or not verified:
+
+def verify_sign_in(attempt: SignInAttempt, password: str, settings: Settings) -> bool:
+    """The costly step, to run outside any transaction: whether ``password`` opens the account.
+    Unknown addresses cost the same argon2 verification as known ones, so that timing does not
+    tell which addresses have accounts; an overlong password is not hashed at all."""
+    if not attempt.password_fits:
+        return False
+    if attempt.password_hash is None:
+        dummy_verify(password, settings)
+        return False
+    return verify_password(password, attempt.password_hash, settings)
+
+
+def finish_sign_in(
+    session: Session, settings: Settings, attempt: SignInAttempt, *, verified: bool
+) -> TokenPair:
+    """The last step, a short write: tokens for a verified password, ``InvalidCredentials``
+    (401) otherwise, after counting the failure.
+
+    The throttle is checked again: failures recorded by concurrent attempts while this one was
+    verifying may have blocked it since, and a blocked client must learn nothing of its guess
+    (429, and no failure recorded for it). The account is read again, so that a password
+    verified against a hash that has changed since (or an account erased since) opens nothing.
+    The caller must keep the session's writes when this raises (see
+    ``throttle.FailureKeepingSession``), or the failure is not counted. A success forgets the
+    failures of its (account, address) pair only: an owner signing in must not reopen their
+    account to those attacking it.
+    """
+    now = utcnow()
+    keys = attempt.keys
+    throttle.check_sign_in(session, settings, keys, now)
+    user = session.get(User, attempt.user_id) if attempt.user_id is not None else None
+    if user is None or not verified or user.password_hash != attempt.password_hash:
         throttle.record_sign_in_failure(session, settings, keys, now)
         raise InvalidCredentials()
     throttle.reset(session, keys.pair)
-    return user
+    return issue_tokens(session, settings, user)
 
 
 def issue_tokens(
@@ -173,14 +222,6 @@ def issue_tokens(
     )
     session.flush()
     return TokenPair(access_token=access_token, expires_in=lifetime, refresh_token=refresh_token)
-
-
-def login(
-    session: Session, settings: Settings, *, email: str, password: str, client_ip: str
-) -> TokenPair:
-    """The OAuth2 password grant: ``authenticate`` then ``issue_tokens``."""
-    user = authenticate(session, settings, email=email, password=password, client_ip=client_ip)
-    return issue_tokens(session, settings, user)
 
 
 def rotate_refresh_token(session: Session, settings: Settings, refresh_token: str) -> TokenPair:
@@ -267,3 +308,12 @@ def redeem_invitation(session: Session, code: str, user: User) -> None:
     user.role = Role.teacher.value
     session.add_all([invitation, user])
     session.flush()
+
+
+def load_user(session: Session, user_id: uuid.UUID) -> User:
+    """The account a valid token names; 401 when it no longer exists or was deleted (the
+    anonymised row stays, but no one may act as it)."""
+    user = session.get(User, user_id)
+    if user is None or user.anonymised_at is not None:
+        raise Unauthorized("The account no longer exists.", code="auth.invalid_token")
+    return user

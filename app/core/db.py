@@ -8,6 +8,7 @@ whatever names each database invents.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 import weakref
@@ -43,6 +44,13 @@ def utcnow() -> datetime:
 
 def new_id() -> uuid.UUID:
     return uuid.uuid4()
+
+
+def new_ids(n: int) -> list[uuid.UUID]:
+    """``n`` random (version 4) ids, as :func:`new_id` makes them, from one read of the
+    system's randomness instead of one per id: a batch of observations needs hundreds."""
+    raw = os.urandom(16 * n)
+    return [uuid.UUID(bytes=raw[i : i + 16], version=4) for i in range(0, 16 * n, 16)]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -246,6 +254,7 @@ async def run_unit_of_work(
     *,
     inline_on_sqlite: bool = False,
     read_only: bool = False,
+    commit_on: tuple[type[BaseException], ...] = (),
 ) -> T:
     """Runs ``work`` with a session of its own in ONE worker thread: commit, or roll back.
 
@@ -260,6 +269,10 @@ async def run_unit_of_work(
 
     ``read_only``: the work only reads, whatever the request's method (it then neither waits
     for nor holds SQLite's write turn).
+
+    ``commit_on``: errors after which the work's writes are committed before the error goes on,
+    instead of rolled back (a failed attempt that must be counted, as
+    ``throttle.FailureKeepingSession`` does for the session dependency).
     """
     db: Database = request.app.state.db
     writes = request.method not in READ_METHODS and not read_only
@@ -271,6 +284,9 @@ async def run_unit_of_work(
             try:
                 result = work(session)
                 session.commit()
+            except commit_on:
+                session.commit()
+                raise
             except BaseException:
                 session.rollback()
                 raise

@@ -7,13 +7,19 @@ SHA-256 digest: a database leak does not hand out sessions.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
 import secrets
 import uuid
+import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -21,6 +27,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from app.core.settings import Settings
 
 ALGORITHM = "HS256"
+
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=8)
@@ -39,6 +47,26 @@ def verify_password(password: str, password_hash: str, settings: Settings) -> bo
         )
     except (VerificationError, InvalidHashError):
         return False
+
+
+_HASH_LIMITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def run_password_work(func: Callable[..., T], *args: Any) -> T:
+    """``func(*args)`` (hashing or verifying a password) in a worker thread, at most one per core
+    of the machine at a time in this process.
+
+    argon2 releases the GIL: unbounded, 50 sign-ins at once would run 50 hashes side by side,
+    each slowed 25-fold on two cores, every one finishing late, and the requests that share
+    the cores (a phone's sync) starved with them. Queued, they finish one after the other.
+    """
+    loop = asyncio.get_running_loop()
+    limiter = _HASH_LIMITERS.get(loop)
+    if limiter is None:
+        limiter = _HASH_LIMITERS[loop] = anyio.CapacityLimiter(os.cpu_count() or 1)
+    return await anyio.to_thread.run_sync(func, *args, limiter=limiter)
 
 
 # A hash to verify against when the account does not exist, so that the answer takes as long

@@ -132,6 +132,8 @@ class StorableText:
                 await response(scope, receive, send)
                 return
             loc = body_location(content_type, body)
+            if loc is not None and _in_batch_item(scope["path"], loc):
+                loc = None  # the route rejects that item alone (``item_errors``)
             receive = _replay(body, more, receive)
         if loc is not None:
             await refusal(loc)(scope, receive, send)
@@ -164,6 +166,23 @@ def _replay(body: bytes, others: list[Message], receive: Receive) -> Receive:
         return message if message is not None else await receive()
 
     return replay
+
+
+def item_errors(item: Any) -> list[FieldError]:
+    """The rule above for one item of a batch, located within the item.
+
+    A batch answers item by item ("valid items are stored even when others are rejected"), so
+    an item holding such text is rejected on its own rather than refusing the whole batch.
+    """
+    loc = first_unstorable(item, ())
+    if loc is None:
+        return []
+    return [FieldError(field=field_path(loc) or "body", message=MESSAGE, code=CODE)]
+
+
+def _in_batch_item(path: str, loc: tuple[str | int, ...]) -> bool:
+    """True where the location is within an item of a batch route's list."""
+    return path.endswith("/batch") and len(loc) >= 3 and isinstance(loc[2], int)
 
 
 def refusal(loc: tuple[str | int, ...]) -> JSONResponse:

@@ -23,20 +23,36 @@ A species' season and usual counts come from the database at most every
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import cache
+from typing import Any
 
 from pyproj import Geod
-from sqlalchemy import extract, func
+from sqlalchemy import (
+    CompoundSelect,
+    Float,
+    String,
+    Uuid,
+    bindparam,
+    column,
+    extract,
+    func,
+    text,
+    union_all,
+)
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.core.cache import database_key
+from app.core.db import UTCDateTime
 from app.core.settings import Settings
 from app.observations.models import Observation, ObservationStatus
 from app.species.models import Species
@@ -153,11 +169,6 @@ def species_profile(session: Session, settings: Settings, species_id: uuid.UUID)
     return profile
 
 
-def forget_profiles() -> None:
-    with _profiles_lock:
-        _profiles.clear()
-
-
 # --- the rules -------------------------------------------------------------------------------
 
 
@@ -172,7 +183,9 @@ def season_months(profile: SpeciesProfile, group: str, settings: Settings) -> fr
 
 @dataclass(frozen=True, slots=True)
 class Sighting:
-    """What the rules look at in an observation."""
+    """What the rules look at in an observation. ``zone_codes``: the codes of every zone
+    holding the point when the caller already placed it (``app.zones.service.places``), so
+    that the point-in-polygon tests are not made twice; None to have them made here."""
 
     observer_id: uuid.UUID
     species: Species
@@ -182,28 +195,39 @@ class Sighting:
     accuracy_m: float | None
     count: int
     id: uuid.UUID | None = None
+    zone_codes: frozenset[str] | None = None
 
 
 def flags_of(
     session: Session, settings: Settings, sightings: Sequence[Sighting]
 ) -> list[list[str]]:
     """The flags of each sighting (of one observer), in order. A sighting sent earlier in the
-    same batch counts as a duplicate's original like a stored one. The stored candidates for
-    duplicates come in one query for the whole batch."""
+    same batch counts as a duplicate's original like a stored one.
+
+    The cost is O(n log n) in the batch (plus the candidates that do fall inside a window),
+    whatever the observer stored: the stored candidates for duplicates come from a fixed few
+    statements over the sightings' own time windows (:func:`_stored_neighbours`), and each
+    sighting is compared only with the candidates of its species inside its window, found by
+    bisection (:func:`_duplicates`)."""
     if not sightings:
         return []
-    index = get_zone_index(session, settings)
-    territory = set(settings.territory_codes)
-    stored = _stored_neighbours(session, settings, sightings)
+    codes = _zone_codes(session, settings, sightings)
+    territory = frozenset(settings.territory_codes)
+    duplicates = _duplicates(settings, sightings, _stored_neighbours(session, settings, sightings))
+    # Once per species and batch, even when profiles are not cached across requests.
+    profiles = {
+        species_id: species_profile(session, settings, species_id)
+        for species_id in dict.fromkeys(s.species.id for s in sightings)
+    }
     answers: list[list[str]] = []
-    for i, sighting in enumerate(sightings):
+    for sighting, sighting_codes, duplicate in zip(sightings, codes, duplicates, strict=True):
         flags: list[str] = []
         species = sighting.species
-        profile = species_profile(session, settings, species.id)
+        profile = profiles[species.id]
         local_month = sighting.observed_at.astimezone(settings.tz).month
         if local_month not in season_months(profile, species.group, settings):
             flags.append(Flag.out_of_season.value)
-        if territory and not index.codes_at(sighting.longitude, sighting.latitude) & territory:
+        if territory and not sighting_codes & territory:
             flags.append(Flag.outside_territory.value)
         if (
             profile.validated >= settings.flag_min_validated
@@ -213,42 +237,189 @@ def flags_of(
             flags.append(Flag.high_count.value)
         if sighting.accuracy_m is not None and sighting.accuracy_m > settings.flag_poor_accuracy_m:
             flags.append(Flag.poor_location.value)
-        earlier = [(o.species.id, o.latitude, o.longitude, o.observed_at) for o in sightings[:i]]
-        others = [(sp, lat, lon, at) for sp, lat, lon, at, id_ in stored if id_ != sighting.id]
-        if any(
-            species_id == species.id and _near(settings, sighting, lat, lon, at)
-            for species_id, lat, lon, at in earlier + others
-        ):
+        if duplicate:
             flags.append(Flag.probable_duplicate.value)
         answers.append(flags)
     return answers
 
 
-def _near(settings: Settings, a: Sighting, b_lat: float, b_lon: float, b_at: datetime) -> bool:
+def _zone_codes(
+    session: Session, settings: Settings, sightings: Sequence[Sighting]
+) -> list[frozenset[str]]:
+    """Each sighting's zone codes: those its caller found, the others in one tree query."""
+    missing = [i for i, s in enumerate(sightings) if s.zone_codes is None]
+    found: dict[int, frozenset[str]] = {}
+    if missing:
+        index = get_zone_index(session, settings)
+        points = [(sightings[i].longitude, sightings[i].latitude) for i in missing]
+        found = dict(zip(missing, (p.codes for p in index.places_many(points)), strict=True))
+    return [s.zone_codes if s.zone_codes is not None else found[i] for i, s in enumerate(sightings)]
+
+
+# --- probable duplicates -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """A stored observation that may be a duplicate's original."""
+
+    species_id: uuid.UUID
+    latitude: float
+    longitude: float
+    observed_at: datetime
+    id: uuid.UUID
+
+
+def _duplicates(
+    settings: Settings, sightings: Sequence[Sighting], stored: Sequence[_Stored]
+) -> list[bool]:
+    """Whether each sighting has an original: a stored observation (other than itself) or a
+    sighting earlier in the batch, of the same species, within the duplicate window in time
+    and distance. Candidates are grouped by species and sorted by time; each sighting looks
+    only at those inside its window, and measures a distance only for them."""
     window = timedelta(minutes=settings.flag_duplicate_minutes)
-    return abs(a.observed_at - b_at) <= window and (
-        distance_m(a.latitude, a.longitude, b_lat, b_lon) <= settings.flag_duplicate_distance_m
+    # (time, position in the batch or -1 for a stored row, latitude, longitude, stored id)
+    by_species: dict[uuid.UUID, list[tuple[datetime, int, float, float, uuid.UUID | None]]] = {}
+    for row in stored:
+        by_species.setdefault(row.species_id, []).append(
+            (row.observed_at, -1, row.latitude, row.longitude, row.id)
+        )
+    for i, s in enumerate(sightings):
+        by_species.setdefault(s.species.id, []).append(
+            (s.observed_at, i, s.latitude, s.longitude, None)
+        )
+    times: dict[uuid.UUID, list[datetime]] = {}
+    for species_id, candidates in by_species.items():
+        candidates.sort(key=lambda c: c[0])
+        times[species_id] = [c[0] for c in candidates]
+    answers: list[bool] = []
+    for i, s in enumerate(sightings):
+        candidates = by_species[s.species.id]
+        at = times[s.species.id]
+        low = bisect_left(at, s.observed_at - window)
+        high = bisect_right(at, s.observed_at + window)
+        answers.append(
+            any(
+                (position < i if position >= 0 else stored_id != s.id)
+                and distance_m(s.latitude, s.longitude, lat, lon)
+                <= settings.flag_duplicate_distance_m
+                for _, position, lat, lon, stored_id in candidates[low:high]
+            )
+        )
+    return answers
+
+
+def _windows(
+    settings: Settings, sightings: Sequence[Sighting]
+) -> list[tuple[uuid.UUID, datetime, datetime]]:
+    """The time windows in which a stored observation may be an original, per species:
+    each sighting's time ± the duplicate window, overlapping ones merged."""
+    window = timedelta(minutes=settings.flag_duplicate_minutes)
+    by_species: dict[uuid.UUID, list[datetime]] = {}
+    for s in sightings:
+        by_species.setdefault(s.species.id, []).append(s.observed_at)
+    windows: list[tuple[uuid.UUID, datetime, datetime]] = []
+    for species_id, instants in by_species.items():
+        instants.sort()
+        low, high = instants[0] - window, instants[0] + window
+        for at in instants[1:]:
+            if at - window <= high:
+                high = at + window
+            else:
+                windows.append((species_id, low, high))
+                low, high = at - window, at + window
+        windows.append((species_id, low, high))
+    return windows
+
+
+_NEIGHBOUR_COLUMNS = (
+    col(Observation.species_id),
+    col(Observation.latitude),
+    col(Observation.longitude),
+    col(Observation.observed_at),
+    col(Observation.id),
+)
+
+# SQLite: at most this many (species, window) ranges per statement; fewer are padded with empty
+# ones to the next power of two, so that only seven statement texts exist: SQLAlchemy compiles
+# each once and sqlite3 keeps each prepared.
+MAX_ARMS = 64
+_EMPTY_FROM = datetime(9999, 12, 31, tzinfo=UTC)
+_EMPTY_TO = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@cache
+def _neighbours_statement(arms: int) -> CompoundSelect:
+    """``arms`` index range scans of ``(observer_id, species_id, observed_at)``, one per
+    (species, window), as one UNION ALL."""
+    selects = [
+        sa_select(*_NEIGHBOUR_COLUMNS).where(
+            col(Observation.observer_id) == bindparam("observer_id"),
+            col(Observation.species_id) == bindparam(f"species_{k}"),
+            col(Observation.observed_at) >= bindparam(f"from_{k}"),
+            col(Observation.observed_at) <= bindparam(f"to_{k}"),
+            col(Observation.deleted_at).is_(None),
+        )
+        for k in range(arms)
+    ]
+    return union_all(*selects)
+
+
+# PostgreSQL: every window in one short statement of two parameters, the windows as a JSON
+# array. psycopg caches the conversion of, and prepares, only statements under 4 kB and 50
+# parameters, which a UNION ALL of many arms is not; and JSON text is dumped by the C encoder,
+# where array parameters are quoted element by element. The LATERAL subquery is one index
+# range scan of (observer_id, species_id, observed_at) per window, whatever the table's
+# statistics say: its OFFSET 0 keeps the planner from flattening it into a join, which may
+# hash every row of the observer.
+_NEIGHBOURS_PG = (
+    text(
+        "SELECT o.species_id, o.latitude, o.longitude, o.observed_at, o.id "
+        "FROM json_to_recordset(CAST(:windows AS json)) "
+        "AS w (s uuid, f timestamptz, t timestamptz) "
+        "CROSS JOIN LATERAL (SELECT species_id, latitude, longitude, observed_at, id "
+        "FROM observation WHERE observer_id = :observer_id AND species_id = w.s "
+        "AND observed_at >= w.f AND observed_at <= w.t AND deleted_at IS NULL "
+        "OFFSET 0) AS o"
     )
+    .bindparams(bindparam("observer_id", type_=Uuid), bindparam("windows", type_=String))
+    .columns(
+        column("species_id", Uuid),
+        column("latitude", Float),
+        column("longitude", Float),
+        column("observed_at", UTCDateTime),
+        column("id", Uuid),
+    )
+)
 
 
 def _stored_neighbours(
     session: Session, settings: Settings, sightings: Sequence[Sighting]
-) -> list[tuple[uuid.UUID, float, float, datetime, uuid.UUID]]:
-    """The observer's stored observations of the batch's species around the batch's times:
-    ``(species_id, latitude, longitude, observed_at, id)``."""
-    window = timedelta(minutes=settings.flag_duplicate_minutes)
-    times = [s.observed_at for s in sightings]
-    statement = sa_select(
-        col(Observation.species_id),
-        col(Observation.latitude),
-        col(Observation.longitude),
-        col(Observation.observed_at),
-        col(Observation.id),
-    ).where(
-        col(Observation.observer_id) == sightings[0].observer_id,
-        col(Observation.observed_at) >= min(times) - window,
-        col(Observation.observed_at) <= max(times) + window,
-        col(Observation.species_id).in_({s.species.id for s in sightings}),
-        col(Observation.deleted_at).is_(None),
-    )
-    return [(sp, lat, lon, at, id_) for sp, lat, lon, at, id_ in session.execute(statement)]
+) -> list[_Stored]:
+    """The observer's stored observations that may be an original of one of the sightings:
+    of their species, inside their windows. A few statements whatever the observer stored:
+    one on PostgreSQL, one per ``MAX_ARMS`` windows on SQLite."""
+    windows = _windows(settings, sightings)
+    observer_id = sightings[0].observer_id
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        text_windows = json.dumps(
+            [{"s": str(s), "f": f.isoformat(), "t": t.isoformat()} for s, f, t in windows]
+        )
+        rows = connection.execute(
+            _NEIGHBOURS_PG, {"observer_id": observer_id, "windows": text_windows}
+        )
+        return [_Stored(*row) for row in rows]
+    found: list[_Stored] = []
+    for start in range(0, len(windows), MAX_ARMS):
+        chunk = windows[start : start + MAX_ARMS]
+        arms = 1 << (len(chunk) - 1).bit_length()
+        padding = [(chunk[0][0], _EMPTY_FROM, _EMPTY_TO)] * (arms - len(chunk))
+        arm_params: dict[str, Any] = {"observer_id": observer_id}
+        for k, (species_id, low, high) in enumerate(chunk + padding):
+            arm_params[f"species_{k}"] = species_id
+            arm_params[f"from_{k}"] = low
+            arm_params[f"to_{k}"] = high
+        rows = connection.execute(_neighbours_statement(arms), arm_params)
+        found.extend(_Stored(*row) for row in rows)
+    return found

@@ -68,6 +68,13 @@ class Observation(SQLModel, table=True):
         CheckConstraint(f"status IN ({_in(ObservationStatus)})", name="status_known"),
         Index("ix_observation_observed_at_id", "observed_at", "id"),
         Index("ix_observation_observer_id_observed_at", "observer_id", "observed_at"),
+        # The duplicate flag: an observer's sightings of a species around given times.
+        Index(
+            "ix_observation_observer_id_species_id_observed_at",
+            "observer_id",
+            "species_id",
+            "observed_at",
+        ),
         Index("ix_observation_status_observed_at", "status", "observed_at"),
         # Per-species lists and the first date of each year (phenology).
         Index("ix_observation_species_id_observed_at", "species_id", "observed_at"),

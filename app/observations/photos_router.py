@@ -18,8 +18,8 @@ from app.accounts.dependencies import (
     CurrentUser,
     EcologistUser,
     TokenSubject,
-    load_user,
 )
+from app.accounts.service import load_user
 from app.core.db import run_unit_of_work
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc

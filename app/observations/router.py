@@ -103,8 +103,8 @@ async def create_batch(
     pupil_id: ActingPupil,
     settings: SettingsDep,
     request: Request,
-) -> BatchResponse:
-    return await for_account(
+) -> Response:
+    answer = await for_account(
         request,
         observer_id,
         lambda session: service.create_batch(
@@ -115,6 +115,9 @@ async def create_batch(
             pupil_id=pupil_id,
         ),
     )
+    # Serialised here, as for a single POST: FastAPI would validate the 500 results again
+    # before serialising them.
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.get(

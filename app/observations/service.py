@@ -1,10 +1,11 @@
 """Observations: capture (single and batch, idempotent on ``client_id``), sync lists, edits.
 
 Capture is the hot path: a phone coming back online may push hundreds of observations, and a
-survey day brings many phones at once. A single POST costs a species look-up and one
-INSERT ... RETURNING (the zone comes from an in-process index, the answer from what was sent);
-a batch costs one species query, one query for the ``client_id``s already stored and one
-multi-row INSERT. Idempotency rests on the unique
+survey day brings many phones at once. A single POST costs a species look-up, the flags' one
+look-up of stored neighbours and one INSERT ... RETURNING (the zone and its codes come from an
+in-process index, the answer from what was sent); a batch costs one species query, one query
+for the ``client_id``s already stored, the flags' few statements (whatever the observer stored:
+see ``app.review.flags``) and one executemany INSERT. Idempotency rests on the unique
 ``(observer_id, client_id)`` and ``INSERT ... ON CONFLICT DO NOTHING``, so that two copies of
 the same request racing each other still store one row.
 """
@@ -17,7 +18,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Insert, Table, and_, inspect, or_
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Select,
+    Table,
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    inspect,
+    or_,
+)
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -25,10 +38,11 @@ from app.accounts.models import User
 from app.audit import service as audit
 from app.audit.models import AuditAction, AuditEntity
 from app.audit.service import diff, snapshot
-from app.core.db import new_id, utcnow
+from app.core.db import new_id, new_ids, utcnow
 from app.core.errors import Conflict, FieldError, Unauthorized, Unprocessable, validation_errors
 from app.core.pagination import decode_position, encode_position
 from app.core.settings import Settings
+from app.core.validation import item_errors
 from app.core.viewer import Viewer
 from app.media.schemas import present_photo
 from app.media.storage import Storage
@@ -65,6 +79,7 @@ from app.records.models import ReviewTarget
 from app.species import service as species_service
 from app.species.models import Species
 from app.zones import service as zones_service
+from app.zones.index import Place
 
 # The fields the audit trail follows.
 AUDITED_FIELDS = (
@@ -168,9 +183,10 @@ def _row(
     public: PublicPosition,
     flags: list[str],
     now: datetime,
+    row_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     return {
-        "id": new_id(),
+        "id": new_id() if row_id is None else row_id,
         "client_id": data.client_id,
         "observer_id": observer_id,
         "species_id": species.id,
@@ -252,13 +268,17 @@ def _insert_missing(
         return {}
     connection = session.connection()
     dialect = connection.dialect.name
-    if len(rows) == 1 or dialect != "postgresql":
-        result = connection.execute(_INSERT_IF_NEW_RETURNING[dialect], [dict(r) for r in rows])
+    if len(rows) == 1:
+        result = connection.execute(_INSERT_IF_NEW_RETURNING[dialect], rows)
         return dict(result.all())
-    # psycopg pipelines a plain executemany, where RETURNING would have SQLAlchemy render one
-    # statement of every row's values: faster to insert, then read back which ids are ours.
-    connection.execute(_INSERT_IF_NEW[dialect], [dict(r) for r in rows])
+    # Several rows: the driver's plain executemany (psycopg pipelines it), where RETURNING
+    # would have SQLAlchemy render one statement of every row's values and read every id back.
+    # The rows' client_ids are distinct, so when as many rows were inserted as sent, they are
+    # all ours; otherwise which ones are is read back.
+    inserted = connection.execute(_INSERT_IF_NEW[dialect], rows).rowcount
     ours = {row["client_id"]: row["id"] for row in rows}
+    if inserted == len(rows):
+        return ours
     stored = _stored_ids(session, observer_id=rows[0]["observer_id"], client_ids=ours)
     return {client_id: id_ for client_id, id_ in stored.items() if ours[client_id] == id_}
 
@@ -269,10 +289,26 @@ def _stored_ids(
     wanted = list(client_ids)
     if not wanted:
         return {}
-    statement = select(Observation.client_id, Observation.id).where(
-        col(Observation.observer_id) == observer_id, col(Observation.client_id).in_(wanted)
+    dialect = session.connection().dialect.name
+    statement = _STORED_IDS["postgresql" if dialect == "postgresql" else "sqlite"]
+    rows = session.execute(statement, {"observer_id": observer_id, "client_ids": wanted})
+    return {client_id: id_ for client_id, id_ in rows.all()}  # noqa: C416 (Row to pairs)
+
+
+def _stored_ids_statement(dialect: str) -> Select[tuple[uuid.UUID, uuid.UUID]]:
+    """On PostgreSQL ``client_id = ANY(:array)``: one parameter and one statement text
+    whatever the number of ids, where an expanding IN renders and binds one per id."""
+    if dialect == "postgresql":
+        wanted = any_(bindparam("client_ids", type_=postgresql.ARRAY(Uuid)))
+        matches = OBSERVATION_TABLE.c.client_id == wanted
+    else:
+        matches = OBSERVATION_TABLE.c.client_id.in_(bindparam("client_ids", expanding=True))
+    return sa_select(OBSERVATION_TABLE.c.client_id, OBSERVATION_TABLE.c.id).where(
+        OBSERVATION_TABLE.c.observer_id == bindparam("observer_id"), matches
     )
-    return dict(session.exec(statement).all())
+
+
+_STORED_IDS = {name: _stored_ids_statement(name) for name in ("sqlite", "postgresql")}
 
 
 def _stored(
@@ -293,7 +329,9 @@ def _stored(
     return found
 
 
-def _sighting(observer_id: uuid.UUID, data: ObservationCreate, species: Species) -> Sighting:
+def _sighting(
+    observer_id: uuid.UUID, data: ObservationCreate, species: Species, place: Place
+) -> Sighting:
     return Sighting(
         observer_id=observer_id,
         species=species,
@@ -302,6 +340,7 @@ def _sighting(observer_id: uuid.UUID, data: ObservationCreate, species: Species)
         longitude=data.longitude,
         accuracy_m=data.accuracy_m,
         count=data.count,
+        zone_codes=place.codes,
     )
 
 
@@ -317,9 +356,7 @@ def create_observation(
     before, and the stored observation is returned unchanged, whatever this payload says).
     ``pupil_id``: the pupil of the class whose token sent it (``Viewer.pupil_id``)."""
     species = _resolve_species(session, settings, species_id=data.species_id, cd_nom=data.cd_nom)
-    zone_id = zones_service.locate_zone(
-        session, settings, latitude=data.latitude, longitude=data.longitude
-    )
+    place = zones_service.place(session, settings, latitude=data.latitude, longitude=data.longitude)
     public = public_position_of(
         session,
         settings,
@@ -328,13 +365,13 @@ def create_observation(
         longitude=data.longitude,
         accuracy_m=data.accuracy_m,
     )
-    flags = flags_of(session, settings, [_sighting(observer_id, data, species)])[0]
+    flags = flags_of(session, settings, [_sighting(observer_id, data, species, place)])[0]
     row = _row(
         observer_id=observer_id,
         pupil_id=pupil_id,
         data=data,
         species=species,
-        zone_id=zone_id,
+        zone_id=place.zone_id,
         public=public,
         flags=flags,
         now=utcnow(),
@@ -377,6 +414,8 @@ def _parse_item(item: Any) -> ObservationCreate | list[FieldError]:
                 code="observation.not_an_object",
             )
         ]
+    if unstorable := item_errors(item):
+        return unstorable
     try:
         return ObservationCreate.model_validate(item)
     except ValidationError as exc:
@@ -433,12 +472,18 @@ def create_batch(
         if p.client_id not in stored and p.client_id not in fresh:
             fresh[p.client_id] = (p, species)
 
-    zone_ids = zones_service.locate_zones(
+    places = zones_service.places(
         session, settings, [(p.latitude, p.longitude) for p, _ in fresh.values()]
     )
     flags = flags_of(
-        session, settings, [_sighting(observer_id, p, species) for p, species in fresh.values()]
+        session,
+        settings,
+        [
+            _sighting(observer_id, p, species, place)
+            for (p, species), place in zip(fresh.values(), places, strict=True)
+        ],
     )
+    ids = new_ids(len(fresh))
     now = utcnow()
     rows = [
         _row(
@@ -446,7 +491,7 @@ def create_batch(
             pupil_id=pupil_id,
             data=p,
             species=species,
-            zone_id=zone_id,
+            zone_id=place.zone_id,
             public=public_position_of(
                 session,
                 settings,
@@ -457,8 +502,11 @@ def create_batch(
             ),
             flags=row_flags,
             now=now,
+            row_id=id_,
         )
-        for (p, species), zone_id, row_flags in zip(fresh.values(), zone_ids, flags, strict=True)
+        for (p, species), place, row_flags, id_ in zip(
+            fresh.values(), places, flags, ids, strict=True
+        )
     ]
     # In client_id order, so that concurrent batches sharing items take their row locks in the
     # same order and wait for each other instead of deadlocking (PostgreSQL).
@@ -471,8 +519,13 @@ def create_batch(
     for i, p, _ in accepted:
         if p.client_id in inserted and p.client_id not in reported:
             reported.add(p.client_id)
-            results[i] = BatchResult(
-                client_id=p.client_id, status=BatchStatus.created, id=inserted[p.client_id]
+            # Built from checked values: pydantic need not validate 500 of them again. Every
+            # field is given: a default factory would cost an inspect.signature per result.
+            results[i] = BatchResult.model_construct(
+                client_id=p.client_id,
+                status=BatchStatus.created,
+                id=inserted[p.client_id],
+                errors=[],
             )
             continue
         stored_id = inserted.get(p.client_id) or stored.get(p.client_id)
@@ -481,7 +534,9 @@ def create_batch(
                 "Another request with these client_ids was in progress; send the batch again.",
                 code="observation.client_id_in_flight",
             )
-        results[i] = BatchResult(client_id=p.client_id, status=BatchStatus.existing, id=stored_id)
+        results[i] = BatchResult.model_construct(
+            client_id=p.client_id, status=BatchStatus.existing, id=stored_id, errors=[]
+        )
     return BatchResponse(results=[r for r in results if r is not None])
 
 
@@ -531,10 +586,12 @@ def update_observation(
             setattr(observation, name, getattr(data, name))
     if "count_unit" in changes and data.count_unit is not None:
         observation.count_unit = data.count_unit.value
+    zone_codes = None
     if changes & {"latitude", "longitude"}:
-        observation.zone_id = zones_service.locate_zone(
+        place = zones_service.place(
             session, settings, latitude=observation.latitude, longitude=observation.longitude
         )
+        observation.zone_id, zone_codes = place.zone_id, place.codes
     public = public_position_of(
         session,
         settings,
@@ -560,6 +617,7 @@ def update_observation(
                 accuracy_m=observation.accuracy_m,
                 count=observation.count,
                 id=observation.id,
+                zone_codes=zone_codes,
             )
         ],
     )[0]

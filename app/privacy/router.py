@@ -6,12 +6,14 @@ included, exports or deletes someone else's account through the API.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
-from app.accounts.dependencies import CurrentUser
-from app.accounts.throttle import FailureKeepingSession
+from app.accounts.dependencies import CurrentUser, TokenSubject
+from app.accounts.throttle import PersistentFailure
+from app.core.db import run_unit_of_work
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
+from app.core.security import run_password_work
 from app.media.dependencies import StorageDep
 from app.privacy import service
 from app.privacy.schemas import AccountDeletion, PersonalDataExport
@@ -89,12 +91,28 @@ def export_me(user: CurrentUser, session: SessionDep) -> Response:
         ),
     },
 )
-def delete_me(
+async def delete_me(
+    request: Request,
     body: AccountDeletion,
-    user: CurrentUser,
-    session: FailureKeepingSession,
+    user_id: TokenSubject,
     settings: SettingsDep,
     storage: StorageDep,
 ) -> Response:
-    service.delete_account(session, settings, storage, user=user, password=body.password)
+    """A read-only look-up, the password verified in a worker thread with no transaction open,
+    then the deletion (see ``service.start_account_deletion``)."""
+    attempt = await run_unit_of_work(
+        request,
+        lambda session: service.start_account_deletion(session, user_id=user_id),
+        read_only=True,
+    )
+    verified = await run_password_work(
+        service.verify_deletion_password, attempt, body.password, settings
+    )
+    await run_unit_of_work(
+        request,
+        lambda session: service.delete_account(
+            session, settings, storage, attempt, verified=verified
+        ),
+        commit_on=(PersistentFailure,),
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

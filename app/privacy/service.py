@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, or_, update
@@ -35,6 +36,7 @@ from sqlmodel import Session, col, delete, select
 from app.accounts import throttle
 from app.accounts.models import RefreshToken, User
 from app.accounts.schemas import PASSWORD_MAX_LENGTH
+from app.accounts.service import load_user
 from app.audit import service as audit
 from app.audit.models import AuditAction, AuditEntity, AuditEvent
 from app.core.db import utcnow
@@ -202,21 +204,55 @@ def export_personal_data(session: Session, user: User) -> PersonalDataExport:
 # --- deletion --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class DeletionAttempt:
+    """What the read-only first step of a deletion found: the password hash to verify."""
+
+    user_id: uuid.UUID
+    password_hash: str
+
+
+def start_account_deletion(session: Session, *, user_id: uuid.UUID) -> DeletionAttempt:
+    """The first step of a deletion, read-only: 429 while the account's sign-in throttle
+    refuses it, otherwise the hash to verify the password against.
+
+    Like a sign-in, a deletion is split in three (``start_account_deletion``,
+    ``verify_deletion_password``, ``delete_account``) so that the argon2 verification runs with
+    no transaction open, holding neither SQLite's write lock nor a pooled connection.
+    """
+    user = load_user(session, user_id)
+    throttle.check(session, throttle.throttle_key("account", user.email))
+    return DeletionAttempt(user_id=user.id, password_hash=user.password_hash)
+
+
+def verify_deletion_password(attempt: DeletionAttempt, password: str, settings: Settings) -> bool:
+    """The costly step, to run outside any transaction."""
+    return len(password) <= PASSWORD_MAX_LENGTH and verify_password(
+        password, attempt.password_hash, settings
+    )
+
+
 def delete_account(
-    session: Session, settings: Settings, storage: Storage, *, user: User, password: str
+    session: Session,
+    settings: Settings,
+    storage: Storage,
+    attempt: DeletionAttempt,
+    *,
+    verified: bool,
 ) -> None:
-    """Anonymises ``user`` once their password is confirmed; see the module's docstring.
+    """Anonymises the account once its password is confirmed; see the module's docstring.
 
     The password is checked like a sign-in: throttled on the same ``account:<email>`` key (429
-    while it is blocked), each wrong one counted (``WrongPassword``, 401; the caller must keep
-    the session's writes, see ``throttle.FailureKeepingSession``). The last admin may not
-    leave (409 ``account.last_admin``): no one could then manage roles.
+    while it is blocked, checked again here since failures may have been counted while the
+    password was verified), each wrong one counted (``WrongPassword``, 401; the caller must keep
+    the session's writes, see ``throttle.FailureKeepingSession``). A password verified against a
+    hash that has changed since confirms nothing. The last admin may not leave (409
+    ``account.last_admin``): no one could then manage roles.
     """
+    user = load_user(session, attempt.user_id)
     account_key = throttle.throttle_key("account", user.email)
     throttle.check(session, account_key)
-    if len(password) > PASSWORD_MAX_LENGTH or not verify_password(
-        password, user.password_hash, settings
-    ):
+    if not verified or user.password_hash != attempt.password_hash:
         throttle.record_failure(session, account_key, settings)
         raise WrongPassword()
     if user.role == Role.admin.value:

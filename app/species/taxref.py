@@ -48,17 +48,6 @@ CSV_COLUMNS = (
 )
 CSV_REQUIRED = ("cd_nom", "scientific_name")
 TAXREF_REQUIRED = ("CD_NOM", "CD_REF", "RANG", "LB_NOM")
-TAXREF_OPTIONAL = (
-    "LB_AUTEUR",
-    "NOM_VERN",
-    "NOM_VERN_ENG",
-    "REGNE",
-    "CLASSE",
-    "ORDRE",
-    "FAMILLE",
-    "GROUP1_INPN",
-    "GROUP2_INPN",
-)
 
 BUTTERFLY_FAMILIES = frozenset(
     {"papilionidae", "pieridae", "nymphalidae", "lycaenidae", "hesperiidae", "riodinidae"}

@@ -29,8 +29,6 @@ from app.surveys import service as surveys_service
 from app.surveys.aggregates import site_year_values, visited_span, visited_years
 from app.surveys.models import Site, Visit
 
-COVARIATES = ("kind", "zone")
-
 
 @dataclass
 class _Series:

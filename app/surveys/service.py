@@ -30,6 +30,7 @@ from app.core.db import insert_if_absent, new_id, utcnow
 from app.core.errors import Conflict, FieldError, Unprocessable, validation_errors
 from app.core.pagination import decode_position, encode_position
 from app.core.settings import Settings
+from app.core.validation import item_errors
 from app.core.viewer import Viewer, is_staff
 from app.observations.models import EDITABLE_STATUSES, ObservationStatus
 from app.observations.schemas import BatchResponse, BatchResult, BatchStatus
@@ -111,6 +112,8 @@ def _parse(model: type[Any], item: Any) -> Any:
                 field="body", message="Each item must be a JSON object.", code="visit.not_an_object"
             )
         ]
+    if unstorable := item_errors(item):
+        return unstorable
     try:
         return model.model_validate(item)
     except ValidationError as exc:

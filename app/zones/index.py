@@ -36,6 +36,18 @@ class IndexedZone:
 
 
 @dataclass(frozen=True, slots=True)
+class Place:
+    """Where a point falls: its zone (the smallest holding it) and the codes of every zone
+    holding it; ``NOWHERE`` outside every zone."""
+
+    zone_id: uuid.UUID | None
+    codes: frozenset[str]
+
+
+NOWHERE = Place(zone_id=None, codes=frozenset())
+
+
+@dataclass(frozen=True, slots=True)
 class Area:
     """A zone as a blurred position: its centre and the radius that covers all of it."""
 
@@ -92,7 +104,13 @@ class ZoneIndex:
 
     def locate_many(self, points: Sequence[tuple[float, float]]) -> list[uuid.UUID | None]:
         """Zones of ``(lon, lat)`` points, in one vectorised tree query."""
-        answers: list[uuid.UUID | None] = [None] * len(points)
+        return [place.zone_id for place in self.places_many(points)]
+
+    def places_many(self, points: Sequence[tuple[float, float]]) -> list[Place]:
+        """Each ``(lon, lat)`` point's zone and the codes of every zone holding it, from one
+        vectorised tree query: capture needs both (the zone to store, the codes for the
+        outside-territory flag), and the point-in-polygon tests are most of the cost."""
+        answers = [NOWHERE] * len(points)
         if not points or not self.zones:
             return answers
         finite = [i for i, (x, y) in enumerate(points) if math.isfinite(x) and math.isfinite(y)]
@@ -101,20 +119,16 @@ class ZoneIndex:
         coords = np.array([points[i] for i in finite], dtype=float)
         geometries = shapely.points(coords)
         hits: Any = self._tree.query(geometries, predicate="intersects")
-        best: dict[int, int] = {}
+        held: dict[int, list[int]] = {}
         for point_i, zone_i in zip(hits[0].tolist(), hits[1].tolist(), strict=True):
-            if point_i not in best or zone_i < best[point_i]:
-                best[point_i] = zone_i
-        for point_i, zone_i in best.items():
-            answers[finite[point_i]] = self.zones[zone_i].id
+            held.setdefault(point_i, []).append(zone_i)
+        for point_i, zone_indexes in held.items():
+            answers[finite[point_i]] = Place(
+                # Zones are ordered smallest first: the lowest index is the answer.
+                zone_id=self.zones[min(zone_indexes)].id,
+                codes=frozenset(self.zones[z].code for z in zone_indexes),
+            )
         return answers
-
-    def codes_at(self, lon: float, lat: float) -> set[str]:
-        """The codes of every zone holding a point (overlapping zones included)."""
-        if not self.zones or not (math.isfinite(lon) and math.isfinite(lat)):
-            return set()
-        hits: Any = self._tree.query(shapely.points(lon, lat), predicate="intersects")
-        return {self.zones[int(i)].code for i in np.atleast_1d(hits)}
 
     def commune_area(self, lon: float, lat: float, kind: str = "commune") -> Area | None:
         """The commune (the largest zone of ``kind``) holding a point, as a centre and a

@@ -25,7 +25,7 @@ from app.audit.models import AuditAction, AuditEntity
 from app.core.db import utcnow
 from app.core.errors import FieldError, NotFound, Unprocessable
 from app.core.settings import Settings
-from app.zones.index import Area, get_zone_index, invalidate_zone_index
+from app.zones.index import NOWHERE, Area, Place, get_zone_index, invalidate_zone_index
 from app.zones.models import Zone
 
 DEFAULT_ZONES_FILE = (
@@ -325,3 +325,21 @@ def locate_zones(
         return []
     index = get_zone_index(session, settings)
     return index.locate_many([(lon, lat) for lat, lon in points])
+
+
+def place(session: Session, settings: Settings, *, latitude: float, longitude: float) -> Place:
+    """``locate_zone`` with the codes of every zone holding the point (the territory flag's
+    answer), from the same tree query."""
+    return places(session, settings, [(latitude, longitude)])[0]
+
+
+def places(
+    session: Session, settings: Settings, points: Sequence[tuple[float, float]]
+) -> list[Place]:
+    """``place`` for a batch of ``(latitude, longitude)``, with one revision check."""
+    if not points:
+        return []
+    if not any(math.isfinite(lat) and math.isfinite(lon) for lat, lon in points):
+        return [NOWHERE] * len(points)
+    index = get_zone_index(session, settings)
+    return index.places_many([(lon, lat) for lat, lon in points])
