@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,12 +24,13 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from app.accounts.models import User
 from app.core.db import Database, make_engine
 from app.core.migrations import upgrade
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.main import create_app
-
-from .factories import load_reference_data
+from tests.factories import auth_headers, create_user, load_reference_data
 
 PG_ADMIN_URL = os.environ.get(
     "SENTINELLES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -94,17 +95,22 @@ def engine(
     eng.dispose()
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def app_settings(media_dir: Path) -> Settings:
+    """The settings of an app under test: cheap password hashing, no reference cache."""
     return Settings(
         environment="test",
         database_url="sqlite://",  # unused: the app is handed its Database
         secret_key="test-secret-key-that-is-long-enough-0123456789",
         argon2_time_cost=1,
         argon2_memory_kib=8,
-        media_dir=tmp_path / "media",
+        media_dir=media_dir,
         reference_cache_seconds=0,
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return app_settings(tmp_path / "media")
 
 
 @pytest.fixture
@@ -116,6 +122,49 @@ def connection(engine: Engine) -> Iterator[Connection]:
     finally:
         trans.rollback()
         conn.close()
+
+
+# --- a data set shared by a module's tests --------------------------------------------------------
+#
+# Some modules need the same, costly data set in every test (the authorisation matrix, the
+# sensitive-position walk). Such a module builds it once per backend in ``module_connection``,
+# a transaction of its own on the run's database that is never committed, and overrides
+# ``connection`` with ``in_savepoint(module_connection)``: each test then runs in a SAVEPOINT of
+# that transaction, rolled back at its end, so that it sees the data set as built and leaves
+# nothing behind, and no other module ever sees the data set.
+
+
+@pytest.fixture(scope="module")
+def module_connection(engine: Engine) -> Iterator[Connection]:
+    conn = engine.connect()
+    trans = conn.begin()
+    try:
+        yield conn
+    finally:
+        trans.rollback()
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def module_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The module's settings: the files of its data set (photos) must outlive each test."""
+    return app_settings(tmp_path_factory.mktemp("module") / "media")
+
+
+@pytest.fixture(scope="module")
+def module_app(module_connection: Connection, module_settings: Settings) -> FastAPI:
+    """An app on the module's transaction, to build the shared data set with."""
+    database = Database(module_connection, join_transaction_mode="create_savepoint")
+    return create_app(module_settings, database=database)
+
+
+def in_savepoint(conn: Connection) -> Iterator[Connection]:
+    """``conn``, the test's changes inside a savepoint rolled back at its end."""
+    savepoint = conn.begin_nested()
+    try:
+        yield conn
+    finally:
+        savepoint.rollback()
 
 
 @pytest.fixture
@@ -147,3 +196,131 @@ def committing_app(settings: Settings, engine: Engine) -> FastAPI:
     need several connections. Such tests must create their own users so they leave nothing that
     other tests could see."""
     return create_app(settings, database=Database(engine))
+
+
+@pytest.fixture
+def committing_clients(committing_app: FastAPI) -> Iterator[Callable[[], TestClient]]:
+    """A factory of TestClients on the committing app, one per thread of a race."""
+    made: list[TestClient] = []
+
+    def make() -> TestClient:
+        c = TestClient(committing_app, base_url="http://testserver/api/v1")
+        c.__enter__()
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.__exit__(None, None, None)
+
+
+@pytest.fixture
+def clients(committing_clients: Callable[[], TestClient]) -> Callable[[], TestClient]:
+    """The name the observations' races know ``committing_clients`` by."""
+    return committing_clients
+
+
+@pytest.fixture
+def racer(engine: Engine, settings: Settings) -> User:
+    """A committed user of this test's own (racing requests commit for real), so that its rows
+    bother no other test."""
+    with Session(engine) as work:
+        user = create_user(work, settings, display_name="Racer")
+        work.commit()
+        work.refresh(user)
+        work.expunge(user)
+    return user
+
+
+@pytest.fixture
+def reference_data(session: Session) -> None:
+    """The shipped species and zones loaded again in the test's transaction (an upsert: for
+    tests that must not depend on what an earlier, committing test changed in them)."""
+    load_reference_data(session)
+
+
+# --- the people a test needs --------------------------------------------------------------------
+#
+# One fixture per role, each a fresh account in the test's transaction. A module that needs
+# another display name (because it asserts on it) says so with a constant, e.g.
+# ``SENTINEL_NAME = "Martine D."``, rather than declaring its own fixture.
+
+
+def _name(request: pytest.FixtureRequest, who: str, default: str) -> str:
+    return str(getattr(request.module, f"{who}_NAME", default))
+
+
+@pytest.fixture
+def sentinel(request: pytest.FixtureRequest, session: Session, settings: Settings) -> User:
+    """A volunteer: the one who observes, in most tests."""
+    return create_user(session, settings, display_name=_name(request, "SENTINEL", "Camille"))
+
+
+@pytest.fixture
+def observer(request: pytest.FixtureRequest, session: Session, settings: Settings) -> User:
+    """A volunteer, named for what the media tests make them do: observe and upload."""
+    return create_user(session, settings, display_name=_name(request, "OBSERVER", "Camille"))
+
+
+@pytest.fixture
+def other(request: pytest.FixtureRequest, session: Session, settings: Settings) -> User:
+    """Another volunteer, who must not see what is the sentinel's own."""
+    return create_user(session, settings, display_name=_name(request, "OTHER", "Dominique"))
+
+
+@pytest.fixture
+def ecologist(request: pytest.FixtureRequest, session: Session, settings: Settings) -> User:
+    """Staff who reviews records and curates the reference data."""
+    name = _name(request, "ECOLOGIST", "Claude")
+    return create_user(session, settings, role=Role.ecologist, display_name=name)
+
+
+@pytest.fixture
+def admin(request: pytest.FixtureRequest, session: Session, settings: Settings) -> User:
+    return create_user(
+        session, settings, role=Role.admin, display_name=_name(request, "ADMIN", "Alix")
+    )
+
+
+@pytest.fixture
+def teacher(request: pytest.FixtureRequest, session: Session, settings: Settings) -> User:
+    name = _name(request, "TEACHER", "Mme Lefebvre")
+    return create_user(session, settings, role=Role.teacher, display_name=name)
+
+
+@pytest.fixture
+def observer_headers(observer: User, settings: Settings) -> dict[str, str]:
+    return auth_headers(observer, settings)
+
+
+@pytest.fixture
+def other_headers(other: User, settings: Settings) -> dict[str, str]:
+    return auth_headers(other, settings)
+
+
+@pytest.fixture
+def ecologist_headers(ecologist: User, settings: Settings) -> dict[str, str]:
+    return auth_headers(ecologist, settings)
+
+
+# --- services shared by several domains ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server for the whole run; its URL."""
+    try:
+        import boto3  # noqa: F401
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        pytest.skip(
+            f"S3 backend not tested: {exc.name} is not installed "
+            "(pip install -e '.[dev]' brings boto3 and moto[server])"
+        )
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

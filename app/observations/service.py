@@ -5,7 +5,7 @@ survey day brings many phones at once. A single POST costs a species look-up, th
 look-up of stored neighbours and one INSERT ... RETURNING (the zone and its codes come from an
 in-process index, the answer from what was sent); a batch costs one species query, one query
 for the ``client_id``s already stored, the flags' few statements (whatever the observer stored:
-see ``app.review.flags``) and one executemany INSERT. Idempotency rests on the unique
+see ``app.observations.flags``) and one executemany INSERT. Idempotency rests on the unique
 ``(observer_id, client_id)`` and ``INSERT ... ON CONFLICT DO NOTHING``, so that two copies of
 the same request racing each other still store one row.
 """

@@ -15,7 +15,7 @@ statement, so that only the (site, species, year) values cross the wire:
 
 Local years and months are ``CASE`` expressions over the instants they begin, computed here in
 the territory's time zone (as ``app.stats.yearly`` does for observations): the same SQL on
-SQLite and PostgreSQL. ``tests/test_protocol_aggregates.py`` checks these values against the
+SQLite and PostgreSQL. ``tests/surveys/test_protocol_aggregates.py`` checks these values against the
 pure functions on random visits.
 """
 
