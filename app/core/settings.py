@@ -30,7 +30,7 @@ MIN_SECRET_LENGTH = 32
 
 class Settings(BaseSettings):
     """Every setting's docstring is its documentation: ``python -m app.core.settings_doc``
-    writes docs/configuration.md and .env.example from them (tests/test_docs.py checks both).
+    writes docs/configuration.md and .env.example from them (tests/core/test_docs.py checks both).
     A setting unset by default gives an example value, which .env.example shows instead."""
 
     model_config = SettingsConfigDict(

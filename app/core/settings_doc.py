@@ -1,8 +1,8 @@
 """docs/configuration.md and .env.example, written from the settings class.
 
 The settings' docstrings (``app/core/settings.py``) are the one place a setting is described, so
-that the documentation cannot drift from the code: ``tests/test_docs.py`` fails when either file
-differs from what this module renders.
+that the documentation cannot drift from the code: ``tests/core/test_docs.py`` fails when either
+file differs from what this module renders.
 
     python -m app.core.settings_doc           # rewrite both files
     python -m app.core.settings_doc --check   # exit 1 if either is out of date
@@ -179,7 +179,7 @@ def render_markdown() -> str:
         "# Configuration",
         "",
         "<!-- Generated from app/core/settings.py by `" + REGENERATE + "`: edit the settings'",
-        "     docstrings there, not this file. tests/test_docs.py checks it is current. -->",
+        "     docstrings there, not this file. tests/core/test_docs.py checks it is current. -->",
         "",
         "Settings are read from environment variables prefixed `SENTINELLES_`, or from a `.env`",
         "file in the directory the command runs in ([`.env.example`](../.env.example) lists every",

@@ -22,9 +22,8 @@ from app.core.settings import Settings
 from app.core.vocabulary import Role
 from app.observations.models import Observation
 from app.zones.models import Zone
-
-from .factories import DEFAULT_PASSWORD, auth_headers, create_user
-from .test_observations import payload
+from tests.factories import DEFAULT_PASSWORD, auth_headers, create_user
+from tests.observations.test_observations import payload
 
 NUL = "\u0000"
 SURROGATE = "\ud800"

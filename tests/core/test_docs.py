@@ -1,5 +1,6 @@
 """The documentation stays true: the configuration reference and .env.example are those the
-settings class renders, and every link between the project's pages leads somewhere."""
+settings class renders, the error catalogue the one the domains declare, and every link between
+the project's pages leads somewhere."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter
 
+from app import errors_doc
 from app.core import settings_doc
 from app.core.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # [text](target) and [text](target "title"); images too. Targets with a scheme are not local.
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)]*)\)")
@@ -32,6 +34,30 @@ def test_generated_from_the_settings_class(path: Path) -> None:
         f"{path.relative_to(ROOT)} is out of date with app/core/settings.py: "
         f"run `{settings_doc.REGENERATE}` and commit the result"
     )
+
+
+def test_error_catalogue_generated_from_the_declarations() -> None:
+    path = errors_doc.ERRORS_MD
+    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    assert current == errors_doc.render_markdown(), (
+        f"{path.relative_to(ROOT)} is out of date with the domains' errors.py: "
+        f"run `{errors_doc.REGENERATE}` and commit the result"
+    )
+
+
+def test_error_catalogue_command_checks_and_rewrites(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stale = tmp_path / "errors.md"
+    stale.write_text("# Error codes\n", encoding="utf-8")
+    monkeypatch.setattr(errors_doc, "ERRORS_MD", stale)
+    monkeypatch.setattr(errors_doc, "ROOT", tmp_path)
+
+    assert errors_doc.main(["--check"]) == 1
+    assert errors_doc.REGENERATE in capsys.readouterr().out
+    assert errors_doc.main([]) == 0
+    assert stale.read_text(encoding="utf-8") == errors_doc.render_markdown()
+    assert errors_doc.main(["--check"]) == 0
 
 
 def test_every_setting_is_documented_once() -> None:

@@ -23,9 +23,8 @@ from app.core.settings import Settings
 from app.core.vocabulary import Role
 from app.main import create_app
 from app.observations.models import Observation
-
-from .factories import auth_headers, create_user
-from .test_request_text import count
+from tests.api.test_request_text import count
+from tests.factories import auth_headers, create_user
 
 
 @functools.cache

@@ -34,9 +34,8 @@ from app.accounts.models import User
 from app.core.settings import Settings
 from app.main import create_app
 from app.observations.models import Observation
-
-from .factories import auth_headers, create_user
-from .test_observations import payload
+from tests.factories import auth_headers, create_user
+from tests.observations.test_observations import payload
 
 # The promise to a phone: an answer within this, whatever the database does.
 ANSWER_WITHIN_SECONDS = 5.0

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import PG_ADMIN_URL
+from tests.conftest import PG_ADMIN_URL
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "loadtest.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "loadtest.py"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

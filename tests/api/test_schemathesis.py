@@ -32,8 +32,7 @@ from sqlmodel import Session
 from app.core.settings import Settings
 from app.core.vocabulary import Role
 from app.main import create_app
-
-from .factories import auth_headers, create_user
+from tests.factories import auth_headers, create_user
 
 # Small enough for CI on two cores; SENTINELLES_SCHEMATHESIS_EXAMPLES raises it for a deeper run.
 MAX_EXAMPLES = int(os.environ.get("SENTINELLES_SCHEMATHESIS_EXAMPLES", "5"))
