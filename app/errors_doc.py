@@ -1,8 +1,9 @@
 """docs/errors.md, written from the domains' error declarations.
 
 Each code is declared once, in its domain's ``errors.py`` (the service's own in
-``app/core/catalogue.py``); ``tests/test_docs.py`` fails when this page differs from what this
-module renders, ``tests/test_error_catalogue.py`` when the source uses a code no domain declares.
+``app/core/catalogue.py``); ``tests/core/test_docs.py`` fails when this page differs from what
+this module renders, ``tests/core/test_error_catalogue.py`` when the source uses a code no domain
+declares.
 
     python -m app.errors_doc           # rewrite docs/errors.md
     python -m app.errors_doc --check   # exit 1 if it is out of date

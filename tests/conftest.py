@@ -12,6 +12,7 @@ the server cannot be reached.
 
 from __future__ import annotations
 
+import importlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from app.accounts.models import User
 from app.core.db import Database, make_engine
@@ -190,11 +191,48 @@ def client(app: FastAPI) -> Iterator[TestClient]:
         yield c
 
 
+# --- tests that commit for real -------------------------------------------------------------------
+#
+# Concurrency, outage and sign-in tests need several connections, so they commit for real. What
+# they leave would be seen by later tests of the same worker (an ecologist's export lists every
+# row, some tests count every observation), so every row they commit is deleted once they end,
+# after their own transaction is rolled back: all but the shipped reference data.
+
+importlib.import_module("app.models")  # every table in SQLModel.metadata
+KEPT_TABLES = frozenset({"species", "zone", "alembic_version"})
+# Fixtures that commit; a test committing through ``engine`` otherwise asks for ``committed``.
+COMMITTING_FIXTURES = frozenset({"committed", "committing_app", "racer", "live_client"})
+
+
+def wipe_committed_rows(engine: Engine) -> None:
+    """Delete every row but the reference data, children before parents."""
+    with engine.begin() as conn:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            if table.name not in KEPT_TABLES:
+                conn.execute(table.delete())
+
+
+@pytest.fixture(autouse=True)
+def _wipe_what_a_committing_test_left(request: pytest.FixtureRequest) -> Iterator[None]:
+    # Autouse fixtures are set up first, so this teardown runs after every other one.
+    if COMMITTING_FIXTURES.isdisjoint(request.fixturenames):
+        yield
+        return
+    engine: Engine = request.getfixturevalue("engine")
+    yield
+    wipe_committed_rows(engine)
+
+
+@pytest.fixture
+def committed(engine: Engine) -> Engine:
+    """The run's engine, for a test that commits on it: what it commits is deleted after it."""
+    return engine
+
+
 @pytest.fixture
 def committing_app(settings: Settings, engine: Engine) -> FastAPI:
     """An app on the real engine, committing for real: for tests of concurrent requests, which
-    need several connections. Such tests must create their own users so they leave nothing that
-    other tests could see."""
+    need several connections (what they commit is deleted after them)."""
     return create_app(settings, database=Database(engine))
 
 

@@ -4,7 +4,7 @@ A code reaches the phone app in ``code`` (and in ``errors[].code``), which the a
 each domain declares its codes once, in its ``errors.py``, as :class:`ErrorSpec` entries with the
 French message the app shows and what the code means to a developer. ``app.errors_catalogue``
 gathers them (core imports no domain); ``docs/errors.md`` is written from it, and
-``tests/test_error_catalogue.py`` checks that every code the source uses is declared and every
+``tests/core/test_error_catalogue.py`` checks that every code the source uses is declared and every
 declared code is used. The raise statements keep their literal codes: the declarations are the
 source of truth the tests hold them to.
 """

@@ -245,7 +245,8 @@ def test_an_overlong_username_is_throttled_not_a_server_error(client: TestClient
     assert_throttled(sign_in(client, email, WRONG, ip(1)))
 
 
-def test_concurrent_failures_are_all_counted(settings: Settings, engine: Engine) -> None:
+def test_concurrent_failures_are_all_counted(settings: Settings, committed: Engine) -> None:
+    engine = committed
     """Real commits on several connections: no failure may be lost to a race (on SQLite this
     holds because writing requests start their transaction IMMEDIATE)."""
     tries = 8

@@ -176,9 +176,9 @@ def outage_settings(settings: Settings, engine: Engine, proxy: TcpProxy) -> Sett
 
 
 @pytest.fixture
-def sentinel(engine: Engine, settings: Settings) -> User:
-    """A committed user of this test's own, so that its rows bother no other test."""
-    with Session(engine) as session:
+def sentinel(committed: Engine, settings: Settings) -> User:
+    """A committed user of this test's own (its rows are deleted after the test)."""
+    with Session(committed) as session:
         user = create_user(session, settings, email=f"outage-{uuid.uuid4().hex}@example.org")
         session.commit()
         session.refresh(user)

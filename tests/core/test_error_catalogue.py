@@ -25,11 +25,10 @@ from app.core.catalogue import CODE_PATTERN
 from app.core.errors import AppError
 from app.core.settings import Settings
 from app.errors_catalogue import DECLARATIONS, Group, catalogue, groups
+from tests.factories import auth_headers, create_user
+from tests.observations.test_observations import payload
 
-from .factories import auth_headers, create_user
-from .test_observations import payload
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = (ROOT / "app").resolve()
 DOTTED = re.compile(r"^[a-z_]+(\.[a-z_]+)+$")
 # The calls whose string arguments are codes without a ``code=`` keyword.
