@@ -6,15 +6,12 @@ A database that does not answer is one line on stderr and exit code 1, never a t
 """
 
 import random
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -27,24 +24,17 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import (
-    ArgumentError,
-    InterfaceError,
-    NoSuchModuleError,
-    OperationalError,
-    ProgrammingError,
-)
 from sqlmodel import Session
 
 from app import __version__
-from app.accounts.models import Role
-from app.backup.cli import backup_command, restore_command
+from app.cli_backup import backup_command, restore_command
+from app.cli_support import _engine, _fail, _load_settings, _safe_url, _summary, err, out
 from app.core.db import make_engine
 from app.core.errors import AppError
 from app.core.migrations import current_revision, head_revision, upgrade
-from app.core.settings import Settings, get_settings
+from app.core.settings import Settings
+from app.core.viewer import Viewer
+from app.core.vocabulary import Role
 from app.stats.trim_cli import trim as trim_command
 
 cli = typer.Typer(
@@ -55,12 +45,7 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
 MIN_PASSWORD_LENGTH = 10
-# SQLite's and PostgreSQL's words for a table that is not there: the schema was never migrated.
-_MISSING_TABLE = re.compile(r"no such (table|column)|(relation|column) .* does not exist")
 
 
 def main() -> None:
@@ -94,71 +79,12 @@ def _root(
 # --- shared plumbing ---------------------------------------------------------------------------
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}")
-    return typer.Exit(code=1)
-
-
-def _load_settings() -> Settings:
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
-        raise _fail(
-            f"invalid configuration ({where}): {first.get('msg', 'invalid value')}"
-        ) from None
-
-
-def _safe_url(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparsable URL>"
-
-
-@contextmanager
-def _engine(settings: Settings) -> Iterator[Engine]:
-    """The configured engine; an unreachable database ends the command with one clear line."""
-    url = settings.database_url
-    try:
-        engine = make_engine(url, pool_size=2)
-    except (ArgumentError, NoSuchModuleError) as exc:
-        raise _fail(f"SENTINELLES_DATABASE_URL is not a usable database URL ({exc})") from None
-    try:
-        # Connect before any progress bar is drawn, so that a dead database is one line.
-        with engine.connect():
-            pass
-        yield engine
-    except (OperationalError, InterfaceError, ProgrammingError) as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        if _MISSING_TABLE.search(reason):
-            raise _fail(
-                f"the database at {_safe_url(url)} has no schema or an old one ({reason}): "
-                "run `sentinelles migrate`"
-            ) from None
-        if isinstance(exc, ProgrammingError):
-            raise
-        raise _fail(f"cannot reach the database at {_safe_url(url)}: {reason}") from None
-    finally:
-        engine.dispose()
-
-
 def _print_problem(exc: AppError) -> None:
     err.print(f"[bold red]error:[/] {escape(exc.detail)}")
     for e in exc.errors or []:
         line = f"{e.field}: {e.message}"
         if line not in exc.detail:
             err.print(f"  {line}", markup=False)
-
-
-def _summary(title: str, rows: list[tuple[str, str]]) -> None:
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column(justify="right")
-    for name, value in rows:
-        table.add_row(name, value)
-    out.print(table)
 
 
 # --- serve and migrate -------------------------------------------------------------------------
@@ -560,7 +486,6 @@ def export_command(
 
     from sqlmodel import col, select
 
-    from app.accounts.models import User
     from app.core.db import Database
     from app.exports import service as exports_service
     from app.exports.rows import count_observations, export_filters
@@ -595,17 +520,7 @@ def export_command(
                     raise _fail(f"no zone with code {zone!r}")
         # The command line is the database's operator: it sees what an admin sees, unless
         # --public asks for what anyone sees.
-        viewer = (
-            None
-            if public
-            else User(
-                id=uuid.uuid4(),
-                email="cli@localhost",
-                display_name="cli",
-                password_hash="!",
-                role="admin",
-            )
-        )
+        viewer = None if public else Viewer(user_id=uuid.uuid4(), role=Role.admin.value)
         filters = export_filters(
             ObservationFilters(
                 species_id=species_id,
@@ -660,7 +575,7 @@ def erase_pupils_command() -> None:
     """Erase the pseudonyms of the pupils of classes closed longer than
     SENTINELLES_PUPIL_RETENTION_DAYS (their observations stay, attributed to the class).
     Run it daily, e.g. from cron or a systemd timer."""
-    from app.classes.service import erase_expired_pupils
+    from app.classwork.service import erase_expired_pupils
 
     settings = _load_settings()
     with _engine(settings) as engine, Session(engine) as session:

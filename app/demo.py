@@ -27,19 +27,20 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlmodel import Session, SQLModel, col
 
 import app.models  # noqa: F401  (every table, so a reset finds the rows hanging on observations)
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.accounts.service import register_user
 from app.core.db import utcnow
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.demo_surveys import (
     delete_demo_surveys,
     generate_surveys,
     has_demo_sites,
     load_demo_baselines,
 )
-from app.media import service as media_service
 from app.media.models import ObservationPhoto
 from app.media.storage import storage_from_settings
+from app.observations import photos as photos_service
 from app.observations.models import CountUnit, Observation, ObservationStatus
 from app.observations.visibility import public_position
 from app.species.models import Species
@@ -365,7 +366,7 @@ def delete_demo_photo_files(
         .distinct()
     ).all()
     if with_photos:
-        media_service.delete_photos_of_observations(
+        photos_service.delete_photos_of_observations(
             session, storage_from_settings(settings), observation_ids=list(with_photos)
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
@@ -16,7 +16,8 @@ from app.audit.router import router as audit_router
 from app.baselines.router import router as baselines_router
 from app.classes.router import invitations_router
 from app.classes.router import router as classes_router
-from app.classes.scope import PupilScope
+from app.classes.scope import pupil_gate
+from app.classwork.router import router as classwork_router
 from app.core.db import Database, make_engine
 from app.core.errors import Problem, install_error_handlers
 from app.core.headers import SecurityHeaders
@@ -26,8 +27,9 @@ from app.core.settings import Settings, get_settings
 from app.core.validation import StorableText
 from app.exports.router import router as exports_router
 from app.health.router import router as health_router
-from app.media.router import router as media_router
+from app.observations.photos_router import router as photos_router
 from app.observations.router import router as observations_router
+from app.observations.species_router import router as species_corrections_router
 from app.privacy.router import router as privacy_router
 from app.review.router import router as review_router
 from app.species.router import router as species_router
@@ -76,6 +78,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
     app = SentinellesAPI(
+        # A pupil's token reaches only the routes that admit pupils (app.classes.scope).
+        dependencies=[Depends(pupil_gate)],
         title="Sentinelles API",
         version=__version__,
         description=DESCRIPTION,
@@ -115,8 +119,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         compresslevel=6,
         exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/zip", "image/png"),
     )
-    # A pupil's token is kept to the class's routes before any route runs (app.classes.scope).
-    app.add_middleware(PupilScope)
     # Inside the size limit, so that the JSON and form bodies it reads whole are bounded.
     app.add_middleware(StorableText)
     app.add_middleware(
@@ -142,8 +144,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         observations_router,
         accounts_router,
         species_router,
+        species_corrections_router,
         zones_router,
-        media_router,
+        photos_router,
         sites_router,
         visits_router,
         stats_router,
@@ -153,6 +156,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         baselines_router,
         exports_router,
         classes_router,
+        classwork_router,
         invitations_router,
     ):
         app.include_router(router, prefix=API_PREFIX)

@@ -25,10 +25,11 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.core.db import Database, make_engine
 from app.core.migrations import upgrade
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.main import create_app
 from tests.factories import auth_headers, create_user, load_reference_data
 

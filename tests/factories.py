@@ -14,15 +14,16 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.baselines.models import Baseline
 from app.baselines.service import natural_key
 from app.classes.models import Pupil, SchoolClass
 from app.core.security import create_access_token, hash_password
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.media.models import ObservationPhoto
 from app.observations.models import Observation
-from app.review.models import ReviewDecision
+from app.records.models import ReviewDecision
 from app.species.models import Species
 from app.surveys.models import Site, Visit, VisitCount
 from app.zones.models import Zone

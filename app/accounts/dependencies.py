@@ -12,12 +12,15 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
+from app.accounts.service import load_user
 from app.core.db import run_unit_of_work
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import Forbidden, Unauthorized
 from app.core.security import decode_access_token
 from app.core.settings import Settings
+from app.core.viewer import Viewer
+from app.core.vocabulary import Role
 
 T = TypeVar("T")
 
@@ -33,15 +36,6 @@ def subject_of(token: str, settings: Settings) -> uuid.UUID:
         return uuid.UUID(str(claims["sub"]))
     except ValueError as exc:
         raise Unauthorized("The access token is invalid.", code="auth.invalid_token") from exc
-
-
-def load_user(session: Session, user_id: uuid.UUID) -> User:
-    """The account a valid token names; 401 when it no longer exists or was deleted (the
-    anonymised row stays, but no one may act as it)."""
-    user = session.get(User, user_id)
-    if user is None or user.anonymised_at is not None:
-        raise Unauthorized("The account no longer exists.", code="auth.invalid_token")
-    return user
 
 
 _USER_EXISTS = select(col(User.id)).where(
@@ -160,6 +154,44 @@ AdminUser = Annotated[User, Depends(require_roles(Role.admin))]
 EcologistUser = Annotated[User, Depends(require_roles(Role.ecologist, Role.admin))]
 
 
-def is_staff(user: User | None) -> bool:
-    """Ecologists and admins see everything, exact positions included."""
-    return user is not None and user.role in (Role.ecologist.value, Role.admin.value)
+def admit_pupils() -> None:
+    """Declares that a pupil's token may call the route (``app.classes.scope`` looks for this
+    dependency; without it a pupil's token gets 403). Does nothing on its own."""
+
+
+# In a route's ``dependencies=[...]``: the routes a pupil's tablet needs, and public reads.
+PUPILS_ADMITTED = Depends(admit_pupils)
+
+
+def viewer_of(request: Request, user: User) -> Viewer:
+    """The account as the services see it, with the pupil and class a pupil's token names
+    (left on the request by ``app.classes.scope``)."""
+    return Viewer.of(
+        user,
+        pupil_id=getattr(request.state, "pupil_id", None),
+        class_id=getattr(request.state, "class_id", None),
+    )
+
+
+def get_viewer_optional(request: Request, user: OptionalUser) -> Viewer | None:
+    return None if user is None else viewer_of(request, user)
+
+
+def get_viewer(request: Request, user: CurrentUser) -> Viewer:
+    return viewer_of(request, user)
+
+
+def acting_pupil(request: Request) -> uuid.UUID | None:
+    """The pupil a pupil's token names, for the capture routes that never load the account."""
+    return getattr(request.state, "pupil_id", None)
+
+
+def acting_class(request: Request) -> uuid.UUID | None:
+    """The class a pupil's token names: its records are the class's own."""
+    return getattr(request.state, "class_id", None)
+
+
+OptionalViewer = Annotated[Viewer | None, Depends(get_viewer_optional)]
+CurrentViewer = Annotated[Viewer, Depends(get_viewer)]
+ActingPupil = Annotated[uuid.UUID | None, Depends(acting_pupil)]
+ActingClass = Annotated[uuid.UUID | None, Depends(acting_class)]

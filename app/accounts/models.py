@@ -1,24 +1,16 @@
-"""Accounts: people who sign in, their refresh tokens and the sign-in throttle."""
+"""Accounts: people who sign in, their refresh tokens, the sign-in throttle and the invitation
+codes that make a registering person a teacher."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, String, Uuid
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime, new_id, utcnow
-from app.media.models import DEFAULT_LICENCE, LICENCE_VALUES
-
-
-class Role(StrEnum):
-    sentinel = "sentinel"
-    teacher = "teacher"
-    ecologist = "ecologist"
-    admin = "admin"
-
+from app.core.vocabulary import DEFAULT_LICENCE, LICENCE_VALUES, Role
 
 ROLE_VALUES = ", ".join(f"'{r.value}'" for r in Role)
 
@@ -77,3 +69,22 @@ class LoginThrottle(SQLModel, table=True):
     failures: int = 0
     window_started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     blocked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class TeacherInvitation(SQLModel, table=True):
+    """A code the town hands to a teacher: registering with it gives the ``teacher`` role."""
+
+    __tablename__ = "teacher_invitation"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    created_by: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("user_account.id", ondelete="RESTRICT"), nullable=False)
+    )
+    used_by: uuid.UUID | None = Field(
+        default=None,
+        sa_column=Column(Uuid, ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True),
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

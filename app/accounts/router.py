@@ -69,9 +69,7 @@ async def register(request: Request, body: UserCreate, settings: SettingsDep) ->
             password_hash=password_hash,
         )
         if body.invitation_code is not None:
-            from app.classes.service import redeem_invitation
-
-            redeem_invitation(session, body.invitation_code, user)
+            service.redeem_invitation(session, body.invitation_code, user)
         return UserPublic.model_validate(user)
 
     return await run_unit_of_work(request, create)

@@ -24,10 +24,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from app.accounts.models import Role
 from app.core.patching import refuse_null
-from app.media.models import PhotoLicence
-from app.media.schemas import Licence
+from app.core.vocabulary import Licence, PhotoLicence, Role
 
 EMAIL_MAX_LENGTH = 254
 EMAIL_LOCAL_MAX_LENGTH = 64

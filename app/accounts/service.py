@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select, update
 
 from app.accounts import throttle
-from app.accounts.models import RefreshToken, Role, User
+from app.accounts.models import RefreshToken, TeacherInvitation, User
 from app.accounts.schemas import EMAIL_MAX_LENGTH, PASSWORD_MAX_LENGTH, TokenPair, UserCreate
 from app.core.db import new_id, utcnow
 from app.core.errors import (
@@ -37,7 +37,7 @@ from app.core.security import (
     verify_password,
 )
 from app.core.settings import Settings
-from app.media.models import PhotoLicence
+from app.core.vocabulary import PhotoLicence, Role
 
 log = logging.getLogger("sentinelles.accounts")
 
@@ -287,4 +287,33 @@ def set_role(session: Session, *, user_id: uuid.UUID, role: Role) -> User:
     user.updated_at = utcnow()
     session.add(user)
     session.flush()
+    return user
+
+
+def redeem_invitation(session: Session, code: str, user: User) -> None:
+    """Makes ``user`` a teacher with an unused, unexpired invitation code; 422 otherwise."""
+    invitation = session.exec(
+        select(TeacherInvitation)
+        .where(col(TeacherInvitation.code) == code.strip().upper())
+        .with_for_update()
+    ).first()
+    if invitation is None or invitation.used_at is not None or invitation.expires_at < utcnow():
+        raise Unprocessable(
+            "This invitation code is unknown, used or expired.",
+            code="user.invalid_invitation",
+            errors=[],
+        )
+    invitation.used_at = utcnow()
+    invitation.used_by = user.id
+    user.role = Role.teacher.value
+    session.add_all([invitation, user])
+    session.flush()
+
+
+def load_user(session: Session, user_id: uuid.UUID) -> User:
+    """The account a valid token names; 401 when it no longer exists or was deleted (the
+    anonymised row stays, but no one may act as it)."""
+    user = session.get(User, user_id)
+    if user is None or user.anonymised_at is not None:
+        raise Unauthorized("The account no longer exists.", code="auth.invalid_token")
     return user

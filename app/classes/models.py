@@ -1,4 +1,4 @@
-"""School classes, their pupils and the teachers' invitation codes.
+"""School classes and their pupils (teachers' invitation codes are accounts': ``app.accounts``).
 
 A class observes as one observer: its *account* (a ``user_account`` row with a sentinel's
 role, no e-mail of a person and no password anyone knows) owns the class's observations, sites
@@ -58,22 +58,3 @@ class Pupil(SQLModel, table=True):
     pseudonym: str | None = Field(default=None, max_length=40)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-
-
-class TeacherInvitation(SQLModel, table=True):
-    """A code the town hands to a teacher: registering with it gives the ``teacher`` role."""
-
-    __tablename__ = "teacher_invitation"
-
-    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    code: str = Field(max_length=32, unique=True)
-    created_by: uuid.UUID = Field(
-        sa_column=Column(Uuid, ForeignKey("user_account.id", ondelete="RESTRICT"), nullable=False)
-    )
-    used_by: uuid.UUID | None = Field(
-        default=None,
-        sa_column=Column(Uuid, ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True),
-    )
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    expires_at: datetime = Field(sa_type=UTCDateTime)
-    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, status
 
-from app.accounts.dependencies import CurrentUser, require_roles
-from app.accounts.models import Role, User
+from app.accounts.dependencies import PUPILS_ADMITTED, require_roles
+from app.accounts.models import User
 from app.accounts.throttle import ClientAddress, FailureKeepingSession
-from app.classes import service, summary
+from app.classes import service
 from app.classes.models import SchoolClass
 from app.classes.schemas import (
-    CheckAnswer,
-    CheckRequest,
     ClassCreate,
     ClassList,
     ClassPublic,
-    ClassSummary,
     InvitationPublic,
     JoinAnswer,
     JoinRequest,
 )
-from app.core.db import utcnow
 from app.core.deps import SessionDep, SettingsDep
-from app.core.errors import NotFound, problem_doc
-from app.core.pagination import CursorQuery
-from app.observations.dependencies import ObservationFiltersDep
-from app.observations.schemas import ObservationPage
-from app.observations.service import list_observations
+from app.core.errors import problem_doc
+from app.core.vocabulary import Role
 
 router = APIRouter(prefix="/classes", tags=["classes"])
 invitations_router = APIRouter(tags=["classes"])
@@ -86,6 +77,7 @@ def my_classes(session: SessionDep, teacher: TeacherUser) -> ClassList:
 
 @router.post(
     "/join",
+    dependencies=[PUPILS_ADMITTED],
     status_code=status.HTTP_201_CREATED,
     response_model=JoinAnswer,
     summary="A pupil joins a class (no account)",
@@ -145,108 +137,6 @@ def regenerate_code(class_id: uuid.UUID, session: SessionDep, teacher: TeacherUs
 def close_class(class_id: uuid.UUID, session: SessionDep, teacher: TeacherUser) -> ClassPublic:
     school_class = service.class_of_teacher(session, class_id, teacher)
     return _public(session, service.close_class(session, school_class))
-
-
-@router.get(
-    "/{class_id}/observations",
-    response_model=ObservationPage,
-    summary="The class's observations, for its teacher",
-    description="Every observation of the class, whatever its status, with exact positions, "
-    "and the same filters and cursors as `GET /observations`: those its pupils recorded, and "
-    "those of the classes it continues or that continue it (they share one observer); never "
-    "anyone else's.",
-    responses={**AUTH, **NOT_FOUND},
-)
-def class_observations(
-    class_id: uuid.UUID,
-    session: SessionDep,
-    teacher: TeacherUser,
-    filters: ObservationFiltersDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: CursorQuery = None,
-) -> ObservationPage:
-    school_class = service.class_of_teacher(session, class_id, teacher)
-    account = session.get(User, school_class.account_id)
-    # The class's account is the observer of everything its pupils record: its own sightings,
-    # not every one it may see (the residents' validated ones would fill the list).
-    own = dataclasses.replace(filters, mine=True)
-    return list_observations(session, viewer=account, filters=own, limit=limit, cursor=cursor)
-
-
-@router.post(
-    "/{class_id}/check",
-    response_model=CheckAnswer,
-    summary="Mark the class's observations checked",
-    description="The teacher's check: until then the class's observations wait outside the "
-    "ecologists' review queue.",
-    responses={**AUTH, **NOT_FOUND, 422: problem_doc("An id is not an observation of the class.")},
-)
-def check_observations(
-    class_id: uuid.UUID, data: CheckRequest, session: SessionDep, teacher: TeacherUser
-) -> CheckAnswer:
-    school_class = service.class_of_teacher(session, class_id, teacher)
-    return CheckAnswer(checked=service.check_observations(session, school_class, data.ids))
-
-
-YearQuery = Annotated[
-    int | None, Query(ge=2000, le=2100, description="The local year (default: this year).")
-]
-
-
-def _summary_of(
-    request: Request,
-    class_id: uuid.UUID,
-    session: SessionDep,
-    settings: SettingsDep,
-    user: CurrentUser,
-    year: YearQuery = None,
-) -> ClassSummary:
-    """Its teacher (or staff) and its pupils, whose tokens name the class."""
-    pupil_class = getattr(request.state, "class_id", None)
-    if pupil_class is not None:
-        school_class = session.get(SchoolClass, class_id) if pupil_class == class_id else None
-        if school_class is None:
-            raise NotFound("No class of yours has this id.", code="class.not_found")
-    else:
-        school_class = service.class_of_teacher(session, class_id, user)
-    year = year if year is not None else utcnow().astimezone(settings.tz).year
-    return summary.class_summary(session, settings, school_class, year)
-
-
-SummaryDep = Annotated[ClassSummary, Depends(_summary_of)]
-
-
-@router.get(
-    "/{class_id}/summary",
-    response_model=ClassSummary,
-    summary="What the class saw this year and last year",
-    description="Species seen by the class that year, their counts and the first date each "
-    "was seen, the swallows' return date, and the same for the year before. For its teacher "
-    "and its pupils.",
-    responses={**AUTH, **NOT_FOUND},
-)
-def class_summary(result: SummaryDep) -> ClassSummary:
-    return result
-
-
-@router.get(
-    "/{class_id}/summary.html",
-    response_class=HTMLResponse,
-    summary="The class's summary as a French page, for the classroom projector",
-    responses={**AUTH, **NOT_FOUND, 200: {"content": {"text/html": {}}}},
-)
-def class_summary_html(result: SummaryDep) -> HTMLResponse:
-    return HTMLResponse(summary.summary_html(result))
-
-
-@router.get(
-    "/{class_id}/summary.svg",
-    response_class=Response,
-    summary="The class's counts this year and last year, as an SVG chart in French",
-    responses={**AUTH, **NOT_FOUND, 200: {"content": {"image/svg+xml": {}}}},
-)
-def class_summary_svg(result: SummaryDep) -> Response:
-    return Response(summary.summary_svg(result), media_type="image/svg+xml")
 
 
 @invitations_router.post(

@@ -1,79 +1,79 @@
-"""What a pupil's token may do, checked before any route runs.
+"""What a pupil's token may do, checked before any route's own work.
 
 A pupil's token acts as the class's account, so that the capture and sync routes work for a
-class exactly as for a sentinel. This middleware keeps it to that: the routes a pupil needs to
-record an outing and read the class's own data, and the public reference data; everything else
-(exports, review, accounts, other users' data) answers 403 — an allow-list, so that a route
-added later is closed to pupils until someone decides otherwise. Every request also checks that
-the pupil and the class are still there and open: closing the class refuses every token at once.
+class exactly as for a sentinel. The routes a pupil needs (recording an outing, reading the
+class's own data, the public reference data) say so themselves with the ``PUPILS_ADMITTED``
+dependency (``app.accounts.dependencies``); every other route answers 403 to a pupil's token, so
+that a route added later is closed to pupils until someone decides otherwise. Every admitted
+request also checks that the pupil and the class are still there and open: closing the class
+refuses every token at once. The pupil and class are left on ``request.state`` for the viewer
+the routes hand to the services.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
+from typing import Any
 
 import anyio.to_thread
+from fastapi import Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from sqlalchemy import select
 from sqlmodel import col
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.accounts.models import Role, User
+from app.accounts.dependencies import admit_pupils
+from app.accounts.models import User
 from app.classes.models import Pupil, SchoolClass
 from app.core.db import Database
-from app.core.errors import problem_response
-from app.core.security import CURRENT_PUPIL, PUPIL_SCOPE, decode_access_token
+from app.core.errors import AppError
+from app.core.security import PUPIL_SCOPE, decode_access_token
 from app.core.settings import Settings
-
-_ID = r"[^/]+"
-# (method, path after /api/v1): what a pupil's tablet needs.
-PUPIL_ROUTES = [
-    (method, re.compile(rf"^/api/v1{path}$"))
-    for method, path in (
-        ("POST", "/observations"),
-        ("POST", "/observations/batch"),
-        ("GET", "/observations"),
-        ("GET", f"/observations/{_ID}"),
-        ("POST", f"/observations/{_ID}/photos"),
-        ("GET", f"/photos/{_ID}"),
-        ("GET", f"/photos/{_ID}/(small|large)"),
-        ("POST", "/sites"),
-        ("GET", "/sites"),
-        ("GET", f"/sites/{_ID}"),
-        ("POST", f"/sites/{_ID}/visits"),
-        ("GET", f"/sites/{_ID}/visits"),
-        ("GET", f"/sites/{_ID}/yearly"),
-        ("POST", "/visits/batch"),
-        ("GET", "/visits"),
-        ("GET", f"/visits/{_ID}"),
-        ("GET", f"/classes/{_ID}/summary(\\.html|\\.svg)?"),
-        # A shared tablet still holding one pupil's token lets the next pupil join.
-        ("POST", "/classes/join"),
-        # Public reference data and statistics: what anyone may read.
-        ("GET", "/species(/.*)?"),
-        ("GET", "/zones(/.*)?"),
-        ("GET", "/stats/.*"),
-    )
-]
+from app.core.vocabulary import Role
 
 
-HEALTH = re.compile(r"^(/api/v1)?/(healthz|readyz)$")
+class PupilNotAllowed(AppError):
+    status, code, title = 403, "auth.pupil_not_allowed", "Forbidden"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "A pupil's token records observations and visits for the class and reads the "
+            "class's own data; it cannot do this."
+        )
 
 
-def pupil_may(method: str, path: str) -> bool:
-    if method == "HEAD":
-        method = "GET"
-    if method == "GET" and HEALTH.match(path):
-        return True
-    return any(m == method and pattern.match(path) for m, pattern in PUPIL_ROUTES)
+class PupilRevoked(AppError):
+    status, code, title = 401, "auth.pupil_revoked", "Unauthorized"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The class is closed or the pupil is no longer part of it.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
-def _bearer(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and token:
-                return token.strip()
+# Where a route remembers the answer: the routes never change once the application is built.
+_ADMITS = "_sentinelles_admits_pupils"
+
+
+def _declares(dependant: Dependant) -> bool:
+    return any(sub.call is admit_pupils or _declares(sub) for sub in dependant.dependencies)
+
+
+def admits_pupils(route: APIRoute) -> bool:
+    """Whether the route, or a dependency of it, declares ``PUPILS_ADMITTED`` (worked out once
+    per route)."""
+    known: bool | None = getattr(route, _ADMITS, None)
+    if known is None:
+        known = _declares(route.dependant)
+        setattr(route, _ADMITS, known)
+    return known
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
     return None
 
 
@@ -95,52 +95,31 @@ def _active(db: Database, pupil_id: uuid.UUID, class_id: uuid.UUID) -> bool:
         return row is not None
 
 
-class PupilScope:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+def _pupil_of(claims: dict[str, Any]) -> tuple[uuid.UUID, uuid.UUID] | None:
+    try:
+        return uuid.UUID(claims["pupil"]), uuid.UUID(claims["cls"])
+    except (KeyError, ValueError, TypeError):
+        return None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        token = _bearer(scope)
-        if token is None:
-            await self.app(scope, receive, send)
-            return
-        state = scope["app"].state
-        settings: Settings = state.settings
-        claims = decode_access_token(token, settings)
-        if claims is None or claims.get("scope") != PUPIL_SCOPE:
-            await self.app(scope, receive, send)  # the routes answer for other tokens
-            return
-        if not pupil_may(scope["method"], scope["path"]):
-            response = problem_response(
-                403,
-                "auth.pupil_not_allowed",
-                "A pupil's token records observations and visits for the class and reads the "
-                "class's own data; it cannot do this.",
-            )
-            await response(scope, receive, send)
-            return
-        try:
-            pupil_id, class_id = uuid.UUID(claims["pupil"]), uuid.UUID(claims["cls"])
-        except (KeyError, ValueError):
-            active = False
-        else:
-            active = await anyio.to_thread.run_sync(_active, state.db, pupil_id, class_id)
-        if not active:
-            response = problem_response(
-                401,
-                "auth.pupil_revoked",
-                "The class is closed or the pupil is no longer part of it.",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-            await response(scope, receive, send)
-            return
-        scope.setdefault("state", {})["pupil_id"] = pupil_id
-        scope["state"]["class_id"] = class_id
-        reset = CURRENT_PUPIL.set((pupil_id, class_id))
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            CURRENT_PUPIL.reset(reset)
+
+async def pupil_gate(request: Request) -> None:
+    """The application's first dependency: a pupil's token reaches only the routes that admit
+    pupils (403 elsewhere) and only while the pupil and the class are active (401). Other
+    tokens, and requests without one, go on to the routes, which answer for them."""
+    token = _bearer(request)
+    if token is None:
+        return
+    settings: Settings = request.app.state.settings
+    claims = decode_access_token(token, settings)
+    if claims is None or claims.get("scope") != PUPIL_SCOPE:
+        return
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not admits_pupils(route):
+        raise PupilNotAllowed()
+    acting = _pupil_of(claims)
+    active = acting is not None and await anyio.to_thread.run_sync(
+        _active, request.app.state.db, *acting
+    )
+    if acting is None or not active:
+        raise PupilRevoked()
+    request.state.pupil_id, request.state.class_id = acting

@@ -10,22 +10,20 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from app.accounts import throttle
-from app.accounts.models import Role, User
-from app.classes.models import Pupil, SchoolClass, TeacherInvitation
+from app.accounts.models import TeacherInvitation, User
+from app.classes.models import Pupil, SchoolClass
 from app.classes.schemas import ClassCreate, JoinRequest
 from app.core.db import utcnow
-from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.errors import Conflict, NotFound
 from app.core.security import create_pupil_token
 from app.core.settings import Settings
-from app.observations.models import Observation
-from app.surveys.models import Visit
+from app.core.vocabulary import Role
 
 CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
 CODE_LENGTH = 10
@@ -177,68 +175,6 @@ def close_class(session: Session, school_class: SchoolClass) -> SchoolClass:
     return school_class
 
 
-def check_observations(session: Session, school_class: SchoolClass, ids: list[uuid.UUID]) -> int:
-    """The teacher's check: these observations of the class now reach the review queue."""
-    found = list(
-        session.exec(
-            select(Observation).where(
-                col(Observation.id).in_(ids),
-                col(Observation.observer_id) == school_class.account_id,
-                col(Observation.deleted_at).is_(None),
-            )
-        )
-    )
-    missing = set(ids) - {o.id for o in found}
-    if missing:
-        raise Unprocessable(
-            f"{len(missing)} of these ids are not observations of the class.",
-            code="class.not_its_observation",
-        )
-    now = utcnow()
-    for observation in found:
-        if observation.class_checked_at is None:
-            observation.class_checked_at = now
-            observation.updated_at = now
-            session.add(observation)
-    session.flush()
-    return len(found)
-
-
-def erase_expired_pupils(session: Session, settings: Settings, now: datetime | None = None) -> int:
-    """Erase the pseudonyms of pupils of classes closed longer than the retention period;
-    their observations and visits stay, attributed to the class alone. Returns how many."""
-    now = now or utcnow()
-    horizon = now - timedelta(days=settings.pupil_retention_days)
-    classes = list(
-        session.exec(
-            select(SchoolClass).where(
-                col(SchoolClass.active).is_(False),
-                col(SchoolClass.closed_at) <= horizon,
-                col(SchoolClass.pupils_erased_at).is_(None),
-            )
-        )
-    )
-    erased = 0
-    for school_class in classes:
-        pupils = select(Pupil.id).where(col(Pupil.class_id) == school_class.id)
-        session.execute(
-            update(Observation)
-            .where(col(Observation.pupil_id).in_(pupils))
-            .values(pupil_id=None, updated_at=now)
-        )
-        session.execute(update(Visit).where(col(Visit.pupil_id).in_(pupils)).values(pupil_id=None))
-        result = session.execute(
-            update(Pupil)
-            .where(col(Pupil.class_id) == school_class.id, col(Pupil.erased_at).is_(None))
-            .values(pseudonym=None, erased_at=now)
-        )
-        erased += getattr(result, "rowcount", 0) or 0
-        school_class.pupils_erased_at = now
-        session.add(school_class)
-    session.flush()
-    return erased
-
-
 def create_invitation(session: Session, settings: Settings, creator: User) -> TeacherInvitation:
     invitation = TeacherInvitation(
         code=f"PROF-{new_join_code()}",
@@ -248,23 +184,3 @@ def create_invitation(session: Session, settings: Settings, creator: User) -> Te
     session.add(invitation)
     session.flush()
     return invitation
-
-
-def redeem_invitation(session: Session, code: str, user: User) -> None:
-    """Makes ``user`` a teacher with an unused, unexpired invitation code; 422 otherwise."""
-    invitation = session.exec(
-        select(TeacherInvitation)
-        .where(col(TeacherInvitation.code) == code.strip().upper())
-        .with_for_update()
-    ).first()
-    if invitation is None or invitation.used_at is not None or invitation.expires_at < utcnow():
-        raise Unprocessable(
-            "This invitation code is unknown, used or expired.",
-            code="user.invalid_invitation",
-            errors=[],
-        )
-    invitation.used_at = utcnow()
-    invitation.used_by = user.id
-    user.role = Role.teacher.value
-    session.add_all([invitation, user])
-    session.flush()

@@ -14,7 +14,6 @@ import secrets
 import uuid
 import weakref
 from collections.abc import Callable
-from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -101,22 +100,6 @@ def create_access_token(
 
 
 PUPIL_SCOPE = "pupil"
-# The pupil and class a request acts for, set by ``app.classes.scope`` from a verified pupil
-# token: the rows it writes record them (``pupil_id``, a site's ``class_id``). Context
-# variables follow the request into the thread pool and back.
-CURRENT_PUPIL: ContextVar[tuple[uuid.UUID, uuid.UUID] | None] = ContextVar(
-    "current_pupil", default=None
-)
-
-
-def current_pupil() -> uuid.UUID | None:
-    acting = CURRENT_PUPIL.get()
-    return acting[0] if acting else None
-
-
-def current_class() -> uuid.UUID | None:
-    acting = CURRENT_PUPIL.get()
-    return acting[1] if acting else None
 
 
 def create_pupil_token(

@@ -166,7 +166,7 @@ class Settings(BaseSettings):
     """The territory's time zone (IANA): which year and month a visit or a first sighting
     belongs to."""
 
-    # Plausibility flags (app.review.flags): shown to ecologists, never a reason to refuse.
+    # Plausibility flags (app.observations.flags): shown to ecologists, never a reason to refuse.
     flag_min_validated: int = Field(default=30, ge=1)
     """Validated records a species needs before its own season and usual counts set its
     flags."""

@@ -18,6 +18,7 @@ from app.accounts.models import User
 from app.core.deps import SettingsDep
 from app.core.errors import problem_doc
 from app.core.settings import Settings
+from app.core.viewer import Viewer
 from app.exports import service
 from app.exports.service import ExportFormat
 from app.observations.dependencies import ObservationFiltersDep
@@ -52,7 +53,7 @@ def _stream(
         kind,
         request.app.state.db,
         settings,
-        viewer=viewer,
+        viewer=Viewer.of(viewer),
         filters=filters,
         base_url=str(request.base_url).rstrip("/"),
         dialect=dialect,

@@ -25,9 +25,9 @@ from sqlalchemy import and_, func, literal, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
-from app.accounts.dependencies import is_staff
 from app.accounts.models import User
 from app.core.db import Database
+from app.core.viewer import Viewer, is_staff
 from app.media.models import ObservationPhoto
 from app.media.schemas import PHOTOS_PATH
 from app.observations.models import Observation, ObservationStatus
@@ -145,7 +145,7 @@ def export_filters(filters: ObservationFilters) -> ObservationFilters:
     )
 
 
-def count_observations(db: Database, *, viewer: User | None, filters: ObservationFilters) -> int:
+def count_observations(db: Database, *, viewer: Viewer | None, filters: ObservationFilters) -> int:
     """How many rows :func:`observation_rows` will give (for a progress bar)."""
     clauses = [*filter_clauses(filters, viewer=viewer), col(Observation.deleted_at).is_(None)]
     with db.session() as session:
@@ -193,7 +193,7 @@ def _pages(
 def observation_rows(
     db: Database,
     *,
-    viewer: User | None,
+    viewer: Viewer | None,
     filters: ObservationFilters,
     base_url: str,
     chunk: int = CHUNK_ROWS,
@@ -316,7 +316,7 @@ def _observation_row(
 def visit_rows(
     db: Database,
     *,
-    viewer: User | None,
+    viewer: Viewer | None,
     filters: ObservationFilters,
     chunk: int = CHUNK_ROWS,
 ) -> Iterator[VisitRow]:

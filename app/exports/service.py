@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from app.accounts.models import User
 from app.core.db import Database, utcnow
 from app.core.settings import Settings
+from app.core.viewer import Viewer
 from app.exports import dwca, tabular
 from app.exports.rows import export_filters, observation_rows, visit_rows
 from app.observations.schemas import ObservationFilters
@@ -64,7 +64,7 @@ def export(
     db: Database,
     settings: Settings,
     *,
-    viewer: User | None,
+    viewer: Viewer | None,
     filters: ObservationFilters,
     base_url: str,
     dialect: str = "rfc4180",

@@ -6,10 +6,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from app.accounts.dependencies import PUPILS_ADMITTED
 from app.core.db import Database
 from app.core.migrations import current_revision, head_revision
 
-router = APIRouter(tags=["health"])
+# Probes answer every caller, a pupil's tablet included.
+router = APIRouter(tags=["health"], dependencies=[PUPILS_ADMITTED])
 
 
 @router.get("/healthz", summary="The process answers")

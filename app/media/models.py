@@ -1,4 +1,4 @@
-"""Photos of observations, and the licences they may carry.
+"""Photos of observations (their licences are shared words: ``app.core.vocabulary``).
 
 A photo row describes files kept in the media storage (``app.media.storage``): the full-size
 image and its two thumbnails, all re-encoded without metadata, and the original upload only when
@@ -16,18 +16,7 @@ from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, UniqueConstra
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime, new_id, utcnow
-
-
-class PhotoLicence(StrEnum):
-    """The Creative Commons licences a photo may carry (exports of the data need one)."""
-
-    cc0 = "CC0-1.0"
-    cc_by = "CC-BY-4.0"
-    cc_by_nc = "CC-BY-NC-4.0"
-
-
-DEFAULT_LICENCE = PhotoLicence.cc_by
-LICENCE_VALUES = ", ".join(f"'{licence.value}'" for licence in PhotoLicence)
+from app.core.vocabulary import DEFAULT_LICENCE, LICENCE_VALUES
 
 
 class PhotoVariant(StrEnum):

@@ -1,45 +1,20 @@
-"""What the photo endpoints answer, and the licence field accounts and uploads share."""
+"""What the photo endpoints answer."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.media.models import ObservationPhoto, PhotoLicence
+from app.core.vocabulary import PhotoLicence
+from app.media.models import ObservationPhoto
 
 # Photo URLs are paths under the API's prefix (app.main.API_PREFIX), so that a client joins them
 # to the server it already talks to.
 PHOTOS_PATH = "/api/v1/photos"
 
 EXAMPLE_PHOTO_ID = "7c1f0a9e-3b2d-4e5f-8a6b-9c0d1e2f3a4b"
-
-
-def check_licence(value: Any) -> Any:
-    """A licence the service knows, refused with a domain code the phone app can translate."""
-    if isinstance(value, PhotoLicence):
-        return value
-    if isinstance(value, str) and value in {licence.value for licence in PhotoLicence}:
-        return value
-    raise PydanticCustomError(
-        "photo.unknown_licence",
-        "The licence must be one of: {licences}.",
-        {"licences": ", ".join(licence.value for licence in PhotoLicence)},
-    )
-
-
-Licence = Annotated[
-    PhotoLicence,
-    BeforeValidator(check_licence),
-    Field(
-        description="CC0-1.0 (public domain), CC-BY-4.0 (credit the author) or CC-BY-NC-4.0 "
-        "(credit, no commercial use).",
-        examples=["CC-BY-4.0"],
-    ),
-]
 
 
 class PhotoExif(BaseModel):

@@ -14,12 +14,13 @@ from typing import Annotated
 from fastapi import Depends, Path, Query
 from sqlmodel import Session, col, select
 
-from app.accounts.dependencies import CurrentUser, OptionalUser, is_staff
-from app.accounts.models import Role, User
+from app.accounts.dependencies import CurrentViewer, OptionalViewer
 from app.classes.models import SchoolClass
 from app.core.deps import SessionDep
 from app.core.errors import FieldError, Forbidden, NotFound, Unprocessable
 from app.core.pagination import UpdatedSinceQuery, parse_updated_since
+from app.core.viewer import Viewer, is_staff
+from app.core.vocabulary import Role
 from app.observations import service
 from app.observations.models import Observation, ObservationStatus
 from app.observations.schemas import BBox, ObservationFilters
@@ -43,7 +44,7 @@ def valid_observation_id(
 ValidObservation = Annotated[Observation, Depends(valid_observation_id)]
 
 
-def visible_observation(viewer: OptionalUser, observation: ValidObservation) -> Observation:
+def visible_observation(viewer: OptionalViewer, observation: ValidObservation) -> Observation:
     if not can_see(viewer, observation):
         raise _not_found()
     return observation
@@ -52,14 +53,14 @@ def visible_observation(viewer: OptionalUser, observation: ValidObservation) -> 
 VisibleObservation = Annotated[Observation, Depends(visible_observation)]
 
 
-def _refuse(user: User, observation: Observation, detail: str) -> Forbidden | NotFound:
+def _refuse(user: Viewer, observation: Observation, detail: str) -> Forbidden | NotFound:
     """403 to whoever may see the observation, 404 to anyone else."""
     if can_see(user, observation):
         return Forbidden(detail, code="observation.not_observer")
     return _not_found()
 
 
-def _teaches(session: Session, user: User, observer_id: uuid.UUID) -> bool:
+def _teaches(session: Session, user: Viewer, observer_id: uuid.UUID) -> bool:
     """``user`` is the teacher of a class observing as ``observer_id``: they correct and
     delete the class's observations."""
     if user.role != Role.teacher.value:
@@ -75,7 +76,7 @@ def _teaches(session: Session, user: User, observer_id: uuid.UUID) -> bool:
 
 
 def owned_observation(
-    user: CurrentUser, observation: ValidObservation, session: SessionDep
+    user: CurrentViewer, observation: ValidObservation, session: SessionDep
 ) -> Observation:
     """The caller's own observation (only its observer edits it, or for a class, its
     teacher)."""
@@ -88,7 +89,7 @@ OwnedObservation = Annotated[Observation, Depends(owned_observation)]
 
 
 def removable_observation(
-    user: CurrentUser, observation: ValidObservation, session: SessionDep
+    user: CurrentViewer, observation: ValidObservation, session: SessionDep
 ) -> Observation:
     """The caller's own observation, or any for an ecologist or admin (or a class's, for its
     teacher)."""

@@ -120,7 +120,7 @@ class Observation(SQLModel, table=True):
         sa_column=Column(Uuid, ForeignKey("zone.id", ondelete="SET NULL"), nullable=True),
     )
     status: str = Field(default=ObservationStatus.pending.value, max_length=16)
-    # Plausibility flags (app.review.flags) computed on arrival: shown to ecologists, never a
+    # Plausibility flags (app.observations.flags) computed on arrival: shown to ecologists, never a
     # reason to refuse.
     flags: list[str] = Field(
         default_factory=list,

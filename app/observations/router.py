@@ -8,11 +8,17 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 
 import app.core.routing  # noqa: F401  (the {name:id} path convertor)
-from app.accounts.dependencies import CurrentUser, OptionalUser, TokenSubject, for_account
+from app.accounts.dependencies import (
+    PUPILS_ADMITTED,
+    ActingPupil,
+    CurrentUser,
+    OptionalViewer,
+    TokenSubject,
+    for_account,
+)
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
-from app.core.security import current_class
 from app.media.dependencies import StorageDep
 from app.observations import service
 from app.observations.dependencies import (
@@ -42,6 +48,7 @@ NOT_FOUND: Responses = {404: problem_doc("No such observation, or not one the ca
 
 @router.post(
     "",
+    dependencies=[PUPILS_ADMITTED],
     status_code=status.HTTP_201_CREATED,
     response_model=ObservationPublic,
     summary="Submit an observation",
@@ -57,6 +64,7 @@ NOT_FOUND: Responses = {404: problem_doc("No such observation, or not one the ca
 async def create_observation(
     data: ObservationCreate,
     observer_id: TokenSubject,
+    pupil_id: ActingPupil,
     settings: SettingsDep,
     request: Request,
 ) -> Response:
@@ -64,7 +72,7 @@ async def create_observation(
         request,
         observer_id,
         lambda session: service.create_observation(
-            session, settings, observer_id=observer_id, data=data
+            session, settings, observer_id=observer_id, data=data, pupil_id=pupil_id
         ),
         inline_on_sqlite=True,
     )
@@ -79,6 +87,7 @@ async def create_observation(
 
 @router.post(
     "/batch",
+    dependencies=[PUPILS_ADMITTED],
     response_model=BatchResponse,
     summary="Submit up to 500 observations at once",
     description="Each item is checked and stored on its own: valid items are stored even when "
@@ -89,13 +98,21 @@ async def create_observation(
     responses={**UNAUTHENTICATED, **INVALID},
 )
 async def create_batch(
-    batch: ObservationBatch, observer_id: TokenSubject, settings: SettingsDep, request: Request
+    batch: ObservationBatch,
+    observer_id: TokenSubject,
+    pupil_id: ActingPupil,
+    settings: SettingsDep,
+    request: Request,
 ) -> Response:
     answer = await for_account(
         request,
         observer_id,
         lambda session: service.create_batch(
-            session, settings, observer_id=observer_id, items=batch.observations
+            session,
+            settings,
+            observer_id=observer_id,
+            items=batch.observations,
+            pupil_id=pupil_id,
         ),
     )
     # Serialised here, as for a single POST: FastAPI would validate the 500 results again
@@ -105,6 +122,7 @@ async def create_batch(
 
 @router.get(
     "",
+    dependencies=[PUPILS_ADMITTED],
     response_model=ObservationPage,
     summary="List observations",
     description="Observers see all of their own observations, ecologists and admins see "
@@ -122,12 +140,12 @@ async def create_batch(
 )
 def list_observations(
     session: SessionDep,
-    viewer: OptionalUser,
+    viewer: OptionalViewer,
     filters: ObservationFiltersDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> ObservationPage:
-    if current_class() is not None:
+    if viewer is not None and viewer.is_pupil:
         # A pupil's token acts as the class's account; it reads the class's own sightings, not
         # the town's (the contract: "submit and read the class's observations, nothing else").
         filters = dataclasses.replace(filters, mine=True)
@@ -138,12 +156,13 @@ def list_observations(
 
 @router.get(
     "/{observation_id:id}",
+    dependencies=[PUPILS_ADMITTED],
     response_model=ObservationPublic,
     summary="Read one observation",
     responses={**NOT_FOUND, **INVALID},
 )
 def read_observation(
-    session: SessionDep, viewer: OptionalUser, observation: VisibleObservation
+    session: SessionDep, viewer: OptionalViewer, observation: VisibleObservation
 ) -> ObservationPublic:
     return service.read_observation(session, observation=observation, viewer=viewer)
 

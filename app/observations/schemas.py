@@ -29,6 +29,7 @@ from app.core.numbers import JSON_NUMBER
 from app.core.patching import refuse_null
 from app.media.schemas import PhotoPublic
 from app.observations.models import CountUnit, ObservationStatus
+from app.records.schemas import ReviewPublic
 
 MAX_COUNT = 100_000
 MAX_NOTES = 2000
@@ -237,14 +238,6 @@ class ObservationUpdate(BaseModel):
     notes: Notes | None = None
 
     _no_null = refuse_null(*_NOT_NULLABLE, code="observation.null_not_allowed")
-
-
-class ReviewPublic(BaseModel):
-    """One decision of the CPIE on a record: the observer reads why."""
-
-    decision: str = Field(examples=["needs_info"])
-    comment: str | None = Field(examples=["Une photo du dessous des ailes ?"])
-    created_at: datetime
 
 
 class ObservationPublic(BaseModel):

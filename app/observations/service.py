@@ -5,7 +5,7 @@ survey day brings many phones at once. A single POST costs a species look-up, th
 look-up of stored neighbours and one INSERT ... RETURNING (the zone and its codes come from an
 in-process index, the answer from what was sent); a batch costs one species query, one query
 for the ``client_id``s already stored, the flags' few statements (whatever the observer stored:
-see ``app.review.flags``) and one executemany INSERT. Idempotency rests on the unique
+see ``app.observations.flags``) and one executemany INSERT. Idempotency rests on the unique
 ``(observer_id, client_id)`` and ``INSERT ... ON CONFLICT DO NOTHING``, so that two copies of
 the same request racing each other still store one row.
 """
@@ -41,12 +41,13 @@ from app.audit.service import diff, snapshot
 from app.core.db import new_id, new_ids, utcnow
 from app.core.errors import Conflict, FieldError, Unauthorized, Unprocessable, validation_errors
 from app.core.pagination import decode_position, encode_position
-from app.core.security import current_pupil
 from app.core.settings import Settings
 from app.core.validation import item_errors
-from app.media import service as media_service
+from app.core.viewer import Viewer
 from app.media.schemas import present_photo
 from app.media.storage import Storage
+from app.observations import photos as photos_service
+from app.observations.flags import Sighting, flags_of
 from app.observations.models import (
     EDITABLE_STATUSES,
     CountUnit,
@@ -73,9 +74,8 @@ from app.observations.visibility import (
     visible_clause,
     zone_clause,
 )
-from app.review.flags import Sighting, flags_of
-from app.review.history import reviews_of
-from app.review.models import ReviewTarget
+from app.records.history import reviews_of
+from app.records.models import ReviewTarget
 from app.species import service as species_service
 from app.species.models import Species
 from app.zones import service as zones_service
@@ -176,6 +176,7 @@ def _resolve_species(
 def _row(
     *,
     observer_id: uuid.UUID,
+    pupil_id: uuid.UUID | None,
     data: ObservationCreate,
     species: Species,
     zone_id: uuid.UUID | None,
@@ -203,7 +204,7 @@ def _row(
         "zone_id": zone_id,
         "status": ObservationStatus.pending.value,
         "flags": flags,
-        "pupil_id": current_pupil(),
+        "pupil_id": pupil_id,
         "class_checked_at": None,
         "created_at": now,
         "updated_at": now,
@@ -344,10 +345,16 @@ def _sighting(
 
 
 def create_observation(
-    session: Session, settings: Settings, *, observer_id: uuid.UUID, data: ObservationCreate
+    session: Session,
+    settings: Settings,
+    *,
+    observer_id: uuid.UUID,
+    data: ObservationCreate,
+    pupil_id: uuid.UUID | None = None,
 ) -> tuple[ObservationPublic, bool]:
     """The observation and whether it was created now (False: this ``client_id`` was stored
-    before, and the stored observation is returned unchanged, whatever this payload says)."""
+    before, and the stored observation is returned unchanged, whatever this payload says).
+    ``pupil_id``: the pupil of the class whose token sent it (``Viewer.pupil_id``)."""
     species = _resolve_species(session, settings, species_id=data.species_id, cd_nom=data.cd_nom)
     place = zones_service.place(session, settings, latitude=data.latitude, longitude=data.longitude)
     public = public_position_of(
@@ -361,6 +368,7 @@ def create_observation(
     flags = flags_of(session, settings, [_sighting(observer_id, data, species, place)])[0]
     row = _row(
         observer_id=observer_id,
+        pupil_id=pupil_id,
         data=data,
         species=species,
         zone_id=place.zone_id,
@@ -374,7 +382,7 @@ def create_observation(
         session, observer_id=observer_id, client_id=data.client_id
     )
     # The observer sees their own observation exactly, and its photos' metadata.
-    photos = media_service.photos_of(session, observation_id=observation.id)
+    photos = photos_service.photos_of(session, observation_id=observation.id)
     presented = present_at(
         observation,
         stored_species,
@@ -415,9 +423,15 @@ def _parse_item(item: Any) -> ObservationCreate | list[FieldError]:
 
 
 def create_batch(
-    session: Session, settings: Settings, *, observer_id: uuid.UUID, items: Sequence[Any]
+    session: Session,
+    settings: Settings,
+    *,
+    observer_id: uuid.UUID,
+    items: Sequence[Any],
+    pupil_id: uuid.UUID | None = None,
 ) -> BatchResponse:
-    """Stores the valid items of a batch; answers for each item, in the order sent.
+    """Stores the valid items of a batch; answers for each item, in the order sent (each
+    attributed to ``pupil_id`` when a pupil's token sent them).
 
     An item whose ``client_id`` is already stored (earlier, by a concurrent request, or by an
     earlier item of the same batch) is ``existing`` and changes nothing.
@@ -474,6 +488,7 @@ def create_batch(
     rows = [
         _row(
             observer_id=observer_id,
+            pupil_id=pupil_id,
             data=p,
             species=species,
             zone_id=place.zone_id,
@@ -534,10 +549,10 @@ def get_observation(session: Session, observation_id: uuid.UUID) -> Observation 
 
 
 def read_observation(
-    session: Session, *, observation: Observation, viewer: User | None
+    session: Session, *, observation: Observation, viewer: Viewer | None
 ) -> ObservationPublic:
     species = species_service.get_species(session, observation.species_id)
-    photos = media_service.photos_of(session, observation_id=observation.id)
+    photos = photos_service.photos_of(session, observation_id=observation.id)
     reviews = reviews_of(session, ReviewTarget.observation, [observation.id])[observation.id]
     return present(observation, species, viewer, photos=photos, reviews=reviews)
 
@@ -621,9 +636,9 @@ def update_observation(
         )
     session.add(observation)
     session.flush()
-    photos = media_service.photos_of(session, observation_id=observation.id)
+    photos = photos_service.photos_of(session, observation_id=observation.id)
     reviews = reviews_of(session, ReviewTarget.observation, [observation.id])[observation.id]
-    return present(observation, species, editor, photos=photos, reviews=reviews)
+    return present(observation, species, Viewer.of(editor), photos=photos, reviews=reviews)
 
 
 def delete_observation(
@@ -631,7 +646,7 @@ def delete_observation(
 ) -> None:
     """Soft delete: the row stays, so that phones syncing with ``updated_since`` learn of it.
     Its photos go for good (rows now, files once the deletion is committed)."""
-    media_service.delete_observation_photos(session, storage, observation_id=observation.id)
+    photos_service.delete_observation_photos(session, storage, observation_id=observation.id)
     now = utcnow()
     observation.deleted_at = now
     observation.updated_at = now
@@ -651,7 +666,7 @@ def delete_observation(
 
 
 def filter_clauses(
-    filters: ObservationFilters, *, viewer: User | None
+    filters: ObservationFilters, *, viewer: Viewer | None
 ) -> list[ColumnElement[bool]]:
     """The WHERE of ``GET /observations`` for this viewer (exports take the same filters)."""
     clauses: list[ColumnElement[bool]] = [visible_clause(viewer)]
@@ -682,7 +697,7 @@ def filter_clauses(
 def list_observations(
     session: Session,
     *,
-    viewer: User | None,
+    viewer: Viewer | None,
     filters: ObservationFilters,
     limit: int,
     cursor: str | None,
@@ -719,7 +734,7 @@ def list_observations(
         last: Observation = rows[-1][0]
         next_cursor = encode_position(kind, last.updated_at if sync else last.observed_at, last.id)
     # The photos of the whole page in one query; deleted observations (tombstones) have none.
-    photos = media_service.photos_by_observation(
+    photos = photos_service.photos_by_observation(
         session, [obs.id for obs, _ in rows if obs.deleted_at is None]
     )
     # Review history only where the viewer may read it: their own observations, or any for staff.

@@ -18,13 +18,13 @@ from sqlalchemy import ColumnElement, and_, or_, true
 from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col
 
-from app.accounts.dependencies import is_staff
-from app.accounts.models import User
 from app.core.settings import Settings
+from app.core.viewer import Viewer, is_staff
 from app.media.models import ObservationPhoto
 from app.media.schemas import PhotoPublic, present_photo
 from app.observations.models import CountUnit, Observation, ObservationStatus
-from app.observations.schemas import BBox, ObservationPublic, ReviewPublic
+from app.observations.schemas import BBox, ObservationPublic
+from app.records.schemas import ReviewPublic
 from app.species.models import Generalisation, Species
 from app.zones.grid import CELL_1KM, CELL_10KM, generalise
 from app.zones.index import Area
@@ -89,16 +89,16 @@ def public_position_of(
     )
 
 
-def sees_exact(viewer: User | None, obs: Observation) -> bool:
+def sees_exact(viewer: Viewer | None, obs: Observation) -> bool:
     """The observer and staff see the exact position of anything they can see."""
     return viewer is not None and (viewer.id == obs.observer_id or is_staff(viewer))
 
 
-def can_see(viewer: User | None, obs: Observation) -> bool:
+def can_see(viewer: Viewer | None, obs: Observation) -> bool:
     return obs.status == ObservationStatus.validated.value or sees_exact(viewer, obs)
 
 
-def sees_photo_metadata(viewer: User | None, obs: Observation) -> bool:
+def sees_photo_metadata(viewer: Viewer | None, obs: Observation) -> bool:
     """Only the observer sees what their photos' EXIF said (position, time): not even staff."""
     return viewer is not None and viewer.id == obs.observer_id
 
@@ -106,7 +106,7 @@ def sees_photo_metadata(viewer: User | None, obs: Observation) -> bool:
 def present(
     obs: Observation,
     species: Species,
-    viewer: User | None,
+    viewer: Viewer | None,
     *,
     photos: Sequence[ObservationPhoto] = (),
     reviews: Sequence[ReviewPublic] = (),
@@ -184,7 +184,7 @@ def present_at(
     )
 
 
-def visible_clause(viewer: User | None) -> ColumnElement[bool]:
+def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:
     """SQL for :func:`can_see`."""
     validated = col(Observation.status) == ObservationStatus.validated.value
     if viewer is None:
@@ -198,7 +198,7 @@ def _inside(lat: Mapped[float], lon: Mapped[float], box: BBox) -> ColumnElement[
     return and_(lat >= box.min_lat, lat <= box.max_lat, lon >= box.min_lon, lon <= box.max_lon)
 
 
-def zone_clause(viewer: User | None, zone_id: uuid.UUID) -> ColumnElement[bool]:
+def zone_clause(viewer: Viewer | None, zone_id: uuid.UUID) -> ColumnElement[bool]:
     """Rows in ``zone_id`` *as this viewer may know it*: a generalised observation is in no
     zone for those who see its public position, so that a zone filter cannot place it."""
     in_zone = col(Observation.zone_id) == zone_id
@@ -210,7 +210,7 @@ def zone_clause(viewer: User | None, zone_id: uuid.UUID) -> ColumnElement[bool]:
     return and_(in_zone, or_(mine, col(Observation.generalised).is_(False)))
 
 
-def bbox_clause(viewer: User | None, box: BBox) -> ColumnElement[bool]:
+def bbox_clause(viewer: Viewer | None, box: BBox) -> ColumnElement[bool]:
     """Rows whose position *as this viewer sees it* lies in ``box``."""
     exact = _inside(col(Observation.latitude), col(Observation.longitude), box)
     public = _inside(col(Observation.public_latitude), col(Observation.public_longitude), box)

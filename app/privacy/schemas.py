@@ -14,13 +14,12 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.accounts.models import Role
 from app.accounts.schemas import PASSWORD_MAX_LENGTH
 from app.audit.models import AuditAction, AuditEntity
-from app.media.models import PhotoLicence
+from app.core.vocabulary import PhotoLicence, Role
 from app.media.schemas import EXAMPLE_PHOTO_ID, PHOTOS_PATH
 from app.observations.schemas import EXAMPLE_OBSERVATION, ObservationPublic
-from app.review.models import Decision, ReviewTarget
+from app.records.models import Decision, ReviewTarget
 from app.surveys.schemas import EXAMPLE_SITE, EXAMPLE_SITE_ID, SitePublic, VisitPublic
 
 REVIEWER: Final = "CPIE"

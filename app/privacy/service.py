@@ -34,19 +34,21 @@ from sqlalchemy import and_, or_, update
 from sqlmodel import Session, col, delete, select
 
 from app.accounts import throttle
-from app.accounts.dependencies import load_user
-from app.accounts.models import RefreshToken, Role, User
+from app.accounts.models import RefreshToken, User
 from app.accounts.schemas import PASSWORD_MAX_LENGTH
+from app.accounts.service import load_user
 from app.audit import service as audit
 from app.audit.models import AuditAction, AuditEntity, AuditEvent
 from app.core.db import utcnow
 from app.core.errors import Conflict, Unauthorized
 from app.core.security import verify_password
 from app.core.settings import Settings
+from app.core.viewer import Viewer
+from app.core.vocabulary import Role
 from app.media.models import ObservationPhoto, PhotoVariant
-from app.media.service import _file_actions, photo_key
 from app.media.storage import Storage
 from app.observations.models import Observation
+from app.observations.photos import _file_actions, photo_key
 from app.observations.visibility import present
 from app.privacy.schemas import (
     AccountExport,
@@ -54,7 +56,7 @@ from app.privacy.schemas import (
     PersonalDataExport,
     ReviewDecisionExport,
 )
-from app.review.models import ReviewDecision, ReviewTarget
+from app.records.models import ReviewDecision, ReviewTarget
 from app.species.models import Species
 from app.surveys.models import Site, Visit, VisitCount
 from app.surveys.service import present_site, present_visit
@@ -117,7 +119,7 @@ def export_personal_data(session: Session, user: User) -> PersonalDataExport:
     ):
         photos[photo.observation_id].append(photo)
     observations = [
-        present(obs, species, user, photos=photos.get(obs.id, ()))
+        present(obs, species, Viewer.of(user), photos=photos.get(obs.id, ()))
         for obs, species in session.exec(
             select(Observation, Species)
             .join(Species, col(Species.id) == col(Observation.species_id))

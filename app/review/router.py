@@ -13,10 +13,10 @@ from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.observations.dependencies import ValidObservation
+from app.observations.flags import Flag
 from app.observations.models import ObservationStatus
 from app.observations.schemas import ObservationPublic
 from app.review import service
-from app.review.flags import Flag
 from app.review.schemas import (
     BulkReviewRequest,
     BulkReviewResponse,

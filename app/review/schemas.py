@@ -11,8 +11,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.media.schemas import PhotoPublic
 from app.observations.models import CountUnit, ObservationStatus
-from app.observations.schemas import MAX_BATCH, MAX_NOTES, ReviewPublic, check_text
-from app.review.models import Decision, ReviewTarget
+from app.observations.schemas import MAX_BATCH, MAX_NOTES, check_text
+from app.records.models import Decision, ReviewTarget
+from app.records.schemas import ReviewPublic
 from app.surveys.schemas import VisitPublic
 from app.surveys.yearly import SiteKind
 

@@ -30,15 +30,16 @@ from app.core.db import new_id, utcnow
 from app.core.errors import FieldError, Unprocessable
 from app.core.pagination import decode_position, encode_position
 from app.core.settings import Settings
-from app.media import service as media_service
+from app.core.viewer import Viewer
 from app.media.models import ObservationPhoto
 from app.media.schemas import present_photo
+from app.observations import photos as photos_service
 from app.observations import service as observations_service
+from app.observations.flags import FLAGS
 from app.observations.models import AWAITING_REVIEW_SQL, CountUnit, Observation, ObservationStatus
 from app.observations.schemas import ObservationPublic
-from app.review.flags import FLAGS
-from app.review.history import reviews_of
-from app.review.models import Decision, ReviewDecision, ReviewTarget
+from app.records.history import reviews_of
+from app.records.models import Decision, ReviewDecision, ReviewTarget
 from app.review.schemas import (
     BulkReviewItem,
     BulkReviewResponse,
@@ -138,7 +139,9 @@ def review_observation(
         decision=decision,
         comment=comment,
     )
-    return observations_service.read_observation(session, observation=observation, viewer=reviewer)
+    return observations_service.read_observation(
+        session, observation=observation, viewer=Viewer.of(reviewer)
+    )
 
 
 def review_visit(
@@ -311,7 +314,7 @@ def observation_queue(
         rows = rows[:limit]
         next_cursor = encode_position(_QUEUE, rows[-1]["created_at"], rows[-1]["id"])
     ids = [row["id"] for row in rows]
-    photos = media_service.photos_by_observation(session, ids)
+    photos = photos_service.photos_by_observation(session, ids)
     reviews = reviews_of(session, ReviewTarget.observation, ids)
     items = [
         ObservationQueueItem.model_construct(

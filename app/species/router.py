@@ -8,12 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
-from app.accounts.dependencies import EcologistUser
-from app.core.deps import SessionDep, SettingsDep
+from app.accounts.dependencies import PUPILS_ADMITTED, EcologistUser
+from app.core.deps import SessionDep
 from app.core.errors import problem_doc
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
 from app.species import service
-from app.species.schemas import SpeciesCreate, SpeciesPublic, SpeciesUpdate
+from app.species.schemas import SpeciesCreate, SpeciesPublic
 from app.species.taxref import SpeciesGroup
 
 router = APIRouter(prefix="/species", tags=["species"])
@@ -26,6 +26,7 @@ STAFF_ONLY: dict[int | str, dict[str, Any]] = {
 
 @router.get(
     "",
+    dependencies=[PUPILS_ADMITTED],
     summary="Search the reference species",
     description=(
         "Alphabetical by French name (scientific name where there is none). `q` matches "
@@ -60,6 +61,7 @@ def list_species(
 
 @router.get(
     "/{species_id}",
+    dependencies=[PUPILS_ADMITTED],
     summary="One reference species",
     response_model=SpeciesPublic,
     responses={
@@ -91,35 +93,3 @@ def create_species(body: SpeciesCreate, user: EcologistUser, session: SessionDep
     return SpeciesPublic.model_validate(
         service.create_species(session, actor_id=user.id, data=body)
     )
-
-
-@router.patch(
-    "/{species_id}",
-    response_model=SpeciesPublic,
-    summary="Correct a species' names, group or sensitivity (ecologists)",
-    description=(
-        "Any of `scientific_name`, `authority`, `vernacular_name`, `vernacular_en`, `group`, "
-        "`sensitive`, `generalisation`; a field left out stays as it is, and `authority` and "
-        "the vernacular names may be set to null. Changing `sensitive` or `generalisation` "
-        "moves the public position of every observation of the species (deleted ones "
-        "included) in the same transaction, and bumps their `updated_at` so that syncing "
-        "phones fetch them again. Recorded in the audit trail with each field's value before "
-        "and after."
-    ),
-    responses={
-        **STAFF_ONLY,
-        404: problem_doc("No species has this id (`species.not_found`)"),
-        422: problem_doc("A field is unknown, out of range, too long, or null where it may not be"),
-    },
-)
-def update_species(
-    species_id: uuid.UUID,
-    body: SpeciesUpdate,
-    user: EcologistUser,
-    session: SessionDep,
-    settings: SettingsDep,
-) -> SpeciesPublic:
-    species = service.update_species(
-        session, settings, actor_id=user.id, species_id=species_id, data=body
-    )
-    return SpeciesPublic.model_validate(species)

@@ -7,6 +7,7 @@ import threading
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
@@ -25,7 +26,6 @@ from app.core.pagination import decode_cursor, encode_cursor, invalid_cursor
 from app.core.settings import Settings
 from app.species.models import Species
 from app.species.schemas import SpeciesCreate, SpeciesUpdate
-from app.species.sensitivity import regeneralise_observations
 from app.species.taxref import (
     DEFAULT_RANKS,
     SpeciesFileError,
@@ -286,11 +286,13 @@ def update_species(
     actor_id: uuid.UUID,
     species_id: uuid.UUID,
     data: SpeciesUpdate,
+    move_positions: Callable[[Species, datetime], object],
 ) -> Species:
     """Applies an ecologist's correction in one unit of work: the species, one audit event
-    naming the fields changed, and, when ``sensitive`` or ``generalisation`` changed, the public
-    position of every observation of the species. A PATCH that changes nothing writes
-    nothing.
+    naming the fields changed, and, when ``sensitive`` or ``generalisation`` changed,
+    ``move_positions(species, now)``: the observations above this domain move their public
+    positions (``app.observations.sensitivity``), a step no caller may leave out. A PATCH that
+    changes nothing writes nothing.
 
     The species row is locked first (PostgreSQL; SQLite has one writer anyway): two concurrent
     edits would otherwise each recompute the positions from a species the other was changing,
@@ -320,7 +322,7 @@ def update_species(
     session.add(species)
     session.flush()
     if changes.keys() & POSITION_FIELDS:
-        regeneralise_observations(session, settings, species, now=now)
+        move_positions(species, now)
     audit.record(
         session,
         actor_id=actor_id,

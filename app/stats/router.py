@@ -7,9 +7,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from app.accounts.dependencies import OptionalUser, is_staff
+from app.accounts.dependencies import PUPILS_ADMITTED, OptionalUser
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
+from app.core.viewer import is_staff
 from app.observations.schemas import CdNomQuery
 from app.stats import charts, service
 from app.stats.schemas import (
@@ -28,6 +29,7 @@ def _year_query(description: str) -> Any:
 
 @router.get(
     "/phenology",
+    dependencies=[PUPILS_ADMITTED],
     response_model=PhenologyResponse,
     summary="First report of a species each year",
     description="For each year, the first date the species was reported in the territory and "
@@ -75,6 +77,7 @@ def read_phenology(
 
 @router.get(
     "/yearly",
+    dependencies=[PUPILS_ADMITTED],
     response_model=YearlyStatsResponse,
     summary="Yearly counts per species and zone",
     description="Per year (the territory's local time), taxon (`cd_ref`: synonyms together) and "
@@ -110,6 +113,7 @@ def yearly_statistics(
 
 @router.get(
     "/comparison",
+    dependencies=[PUPILS_ADMITTED],
     response_model=ComparisonResponse,
     summary="A year compared with the inventory baselines",
     description="For each species with a baseline or seen that year (`cd_nom` is the accepted "
@@ -189,6 +193,7 @@ TREND_ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.get(
     "/trends",
+    dependencies=[PUPILS_ADMITTED],
     response_model=TrendResponse,
     response_model_by_alias=True,
     summary="A species' trend from its survey sites (TRIM)",
@@ -223,6 +228,7 @@ def _trend_picture(
 
 @router.get(
     "/trends.svg",
+    dependencies=[PUPILS_ADMITTED],
     response_class=Response,
     summary="A species' trend as a chart (SVG)",
     description="The yearly index with its 95 % confidence band and the reference year's level "
@@ -236,6 +242,7 @@ def trends_svg(session: SessionDep, settings: SettingsDep, request: TrendRequest
 
 @router.get(
     "/trends.png",
+    dependencies=[PUPILS_ADMITTED],
     response_class=Response,
     summary="A species' trend as a chart (PNG)",
     description="As `GET /stats/trends.svg`, as a PNG image.",
@@ -247,6 +254,7 @@ def trends_png(session: SessionDep, settings: SettingsDep, request: TrendRequest
 
 @router.get(
     "/comparison.svg",
+    dependencies=[PUPILS_ADMITTED],
     response_class=Response,
     summary="A year against the inventory baselines as a chart (SVG)",
     description="Each species' change against its baseline in %, coloured by status (green up, "

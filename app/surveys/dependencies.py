@@ -11,11 +11,11 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query
 
-from app.accounts.dependencies import CurrentUser, is_staff
-from app.accounts.models import User
+from app.accounts.dependencies import CurrentViewer
 from app.core.deps import SessionDep
 from app.core.errors import Forbidden, NotFound
 from app.core.pagination import UpdatedSinceQuery, parse_updated_since
+from app.core.viewer import Viewer, is_staff
 from app.observations.models import ObservationStatus
 from app.surveys import service
 from app.surveys.models import Site, Visit
@@ -33,7 +33,7 @@ def _visit_not_found() -> NotFound:
 
 def visible_site(
     session: SessionDep,
-    user: CurrentUser,
+    user: CurrentViewer,
     site_id: Annotated[uuid.UUID, Path(description="The site's server id.")],
 ) -> Site:
     site = service.get_site(session, site_id)
@@ -45,7 +45,7 @@ def visible_site(
 VisibleSite = Annotated[Site, Depends(visible_site)]
 
 
-def owned_site(user: CurrentUser, site: VisibleSite) -> Site:
+def owned_site(user: CurrentViewer, site: VisibleSite) -> Site:
     """The caller's own site: only its owner changes it."""
     if site.owner_id != user.id:
         raise Forbidden("Only its owner may change this site.", code="site.not_owner")
@@ -55,7 +55,7 @@ def owned_site(user: CurrentUser, site: VisibleSite) -> Site:
 OwnedSite = Annotated[Site, Depends(owned_site)]
 
 
-def removable_site(user: CurrentUser, site: VisibleSite) -> Site:
+def removable_site(user: CurrentViewer, site: VisibleSite) -> Site:
     """Visible means owned or staff: both may delete it."""
     return site
 
@@ -63,7 +63,7 @@ def removable_site(user: CurrentUser, site: VisibleSite) -> Site:
 RemovableSite = Annotated[Site, Depends(removable_site)]
 
 
-def countable_site(user: CurrentUser, site: VisibleSite) -> Site:
+def countable_site(user: CurrentViewer, site: VisibleSite) -> Site:
     if not service.may_add_visit(user, site):
         raise Forbidden("Only its owner may record visits at this site.", code="site.not_owner")
     return site
@@ -72,13 +72,13 @@ def countable_site(user: CurrentUser, site: VisibleSite) -> Site:
 CountableSite = Annotated[Site, Depends(countable_site)]
 
 
-def _can_see_visit(user: User, visit: Visit, site: Site) -> bool:
+def _can_see_visit(user: Viewer, visit: Visit, site: Site) -> bool:
     return visit.observer_id == user.id or can_see_site(user, site)
 
 
 def visible_visit(
     session: SessionDep,
-    user: CurrentUser,
+    user: CurrentViewer,
     visit_id: Annotated[uuid.UUID, Path(description="The visit's server id.")],
 ) -> tuple[Visit, Site]:
     found = service.get_visit(session, visit_id)
@@ -90,7 +90,7 @@ def visible_visit(
 VisibleVisit = Annotated[tuple[Visit, Site], Depends(visible_visit)]
 
 
-def owned_visit(user: CurrentUser, found: VisibleVisit) -> tuple[Visit, Site]:
+def owned_visit(user: CurrentViewer, found: VisibleVisit) -> tuple[Visit, Site]:
     """The caller's own visit: only its observer corrects it."""
     if found[0].observer_id != user.id:
         raise Forbidden("Only its observer may change this visit.", code="visit.not_observer")
@@ -100,7 +100,7 @@ def owned_visit(user: CurrentUser, found: VisibleVisit) -> tuple[Visit, Site]:
 OwnedVisit = Annotated[tuple[Visit, Site], Depends(owned_visit)]
 
 
-def removable_visit(user: CurrentUser, found: VisibleVisit) -> tuple[Visit, Site]:
+def removable_visit(user: CurrentViewer, found: VisibleVisit) -> tuple[Visit, Site]:
     """Its observer, the site's owner, or staff."""
     visit, site = found
     if visit.observer_id != user.id and site.owner_id != user.id and not is_staff(user):

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 
 import app.core.routing  # noqa: F401  (the {name:id} path convertor)
-from app.accounts.dependencies import CurrentUser
+from app.accounts.dependencies import PUPILS_ADMITTED, CurrentUser, CurrentViewer
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
@@ -70,6 +70,7 @@ def _created_or_existing(model: SitePublic | VisitPublic, created: bool) -> Resp
 
 @sites_router.post(
     "",
+    dependencies=[PUPILS_ADMITTED],
     status_code=status.HTTP_201_CREATED,
     response_model=SitePublic,
     summary="Register a survey site",
@@ -85,14 +86,17 @@ def _created_or_existing(model: SitePublic | VisitPublic, created: bool) -> Resp
     },
 )
 def create_site(
-    data: SiteCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    data: SiteCreate, user: CurrentViewer, session: SessionDep, settings: SettingsDep
 ) -> Response:
-    site, created = service.create_site(session, settings, owner_id=user.id, data=data)
+    site, created = service.create_site(
+        session, settings, owner_id=user.id, data=data, class_id=user.class_id
+    )
     return _created_or_existing(site, created)
 
 
 @sites_router.get(
     "",
+    dependencies=[PUPILS_ADMITTED],
     response_model=SitePage,
     summary="List survey sites",
     description="A sentinel sees their own sites; ecologists and admins see every site "
@@ -102,7 +106,7 @@ def create_site(
 )
 def list_sites(
     session: SessionDep,
-    user: CurrentUser,
+    user: CurrentViewer,
     filters: SiteFiltersDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
@@ -112,6 +116,7 @@ def list_sites(
 
 @sites_router.get(
     "/{site_id}",
+    dependencies=[PUPILS_ADMITTED],
     response_model=SitePublic,
     summary="Read one site",
     responses={**UNAUTHENTICATED, **SITE_NOT_FOUND, **INVALID},
@@ -155,6 +160,7 @@ def delete_site(site: RemovableSite, session: SessionDep) -> Response:
 
 @sites_router.post(
     "/{site_id}/visits",
+    dependencies=[PUPILS_ADMITTED],
     status_code=status.HTTP_201_CREATED,
     response_model=VisitPublic,
     summary="Record a visit to a site",
@@ -175,16 +181,19 @@ def delete_site(site: RemovableSite, session: SessionDep) -> Response:
 def create_visit(
     data: VisitCreate,
     site: CountableSite,
-    user: CurrentUser,
+    user: CurrentViewer,
     session: SessionDep,
     settings: SettingsDep,
 ) -> Response:
-    visit, created = service.add_visit(session, settings, site=site, observer_id=user.id, data=data)
+    visit, created = service.add_visit(
+        session, settings, site=site, observer_id=user.id, data=data, pupil_id=user.pupil_id
+    )
     return _created_or_existing(visit, created)
 
 
 @sites_router.get(
     "/{site_id}/visits",
+    dependencies=[PUPILS_ADMITTED],
     response_model=VisitPage,
     summary="List a site's visits",
     description=SYNC_ORDER,
@@ -193,7 +202,7 @@ def create_visit(
 def list_site_visits(
     site: VisibleSite,
     session: SessionDep,
-    user: CurrentUser,
+    user: CurrentViewer,
     filters: VisitFiltersDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
@@ -209,6 +218,7 @@ def list_site_visits(
 
 @sites_router.get(
     "/{site_id}/yearly",
+    dependencies=[PUPILS_ADMITTED],
     response_model=YearlyResponse,
     summary="A site's yearly values",
     description="Per year and species, by the protocol's rule, never a sum of visits:\n"
@@ -231,6 +241,7 @@ def read_site_yearly(site: VisibleSite, session: SessionDep, settings: SettingsD
 
 @visits_router.post(
     "/batch",
+    dependencies=[PUPILS_ADMITTED],
     response_model=BatchResponse,
     summary="Submit up to 500 visits at once",
     description="Each item is a visit as for `POST /sites/{id}/visits` plus its site: "
@@ -241,13 +252,14 @@ def read_site_yearly(site: VisibleSite, session: SessionDep, settings: SettingsD
     responses={**UNAUTHENTICATED, **INVALID},
 )
 def create_visits(
-    batch: VisitBatch, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    batch: VisitBatch, user: CurrentViewer, session: SessionDep, settings: SettingsDep
 ) -> BatchResponse:
     return service.add_visits(session, settings, observer=user, items=batch.visits)
 
 
 @visits_router.get(
     "",
+    dependencies=[PUPILS_ADMITTED],
     response_model=VisitPage,
     summary="List visits",
     description="The visits at the caller's sites and those they made; every visit for "
@@ -256,7 +268,7 @@ def create_visits(
 )
 def list_visits(
     session: SessionDep,
-    user: CurrentUser,
+    user: CurrentViewer,
     filters: VisitFiltersDep,
     site_id: Annotated[uuid.UUID | None, Query(description="Only this site's visits.")] = None,
     limit: LimitQuery = DEFAULT_LIMIT,
@@ -273,6 +285,7 @@ def list_visits(
 
 @visits_router.get(
     "/{visit_id:id}",
+    dependencies=[PUPILS_ADMITTED],
     response_model=VisitPublic,
     summary="Read one visit",
     responses={**UNAUTHENTICATED, **VISIT_NOT_FOUND, **INVALID},

@@ -22,7 +22,6 @@ from sqlalchemy import ColumnElement, Table, and_, inspect, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from app.accounts.dependencies import is_staff
 from app.accounts.models import User
 from app.audit import service as audit
 from app.audit.models import AuditAction, AuditEntity
@@ -30,9 +29,9 @@ from app.audit.service import diff, snapshot
 from app.core.db import insert_if_absent, new_id, utcnow
 from app.core.errors import Conflict, FieldError, Unprocessable, validation_errors
 from app.core.pagination import decode_position, encode_position
-from app.core.security import current_class, current_pupil
 from app.core.settings import Settings
 from app.core.validation import item_errors
+from app.core.viewer import Viewer, is_staff
 from app.observations.models import EDITABLE_STATUSES, ObservationStatus
 from app.observations.schemas import BatchResponse, BatchResult, BatchStatus
 from app.species import service as species_service
@@ -124,7 +123,7 @@ def _parse(model: type[Any], item: Any) -> Any:
 # --- sites -----------------------------------------------------------------------------------
 
 
-def can_see_site(viewer: User | None, site: Site) -> bool:
+def can_see_site(viewer: Viewer | None, site: Site) -> bool:
     return viewer is not None and (viewer.id == site.owner_id or is_staff(viewer))
 
 
@@ -158,16 +157,22 @@ def _stored_site(session: Session, *, owner_id: uuid.UUID, client_id: uuid.UUID)
 
 
 def create_site(
-    session: Session, settings: Settings, *, owner_id: uuid.UUID, data: SiteCreate
+    session: Session,
+    settings: Settings,
+    *,
+    owner_id: uuid.UUID,
+    data: SiteCreate,
+    class_id: uuid.UUID | None = None,
 ) -> tuple[SitePublic, bool]:
     """The site and whether it was created now (False: this ``client_id`` was stored before
-    and the stored site is returned unchanged)."""
+    and the stored site is returned unchanged). ``class_id``: the class whose pupil's token
+    created it (``Viewer.class_id``)."""
     now = utcnow()
     row = {
         "id": new_id(),
         "client_id": data.client_id,
         "owner_id": owner_id,
-        "class_id": current_class(),
+        "class_id": class_id,
         "kind": data.kind.value,
         "name": data.name,
         "latitude": data.latitude,
@@ -262,7 +267,7 @@ def _keyset(
 
 
 def list_sites(
-    session: Session, *, viewer: User, filters: SiteFilters, limit: int, cursor: str | None
+    session: Session, *, viewer: Viewer, filters: SiteFilters, limit: int, cursor: str | None
 ) -> SitePage:
     """The sites ``viewer`` may see: their own, or every site for staff. Newest first; with
     ``updated_since``, oldest change first with deletions as tombstones."""
@@ -543,6 +548,7 @@ def _insert_visit(
     *,
     site: Site,
     observer_id: uuid.UUID,
+    pupil_id: uuid.UUID | None,
     data: VisitCreate,
     counts: Sequence[tuple[VisitCountIn, Species]],
 ) -> tuple[uuid.UUID, bool]:
@@ -554,7 +560,7 @@ def _insert_visit(
         "client_id": data.client_id,
         "site_id": site.id,
         "observer_id": observer_id,
-        "pupil_id": current_pupil(),
+        "pupil_id": pupil_id,
         "started_at": data.started_at,
         "duration_min": data.duration_min,
         "observers": data.observers,
@@ -583,13 +589,21 @@ def add_visit(
     site: Site,
     observer_id: uuid.UUID,
     data: VisitCreate,
+    pupil_id: uuid.UUID | None = None,
 ) -> tuple[VisitPublic, bool]:
-    """The visit and whether it was created now (False: the stored one, unchanged)."""
+    """The visit and whether it was created now (False: the stored one, unchanged);
+    ``pupil_id``: the pupil whose token sent it (``Viewer.pupil_id``)."""
     by_id, by_cd_nom = _species_lookup(session, settings, data.counts)
     counts, errors = check_counts(SiteKind(site.kind), data.counts, by_id, by_cd_nom)
     _raise_for(errors)
     visit_id, created = _insert_visit(
-        session, settings, site=site, observer_id=observer_id, data=data, counts=counts
+        session,
+        settings,
+        site=site,
+        observer_id=observer_id,
+        pupil_id=pupil_id,
+        data=data,
+        counts=counts,
     )
     visit = session.get(Visit, visit_id)
     assert visit is not None
@@ -599,7 +613,7 @@ def add_visit(
 
 
 def _batch_sites(
-    session: Session, viewer: User, items: Sequence[VisitBatchItem]
+    session: Session, viewer: Viewer, items: Sequence[VisitBatchItem]
 ) -> tuple[dict[uuid.UUID, Site], dict[uuid.UUID, Site]]:
     """The sites a batch names, ``({id: site}, {client_id: site})``, in two queries."""
     ids = {item.site_id for item in items if item.site_id is not None}
@@ -623,13 +637,13 @@ def _batch_sites(
     return by_id, by_client_id
 
 
-def may_add_visit(user: User, site: Site) -> bool:
+def may_add_visit(user: Viewer, site: Site) -> bool:
     """The site's owner counts at it; so may ecologists and admins (the CPIE's own surveys)."""
     return user.id == site.owner_id or is_staff(user)
 
 
 def add_visits(
-    session: Session, settings: Settings, *, observer: User, items: Sequence[Any]
+    session: Session, settings: Settings, *, observer: Viewer, items: Sequence[Any]
 ) -> BatchResponse:
     """Stores the valid visits of a batch; answers for each item, in the order sent."""
     parsed = [_parse(VisitBatchItem, item) for item in items]
@@ -675,7 +689,13 @@ def add_visits(
             )
             continue
         visit_id, created = _insert_visit(
-            session, settings, site=site, observer_id=observer.id, data=p, counts=counts
+            session,
+            settings,
+            site=site,
+            observer_id=observer.id,
+            pupil_id=observer.pupil_id,
+            data=p,
+            counts=counts,
         )
         results.append(
             BatchResult(
@@ -786,7 +806,7 @@ class VisitFilters:
 
 
 def list_visits(
-    session: Session, *, viewer: User, filters: VisitFilters, limit: int, cursor: str | None
+    session: Session, *, viewer: Viewer, filters: VisitFilters, limit: int, cursor: str | None
 ) -> VisitPage:
     """Visits at the sites ``viewer`` may see (staff: every site), and the visits they made
     themselves. Newest first; with ``updated_since``, oldest change first, tombstones

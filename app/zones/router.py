@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 import app.core.routing  # noqa: F401  (the {name:id} path convertor)
-from app.accounts.dependencies import EcologistUser
+from app.accounts.dependencies import PUPILS_ADMITTED, EcologistUser
 from app.core.deps import SessionDep
 from app.core.errors import problem_doc
 from app.zones import service
@@ -26,6 +26,7 @@ class GeoJSONResponse(JSONResponse):
 
 @router.get(
     "",
+    dependencies=[PUPILS_ADMITTED],
     summary="The survey zones, as a GeoJSON FeatureCollection",
     response_model=ZoneCollection,
     response_class=GeoJSONResponse,
@@ -44,6 +45,7 @@ def list_zones(
 
 @router.get(
     "/{zone_id:id}",
+    dependencies=[PUPILS_ADMITTED],
     summary="One zone, as a GeoJSON Feature",
     response_model=ZoneFeature,
     response_class=GeoJSONResponse,

@@ -115,7 +115,7 @@ def _tables() -> Any:
     import app.audit.models
     import app.media.models
     import app.observations.models
-    import app.review.models
+    import app.records.models
     import app.species.models
     import app.zones.models  # noqa: F401
 

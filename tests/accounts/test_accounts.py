@@ -18,11 +18,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, delete, select
 
 from app.accounts import router, service
-from app.accounts.models import LoginThrottle, RefreshToken, Role, User
+from app.accounts.models import LoginThrottle, RefreshToken, User
 from app.accounts.schemas import normalise_email
 from app.core.db import Database
 from app.core.security import ALGORITHM, create_access_token, token_digest
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.main import create_app
 from app.privacy import service as privacy_service
 from tests.factories import DEFAULT_PASSWORD, auth_headers, create_user

@@ -31,10 +31,11 @@ from PIL import Image
 from sqlalchemy import Connection
 from sqlmodel import Session, col, select
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.baselines import service as baselines_service
 from app.core.db import Database
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.species.models import Species
 from tests.conftest import in_savepoint
 from tests.factories import DEFAULT_PASSWORD, auth_headers, create_user, load_reference_data

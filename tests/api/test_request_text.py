@@ -15,10 +15,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlmodel import Session
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.classes.models import SchoolClass
 from app.core.deps import SessionDep
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.observations.models import Observation
 from app.zones.models import Zone
 from tests.factories import DEFAULT_PASSWORD, auth_headers, create_user

@@ -29,8 +29,8 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlmodel import Session
 
-from app.accounts.models import Role
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.main import create_app
 from tests.factories import auth_headers, create_user
 

@@ -75,9 +75,10 @@ from shapely.geometry import shape
 from sqlalchemy import Connection, update
 from sqlmodel import Session, col, select
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.core.db import Database
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.exports import service as exports_service
 from app.exports.rows import export_filters
 from app.observations.models import Observation

@@ -18,9 +18,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.accounts.models import Role
 from app.core.errors import field_path
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.main import create_app
 from app.observations.models import Observation
 from tests.api.test_request_text import count

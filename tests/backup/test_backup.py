@@ -28,11 +28,11 @@ from sqlmodel import Session, SQLModel
 from typer.testing import CliRunner, Result
 
 import app.models  # noqa: F401  (every table)
-from app.accounts.models import Role
 from app.cli import cli
 from app.core.db import Database, make_engine
 from app.core.migrations import alembic_config, head_revision, upgrade
 from app.core.settings import Settings, get_settings
+from app.core.vocabulary import Role
 from app.main import create_app
 from app.media.storage import LocalStorage, S3Storage
 from tests.conftest import PG_ADMIN_URL, REQUIRE_PG, _postgres_unreachable_reason

@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from app.accounts.models import User
 from app.classes.models import SchoolClass
-from app.classes.summary import class_summary, french_date, summary_html, summary_svg
+from app.classwork.summary import class_summary, french_date, summary_html, summary_svg
 from app.core.settings import Settings
 from app.observations.models import Observation
 from app.species.models import Species

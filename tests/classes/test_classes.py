@@ -9,16 +9,20 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect, text, update
 from sqlmodel import Session, col, select
 
-from app.accounts.models import Role, User
+from app.accounts.dependencies import PUPILS_ADMITTED
+from app.accounts.models import User
 from app.classes import service
 from app.classes.models import Pupil, SchoolClass
 from app.classes.schemas import check_pseudonym
+from app.classwork.service import erase_expired_pupils
 from app.core.db import utcnow
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.observations.models import Observation
 from tests.factories import auth_headers, create_user, load_reference_data
 
@@ -234,6 +238,29 @@ def test_the_school_garden_is_the_class_site_and_next_year_continues_it(
     assert refused.status_code == 404
 
 
+def test_a_new_route_is_closed_to_pupils_until_it_admits_them(
+    app: FastAPI, client: TestClient, settings: Settings, teacher: User
+) -> None:
+    """No allow-list to forget: a route added without ``PUPILS_ADMITTED`` refuses a pupil's
+    token, even one that asks for no account at all; declaring it opens the route."""
+
+    def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    app.add_api_route("/api/v1/hello", hello, methods=["GET"])
+    app.add_api_route(
+        "/api/v1/hello-pupils", hello, methods=["GET"], dependencies=[PUPILS_ADMITTED]
+    )
+    pupil = _pupil(client, _open(client, teacher, settings)["join_code"], "Blaireau")
+
+    closed = client.get("/hello", headers=pupil)
+    assert closed.status_code == 403
+    assert closed.json()["code"] == "auth.pupil_not_allowed"
+    assert client.get("/hello").json() == {"hello": "world"}
+    assert client.get("/hello", headers=auth_headers(teacher, settings)).status_code == 200
+    assert client.get("/hello-pupils", headers=pupil).json() == {"hello": "world"}
+
+
 def test_closing_refuses_every_pupil_token_at_once(
     client: TestClient, session: Session, settings: Settings, teacher: User
 ) -> None:
@@ -311,12 +338,12 @@ def test_retention_erases_pseudonyms_and_keeps_observations(
     session.execute(update(Observation).values(status="validated"))
     session.flush()
     before = client.get("/stats/yearly?cd_nom=3696&from_year=2026&to_year=2026").json()["items"]
-    assert service.erase_expired_pupils(session, settings) == 0  # still open
+    assert erase_expired_pupils(session, settings) == 0  # still open
     client.post(f"/classes/{school_class['id']}/close", headers=auth_headers(teacher, settings))
-    assert service.erase_expired_pupils(session, settings) == 0  # not yet past the retention
+    assert erase_expired_pupils(session, settings) == 0  # not yet past the retention
     later = utcnow() + timedelta(days=settings.pupil_retention_days + 1)
-    assert service.erase_expired_pupils(session, settings, now=later) == 1
-    assert service.erase_expired_pupils(session, settings, now=later) == 0  # done once
+    assert erase_expired_pupils(session, settings, now=later) == 1
+    assert erase_expired_pupils(session, settings, now=later) == 0  # done once
     pupil_row = session.exec(select(Pupil)).one()
     assert pupil_row.pseudonym is None and pupil_row.erased_at is not None
     observation = session.exec(select(Observation)).one()

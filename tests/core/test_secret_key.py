@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from app.accounts.models import Role
 from app.core.db import Database
 from app.core.settings import DEV_SECRET, Settings
+from app.core.vocabulary import Role
 from app.main import create_app
 from tests.factories import DEFAULT_PASSWORD, auth_headers, create_user
 

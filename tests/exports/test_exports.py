@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.exports import service, tabular
 from app.exports.rows import ObservationRow, Photo, Taxon, export_filters
 from app.observations.models import Observation

@@ -23,8 +23,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlmodel import Session, col, select
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.exports import service
 from app.exports.dwca import dwca_pieces
 from app.exports.rows import (

@@ -30,9 +30,9 @@ from app.core.db import Database
 from app.core.settings import Settings
 from app.demo import load_demo, sentinel_email
 from app.main import create_app
-from app.media import service as media_service
 from app.media.models import ObservationPhoto
 from app.media.storage import storage_from_settings
+from app.observations import photos as photos_service
 from app.observations.models import Observation
 from tests.factories import auth_headers
 from tests.observations.test_observations_concurrency import race
@@ -830,7 +830,7 @@ def test_a_rolled_back_upload_leaves_no_file(
     with db.session() as work:
         observation = work.get(Observation, uuid.UUID(obs["id"]))
         assert observation is not None
-        _, created = media_service.add_photo(
+        _, created = photos_service.add_photo(
             work,
             settings,
             storage,

@@ -15,8 +15,9 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from sqlmodel import Session
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from tests.factories import auth_headers, create_user
 from tests.media.test_photos import (
     BLUE,

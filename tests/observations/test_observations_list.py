@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.observations.models import Observation
 from app.zones.grid import generalise
 from tests.factories import auth_headers, create_user

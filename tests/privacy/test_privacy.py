@@ -21,16 +21,17 @@ from PIL import Image
 from sqlalchemy import Connection, event, text, update
 from sqlmodel import Session, col, func, select
 
-from app.accounts.models import LoginThrottle, RefreshToken, Role, User
+from app.accounts.models import LoginThrottle, RefreshToken, User
 from app.audit import service as audit
 from app.audit.models import AuditAction, AuditEntity, AuditEvent
 from app.core.db import Database
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.main import create_app
 from app.media.models import ObservationPhoto
 from app.observations.models import Observation
 from app.privacy.schemas import EXAMPLE_EXPORT, PersonalDataExport
-from app.review.models import ReviewDecision
+from app.records.models import ReviewDecision
 from tests.factories import DEFAULT_PASSWORD, auth_headers, create_user
 
 SWALLOW = 3696  # Hirondelle rustique, not sensitive

@@ -17,8 +17,8 @@ from sqlmodel import Session, col
 
 from app.accounts.models import User
 from app.core.settings import Settings
+from app.observations.flags import SpeciesProfile, distance_m, season_months
 from app.observations.models import Observation
-from app.review.flags import SpeciesProfile, distance_m, season_months
 from tests.factories import auth_headers, create_user
 from tests.observations.test_observations import LOOS, SWALLOW, payload
 

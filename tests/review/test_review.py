@@ -10,11 +10,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.audit.models import AuditEvent
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.observations.models import Observation
-from app.review.models import ReviewDecision
+from app.records.models import ReviewDecision
 from tests.factories import auth_headers, create_user
 from tests.observations.test_observations import LOOS, PEREGRINE, SWALLOW, payload
 

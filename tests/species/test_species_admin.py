@@ -19,12 +19,13 @@ from shapely.geometry import shape
 from sqlalchemy import event, update
 from sqlmodel import Session, col, select
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.audit.models import AuditEvent
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.observations.models import Observation
+from app.observations.sensitivity import regeneralise_observations
 from app.species.models import Species
-from app.species.sensitivity import regeneralise_observations
 from app.zones.grid import CELL_1KM, CELL_10KM, cell_of
 from app.zones.service import commune_area, import_zones
 from tests.factories import auth_headers, create_user

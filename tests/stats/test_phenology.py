@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.observations.models import Observation
 from app.species.models import Species
 from app.stats.schemas import SightingSource

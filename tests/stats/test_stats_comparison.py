@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from app.accounts.models import Role
 from app.baselines.service import import_baselines
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.observations.models import Observation
 from app.stats.comparison import DECLINE_FROM, INCREASE_FROM, status_of
 from app.surveys.models import Visit

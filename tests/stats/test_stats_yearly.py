@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from app.accounts.models import Role
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.observations.models import Observation
 from app.species.models import Species
 from app.surveys.models import Visit

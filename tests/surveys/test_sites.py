@@ -12,8 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.surveys.models import Site
 from app.zones.models import Zone
 from tests.factories import auth_headers, create_user

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from shapely.geometry import Point, shape
 from sqlmodel import Session
 
-from app.accounts.models import Role
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.zones.service import (
     DEFAULT_ZONES_FILE,
     import_zones,

@@ -1,7 +1,8 @@
 """``sentinelles backup`` and ``sentinelles restore``: :mod:`app.backup.service` with progress bars.
 
-The commands share the settings, database and failure plumbing of :mod:`app.cli`, imported when
-they run (that module imports this one to register them).
+The commands share the settings, database and failure plumbing of :mod:`app.cli_support`;
+:mod:`app.cli` registers them. All three are the command line's side of the composition root:
+the backup package below knows nothing of them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from rich.progress import (
 )
 
 from app.backup.service import Progress as Steps
+from app.cli_support import _engine, _fail, _load_settings, _safe_url, _summary, err
 
 if TYPE_CHECKING:
     from app.core.settings import Settings
@@ -50,7 +52,6 @@ class _AmountColumn(ProgressColumn):
 @contextmanager
 def _steps() -> Iterator[Steps]:
     """A rich progress bar per step of a backup or restore."""
-    from app.cli import err
 
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -82,7 +83,6 @@ def _size(n: int) -> str:
 
 
 def _media_storage(settings: Settings) -> Storage:
-    from app.cli import _fail
     from app.media.storage import StorageError, storage_from_settings
 
     try:
@@ -104,7 +104,6 @@ def backup_command(
     """Write one archive of the whole service: every table, every media file, a manifest of
     row counts and SHA-256 sums. Safe while the service runs; see docs/deployment.md, Backups."""
     from app.backup.service import BackupError, create_backup
-    from app.cli import _engine, _fail, _load_settings, _summary, err
 
     settings = _load_settings()
     storage = _media_storage(settings)
@@ -151,7 +150,6 @@ def restore_command(
     """Restore an archive of `sentinelles backup` into an empty database and media store,
     after checking every file's SHA-256; the schema is migrated to this version afterwards."""
     from app.backup.service import BackupError, restore_backup
-    from app.cli import _engine, _fail, _load_settings, _safe_url, _summary
 
     settings = _load_settings()
     storage = _media_storage(settings)

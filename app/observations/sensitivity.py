@@ -22,7 +22,9 @@ from app.core.db import utcnow
 from app.core.settings import Settings
 from app.observations.models import Observation
 from app.observations.visibility import PublicPosition, public_position_of
+from app.species import service as species_service
 from app.species.models import Species
+from app.species.schemas import SpeciesUpdate
 
 CHUNK_ROWS = 1000
 
@@ -148,3 +150,26 @@ def _expire_loaded(session: Session, species_id: uuid.UUID) -> None:
     for instance in list(session.identity_map.values()):
         if isinstance(instance, Observation) and instance.species_id == species_id:
             session.expire(instance)
+
+
+def correct_species(
+    session: Session,
+    settings: Settings,
+    *,
+    actor_id: uuid.UUID,
+    species_id: uuid.UUID,
+    data: SpeciesUpdate,
+) -> Species:
+    """An ecologist's correction of a species (``app.species.service.update_species``), with
+    the public positions of its observations moved in the same transaction when its
+    sensitivity changed."""
+    return species_service.update_species(
+        session,
+        settings,
+        actor_id=actor_id,
+        species_id=species_id,
+        data=data,
+        move_positions=lambda species, now: regeneralise_observations(
+            session, settings, species, now=now
+        ),
+    )

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
-from app.observations.schemas import ReviewPublic
-from app.review.models import ReviewDecision, ReviewTarget
+from app.records.models import ReviewDecision, ReviewTarget
+from app.records.schemas import ReviewPublic
 
 
 def reviews_of(

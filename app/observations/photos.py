@@ -38,8 +38,9 @@ from app.accounts.models import User
 from app.core.db import new_id, utcnow
 from app.core.errors import AppError, Conflict, NotFound
 from app.core.settings import Settings
+from app.core.vocabulary import PhotoLicence
 from app.media.images import EmptyPhoto, PhotoTooLarge, ProcessedPhoto, process_photo
-from app.media.models import ObservationPhoto, PhotoLicence, PhotoVariant
+from app.media.models import ObservationPhoto, PhotoVariant
 from app.media.storage import MediaNotFound, Storage
 from app.observations.models import Observation, ObservationStatus
 

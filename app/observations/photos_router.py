@@ -14,21 +14,24 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.accounts.dependencies import (
+    PUPILS_ADMITTED,
     CurrentUser,
     EcologistUser,
     TokenSubject,
-    is_staff,
-    load_user,
 )
+from app.accounts.service import load_user
 from app.core.db import run_unit_of_work
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
-from app.media import service
-from app.media.dependencies import FoundPhoto, RemovablePhoto, StorageDep, VisiblePhoto
+from app.core.viewer import Viewer, is_staff
+from app.core.vocabulary import Licence
+from app.media.dependencies import StorageDep
 from app.media.models import ObservationPhoto, PhotoVariant
-from app.media.schemas import Licence, PhotoPublic, present_photo
+from app.media.schemas import PhotoPublic, present_photo
+from app.observations import photos as service
 from app.observations.dependencies import owned_observation, valid_observation_id
 from app.observations.models import Observation, ObservationStatus
+from app.observations.photo_dependencies import FoundPhoto, RemovablePhoto, VisiblePhoto
 
 router = APIRouter(tags=["photos"])
 
@@ -61,6 +64,7 @@ def _file_responses(media: str, description: str) -> Responses:
 
 @router.post(
     "/observations/{observation_id}/photos",
+    dependencies=[PUPILS_ADMITTED],
     status_code=status.HTTP_201_CREATED,
     response_model=PhotoPublic,
     summary="Add a photo to an observation",
@@ -99,7 +103,9 @@ async def upload_photo(
     # checks that read, the decoding and the files, then a short write that re-checks.
     def owned(session: Session) -> Observation:
         user = load_user(session, uploader_id)
-        return owned_observation(user, valid_observation_id(session, observation_id), session)
+        return owned_observation(
+            Viewer.of(user), valid_observation_id(session, observation_id), session
+        )
 
     content_hash = await run_in_threadpool(
         service.hash_upload, file.file, max_bytes=settings.max_photo_bytes
@@ -173,6 +179,7 @@ def _serve(
 
 @router.get(
     "/photos/{photo_id}",
+    dependencies=[PUPILS_ADMITTED],
     response_class=Response,
     response_model=None,
     summary="A photo, full size (JPEG)",
@@ -186,6 +193,7 @@ def read_photo(request: Request, storage: StorageDep, found: VisiblePhoto) -> Re
 
 @router.get(
     "/photos/{photo_id}/large",
+    dependencies=[PUPILS_ADMITTED],
     response_class=Response,
     response_model=None,
     summary="A photo, 1600 px on its long side (JPEG)",
@@ -198,6 +206,7 @@ def read_photo_large(request: Request, storage: StorageDep, found: VisiblePhoto)
 
 @router.get(
     "/photos/{photo_id}/small",
+    dependencies=[PUPILS_ADMITTED],
     response_class=Response,
     response_model=None,
     summary="A photo's thumbnail, 400 px on its long side (JPEG)",
