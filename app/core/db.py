@@ -216,7 +216,8 @@ class Database:
         return self.bind.dialect.name
 
     def session(self) -> Session:
-        return self.session_factory()
+        session: Session = self.session_factory()
+        return session
 
     def write_gate(self) -> asyncio.Lock:
         """The lock writing requests of this process take in turn on SQLite (one per event

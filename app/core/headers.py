@@ -78,7 +78,7 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
     def _https(self, scope: Scope) -> bool:
-        scheme = scope.get("scheme", "http")
+        scheme = str(scope.get("scheme", "http"))
         if scheme == "https" or not self.trusted_proxies:
             return scheme == "https"
         client = scope.get("client")

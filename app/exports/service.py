@@ -15,7 +15,7 @@ from app.core.db import Database, utcnow
 from app.core.settings import Settings
 from app.core.viewer import Viewer
 from app.exports import dwca, tabular
-from app.exports.rows import export_filters, observation_rows, visit_rows
+from app.exports.rows import ObservationRow, export_filters, observation_rows, visit_rows
 from app.observations.schemas import ObservationFilters
 from app.observations.service import filter_clauses
 
@@ -79,7 +79,7 @@ def export(
     tz = settings.tz
     now = utcnow()
 
-    def observations() -> Iterator[tabular.ObservationRow]:
+    def observations() -> Iterator[ObservationRow]:
         rows = observation_rows(db, viewer=viewer, filters=filters, base_url=base)
         if on_rows is None:
             yield from rows

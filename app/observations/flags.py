@@ -349,7 +349,7 @@ _EMPTY_TO = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @cache
-def _neighbours_statement(arms: int) -> CompoundSelect:
+def _neighbours_statement(arms: int) -> CompoundSelect[Any]:
     """``arms`` index range scans of ``(observer_id, species_id, observed_at)``, one per
     (species, window), as one UNION ALL."""
     selects = [

@@ -369,7 +369,9 @@ def _parse_csv(text: str, weights: str | None, covariate: str | None) -> TrimDat
     return TrimData.from_records(records)
 
 
-def _columns(header: list[str], weights: str | None, covariate: str | None, line: int) -> dict:
+def _columns(
+    header: list[str], weights: str | None, covariate: str | None, line: int
+) -> dict[str, int]:
     def find(name: str) -> int | None:
         return header.index(name) if name in header else None
 
