@@ -91,21 +91,43 @@ def export_csv(
     return _stream(ExportFormat.csv, request, settings, viewer, filters, dialect)
 
 
-@router.get(
+def _file_export(
+    kind: ExportFormat, path: str, *, summary: str, description: str, media_type: str
+) -> None:
+    """Declare ``GET /exports/{path}`` for a format that takes nothing but the observation
+    filters: the GeoJSON, Darwin Core and SINP files differ only in their words and media type, so
+    one endpoint serves them (the CSV, with its `dialect`, is written out above)."""
+
+    def endpoint(
+        request: Request,
+        settings: SettingsDep,
+        viewer: EcologistUser,
+        filters: ObservationFiltersDep,
+    ) -> StreamingResponse:
+        return _stream(kind, request, settings, viewer, filters)
+
+    router.add_api_route(
+        path,
+        endpoint,
+        methods=["GET"],
+        name=f"export_{kind.value}",
+        summary=summary,
+        description=description + VISIBILITY,
+        response_class=StreamingResponse,
+        responses={200: {"content": {media_type: {}}}, **RESPONSES},
+    )
+
+
+_file_export(
+    ExportFormat.geojson,
     "/observations.geojson",
     summary="Observations as GeoJSON",
     description="One RFC 7946 FeatureCollection of points (WGS 84), with the CSV's properties; "
-    "opens as it is in QGIS. " + VISIBILITY,
-    response_class=StreamingResponse,
-    responses={200: {"content": {"application/geo+json": {}}}, **RESPONSES},
+    "opens as it is in QGIS. ",
+    media_type="application/geo+json",
 )
-def export_geojson(
-    request: Request, settings: SettingsDep, viewer: EcologistUser, filters: ObservationFiltersDep
-) -> StreamingResponse:
-    return _stream(ExportFormat.geojson, request, settings, viewer, filters)
-
-
-@router.get(
+_file_export(
+    ExportFormat.dwca,
     "/dwca.zip",
     summary="Darwin Core Archive (GBIF)",
     description="A Darwin Core Archive with an Event core: the survey protocols' visits "
@@ -113,17 +135,11 @@ def export_geojson(
     "and each casual observation as an event of its own; an Occurrence extension with the "
     "counts (a complete visit's zeros as `absent`); `meta.xml`, and `eml.xml` describing the "
     "dataset from the settings. Observers appear by pseudonym only. Visits are those the "
-    "caller sees in `GET /sites` (their own; every site for ecologists and admins). " + VISIBILITY,
-    response_class=StreamingResponse,
-    responses={200: {"content": {"application/zip": {}}}, **RESPONSES},
+    "caller sees in `GET /sites` (their own; every site for ecologists and admins). ",
+    media_type="application/zip",
 )
-def export_dwca(
-    request: Request, settings: SettingsDep, viewer: EcologistUser, filters: ObservationFiltersDep
-) -> StreamingResponse:
-    return _stream(ExportFormat.dwca, request, settings, viewer, filters)
-
-
-@router.get(
+_file_export(
+    ExportFormat.sinp,
     "/sinp.csv",
     summary="Observations for the SINP (GeoNature Occtax layout)",
     description="The flat « Occurrences de taxon » layout of GeoNature's Occtax export "
@@ -131,11 +147,6 @@ def export_dwca(
     "`cdRef`, `versionTAXREF`, `dSPublique`, `jddMetaId`, `statSource` (`Te`), `obsTech`, "
     "`denbrMin`, `denbrMax`, `objDenbr` (`IND`, nests as `NID`), `typDenbr`, `obsId`, "
     "`detId`, `natObjGeo`, `WKT`, `sensiNiveau`, `diffusionNiveauPrecision`, `dEEFloutage`, "
-    "`nivVal` (from the review status). " + VISIBILITY,
-    response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}}, **RESPONSES},
+    "`nivVal` (from the review status). ",
+    media_type="text/csv",
 )
-def export_sinp(
-    request: Request, settings: SettingsDep, viewer: EcologistUser, filters: ObservationFiltersDep
-) -> StreamingResponse:
-    return _stream(ExportFormat.sinp, request, settings, viewer, filters)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,6 +16,23 @@ from app.media.models import ObservationPhoto
 PHOTOS_PATH = "/api/v1/photos"
 
 EXAMPLE_PHOTO_ID = "7c1f0a9e-3b2d-4e5f-8a6b-9c0d1e2f3a4b"
+# One example photo, for PhotoPublic and for every schema that nests photos (the personal-data
+# export), so that the documented photo is the same wherever it appears.
+EXAMPLE_PHOTO: dict[str, Any] = {
+    "id": EXAMPLE_PHOTO_ID,
+    "url": f"{PHOTOS_PATH}/{EXAMPLE_PHOTO_ID}",
+    "thumbnail_url": f"{PHOTOS_PATH}/{EXAMPLE_PHOTO_ID}/small",
+    "large_url": f"{PHOTOS_PATH}/{EXAMPLE_PHOTO_ID}/large",
+    "width": 3024,
+    "height": 4032,
+    "licence": "CC-BY-4.0",
+    "created_at": "2026-04-12T05:47:02Z",
+    "exif": {
+        "latitude": 50.4571,
+        "longitude": 2.7852,
+        "taken_at": "2026-04-12T05:44:51Z",
+    },
+}
 
 
 class PhotoExif(BaseModel):
@@ -32,27 +50,7 @@ class PhotoPublic(BaseModel):
     """A photo of an observation. Every file served is re-encoded without any metadata; `exif`
     is present for the observation's observer only."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": EXAMPLE_PHOTO_ID,
-                    "url": f"{PHOTOS_PATH}/{EXAMPLE_PHOTO_ID}",
-                    "thumbnail_url": f"{PHOTOS_PATH}/{EXAMPLE_PHOTO_ID}/small",
-                    "large_url": f"{PHOTOS_PATH}/{EXAMPLE_PHOTO_ID}/large",
-                    "width": 3024,
-                    "height": 4032,
-                    "licence": "CC-BY-4.0",
-                    "created_at": "2026-04-12T05:47:02Z",
-                    "exif": {
-                        "latitude": 50.4571,
-                        "longitude": 2.7852,
-                        "taken_at": "2026-04-12T05:44:51Z",
-                    },
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_PHOTO]})
 
     id: uuid.UUID
     url: str = Field(description="The full-size JPEG.")

@@ -53,6 +53,18 @@ AWAITING_REVIEW = ("pending", "needs_info")
 AWAITING_REVIEW_SQL = f"status IN ('{AWAITING_REVIEW[0]}', '{AWAITING_REVIEW[1]}')"
 
 
+def awaiting_review_index(table: str) -> Index:
+    """The review queue's partial index on a table of records (observations, visits): their
+    arrival order, for the rows awaiting a decision only, on both databases."""
+    return Index(
+        f"ix_{table}_review_queue",
+        "created_at",
+        "id",
+        sqlite_where=text(AWAITING_REVIEW_SQL),
+        postgresql_where=text(AWAITING_REVIEW_SQL),
+    )
+
+
 class Observation(SQLModel, table=True):
     """A sighting. Deletion is soft (``deleted_at``) so that phones syncing with
     ``updated_since`` learn of it; the row keeps its ``updated_at`` bumped like any other
@@ -83,13 +95,7 @@ class Observation(SQLModel, table=True):
         Index(
             "ix_observation_public_longitude_public_latitude", "public_longitude", "public_latitude"
         ),
-        Index(
-            "ix_observation_review_queue",
-            "created_at",
-            "id",
-            sqlite_where=text(AWAITING_REVIEW_SQL),
-            postgresql_where=text(AWAITING_REVIEW_SQL),
-        ),
+        awaiting_review_index("observation"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

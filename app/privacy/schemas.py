@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.accounts.schemas import PASSWORD_MAX_LENGTH
 from app.audit.models import AuditAction, AuditEntity
 from app.core.vocabulary import PhotoLicence, Role
-from app.media.schemas import EXAMPLE_PHOTO_ID, PHOTOS_PATH
+from app.media.schemas import EXAMPLE_PHOTO
 from app.observations.schemas import EXAMPLE_OBSERVATION, ObservationPublic
 from app.records.models import Decision, ReviewTarget
 from app.surveys.schemas import EXAMPLE_SITE, EXAMPLE_SITE_ID, SitePublic, VisitPublic
@@ -41,23 +41,7 @@ EXAMPLE_EXPORT: dict[str, Any] = {
         {
             **EXAMPLE_OBSERVATION,
             "status": "validated",
-            "photos": [
-                {
-                    "id": EXAMPLE_PHOTO_ID,
-                    "url": f"{PHOTOS_PATH}/{EXAMPLE_PHOTO_ID}",
-                    "thumbnail_url": f"{PHOTOS_PATH}/{EXAMPLE_PHOTO_ID}/small",
-                    "large_url": f"{PHOTOS_PATH}/{EXAMPLE_PHOTO_ID}/large",
-                    "width": 3024,
-                    "height": 4032,
-                    "licence": "CC-BY-4.0",
-                    "created_at": "2026-04-12T05:47:02Z",
-                    "exif": {
-                        "latitude": 50.4571,
-                        "longitude": 2.7852,
-                        "taken_at": "2026-04-12T05:44:51Z",
-                    },
-                }
-            ],
+            "photos": [EXAMPLE_PHOTO],
         }
     ],
     "sites": [EXAMPLE_SITE],

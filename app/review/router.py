@@ -154,11 +154,7 @@ def review_observation(
     session: SessionDep,
 ) -> ObservationPublic:
     return service.review_observation(
-        session,
-        observation=observation,
-        reviewer=reviewer,
-        decision=body.decision,
-        comment=body.comment,
+        session, observation=observation, reviewer=reviewer, review=body
     )
 
 
@@ -176,14 +172,7 @@ def review_visit(
     session: SessionDep,
 ) -> VisitPublic:
     visit, site = found
-    return service.review_visit(
-        session,
-        visit=visit,
-        site=site,
-        reviewer=reviewer,
-        decision=body.decision,
-        comment=body.comment,
-    )
+    return service.review_visit(session, visit=visit, site=site, reviewer=reviewer, review=body)
 
 
 @router.post(

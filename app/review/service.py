@@ -48,6 +48,7 @@ from app.review.schemas import (
     ObservationQueuePage,
     ObserverBrief,
     QueueFilters,
+    ReviewRequest,
     SiteBrief,
     SpeciesBrief,
     VisitQueueItem,
@@ -89,13 +90,13 @@ def all_flags() -> list[FlagPublic]:
 
 def _decide(
     session: Session,
-    *,
     target: ReviewTarget,
     record: Observation | Visit,
     reviewer: User,
-    decision: Decision,
-    comment: str | None,
+    review: ReviewRequest,
 ) -> None:
+    """Record one decision on one record, of either kind: its status, history and audit."""
+    decision, comment = review.decision, review.comment
     now = utcnow()
     before = record.status
     record.status = decision.value
@@ -124,43 +125,18 @@ def _decide(
 
 
 def review_observation(
-    session: Session,
-    *,
-    observation: Observation,
-    reviewer: User,
-    decision: Decision,
-    comment: str | None,
+    session: Session, *, observation: Observation, reviewer: User, review: ReviewRequest
 ) -> ObservationPublic:
-    _decide(
-        session,
-        target=ReviewTarget.observation,
-        record=observation,
-        reviewer=reviewer,
-        decision=decision,
-        comment=comment,
-    )
+    _decide(session, ReviewTarget.observation, observation, reviewer, review)
     return observations_service.read_observation(
         session, observation=observation, viewer=Viewer.of(reviewer)
     )
 
 
 def review_visit(
-    session: Session,
-    *,
-    visit: Visit,
-    site: Site,
-    reviewer: User,
-    decision: Decision,
-    comment: str | None,
+    session: Session, *, visit: Visit, site: Site, reviewer: User, review: ReviewRequest
 ) -> VisitPublic:
-    _decide(
-        session,
-        target=ReviewTarget.visit,
-        record=visit,
-        reviewer=reviewer,
-        decision=decision,
-        comment=comment,
-    )
+    _decide(session, ReviewTarget.visit, visit, reviewer, review)
     return surveys_service.read_visit(session, visit=visit, site=site)
 
 

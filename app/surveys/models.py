@@ -20,12 +20,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
-    text,
 )
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime, new_id, utcnow
-from app.observations.models import AWAITING_REVIEW_SQL, ObservationStatus
+from app.observations.models import ObservationStatus, awaiting_review_index
 from app.surveys.yearly import SiteKind
 
 
@@ -113,13 +112,7 @@ class Visit(SQLModel, table=True):
         Index("ix_survey_visit_site_id_started_at", "site_id", "started_at"),
         Index("ix_survey_visit_status_started_at", "status", "started_at"),
         Index("ix_survey_visit_updated_at", "updated_at"),
-        Index(
-            "ix_survey_visit_review_queue",
-            "created_at",
-            "id",
-            sqlite_where=text(AWAITING_REVIEW_SQL),
-            postgresql_where=text(AWAITING_REVIEW_SQL),
-        ),
+        awaiting_review_index("survey_visit"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
