@@ -30,9 +30,9 @@ from app.species.models import Species
 from app.stats.parameters import invalid, require_species
 from app.stats.schemas import TrendResponse
 from app.stats.trim import TrimData, TrimError, TrimRecord, TrimResult, fit_trim
-from app.surveys import service as surveys_service
 from app.surveys.aggregates import site_year_values, visited_span, visited_years
 from app.surveys.models import Site, Visit
+from app.surveys.sites import live_sites
 
 
 @dataclass
@@ -78,7 +78,7 @@ def _series(
 ) -> _Series:
     """The taxa's cells from their sites' yearly values (validated visits, computed by the
     database) and the baselines tied to those sites."""
-    series = _Series(sites=surveys_service.live_sites(session, zone_id=zone_id), visited={})
+    series = _Series(sites=live_sites(session, zone_id=zone_id), visited={})
     taxa: dict[uuid.UUID, int] = {
         s.id: s.cd_ref
         for s in session.exec(select(Species).where(col(Species.cd_ref).in_(cd_refs)))
