@@ -389,11 +389,11 @@ def trends_command(
 ) -> None:
     """A species' trend from its survey sites (TRIM), as the API's /stats/trends computes it."""
     from app.core.errors import Unprocessable
-    from app.stats import service as stats_service
+    from app.stats import trends
 
     settings = _load_settings()
     with _engine(settings) as engine, Session(engine) as session:
-        request = stats_service.TrendRequest(
+        request = trends.TrendRequest(
             species_id=None,
             cd_nom=species,
             zone_id=None,
@@ -405,7 +405,7 @@ def trends_command(
             serial_correlation=True,
         )
         try:
-            taxon, result, sites = stats_service.fit_species_trend(session, settings, request)
+            taxon, result, sites = trends.fit_species_trend(session, settings, request)
         except Unprocessable as exc:
             _print_problem(exc)
             raise typer.Exit(code=1) from None

@@ -26,8 +26,8 @@ from app.baselines.service import import_baselines
 from app.core.settings import Settings
 from app.observations.models import ObservationStatus
 from app.species.models import Species
+from app.surveys.checks import flags_for
 from app.surveys.models import Site, Visit, VisitCount
-from app.surveys.service import flags_for
 from app.surveys.yearly import SiteKind
 from app.zones.service import locate_zones
 

@@ -59,7 +59,7 @@ from app.privacy.schemas import (
 from app.records.models import ReviewDecision, ReviewTarget
 from app.species.models import Species
 from app.surveys.models import Site, Visit, VisitCount
-from app.surveys.service import present_site, present_visit
+from app.surveys.presenting import present_site, present_visit
 from app.surveys.yearly import SiteKind
 
 ANONYMOUS_NAME = "Participant anonyme"

@@ -55,7 +55,7 @@ from app.review.schemas import (
     VisitQueuePage,
 )
 from app.species.models import Species
-from app.surveys import service as surveys_service
+from app.surveys import presenting as surveys_presenting
 from app.surveys.models import Site, Visit, VisitCount
 from app.surveys.schemas import VisitPublic
 from app.surveys.yearly import SiteKind
@@ -137,7 +137,7 @@ def review_visit(
     session: Session, *, visit: Visit, site: Site, reviewer: User, review: ReviewRequest
 ) -> VisitPublic:
     _decide(session, ReviewTarget.visit, visit, reviewer, review)
-    return surveys_service.read_visit(session, visit=visit, site=site)
+    return surveys_presenting.read_visit(session, visit=visit, site=site)
 
 
 def bulk_review(
@@ -403,11 +403,11 @@ def visit_queue(
         last = rows[-1][0]
         next_cursor = encode_position(_QUEUE, last.created_at, last.id)
     ids = [visit.id for visit, _, _ in rows]
-    counts = surveys_service.counts_of(session, ids)
+    counts = surveys_presenting.counts_of(session, ids)
     reviews = reviews_of(session, ReviewTarget.visit, ids)
     items = [
         VisitQueueItem(
-            visit=surveys_service.present_visit(
+            visit=surveys_presenting.present_visit(
                 visit, SiteKind(site.kind), counts.get(visit.id, ())
             ),
             site=SiteBrief(

@@ -16,6 +16,8 @@ reported for years), else by the change against the baseline: ``increase`` from 
 ``decline`` from −20 %, ``stable`` between. Where a TRIM trend of the species' survey sites is
 available, its class decides ``increase``, ``stable`` or ``decline`` instead (uncertain trends
 fall back to the thresholds): a count's change over one year says less than a trend.
+
+``comparison_statistics`` answers ``GET /stats/comparison`` (and its chart).
 """
 
 from __future__ import annotations
@@ -30,8 +32,13 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.baselines.models import Baseline, BaselineUnit
+from app.core.db import utcnow
+from app.core.settings import Settings
 from app.observations.models import CountUnit, Observation, ObservationStatus
 from app.species.models import Species
+from app.stats.parameters import accepted_species
+from app.stats.schemas import ComparisonItem, ComparisonResponse, ComparisonStatus
+from app.stats.trends import trend_classes
 from app.stats.yearly import YearlyRow, add_protocols
 from app.surveys.aggregates import year_start
 
@@ -219,3 +226,64 @@ def _comparable(unit: BaselineUnit, figures: _Year | None) -> tuple[float, str]:
     if figures.protocol_value is not None and figures.protocol_unit == "individuals":
         return float(figures.protocol_value), "protocol"
     return float(figures.largest), "observations"
+
+
+# --- the request ----------------------------------------------------------------------------
+
+
+def comparison_statistics(
+    session: Session,
+    settings: Settings,
+    *,
+    staff: bool,
+    year: int | None,
+    zone_id: uuid.UUID | None,
+) -> ComparisonResponse:
+    """``GET /stats/comparison``: by default the current local year."""
+    year = year if year is not None else utcnow().astimezone(settings.tz).year
+    with_baseline = _taxa_with_baselines(session, year=year, zone_id=zone_id)
+    classes = trend_classes(
+        session, cd_refs=with_baseline, zone_id=zone_id, tz=settings.tz, until_year=year
+    )
+    rows = compare(
+        session, year=year, zone_id=zone_id, tz=settings.tz, staff=staff, trend_classes=classes
+    )
+    ids = accepted_species(session, {row.cd_ref for row in rows})
+    names = {
+        s.id: s for s in session.exec(select(Species).where(col(Species.id).in_(ids.values())))
+    }
+    items = []
+    for row in rows:
+        species = names[ids[row.cd_ref]]
+        items.append(
+            ComparisonItem(
+                species_id=species.id,
+                cd_nom=row.cd_ref,
+                vernacular_name=species.vernacular_name,
+                scientific_name=species.scientific_name,
+                baseline_year=row.baseline_year,
+                baseline_count=row.baseline_count,
+                baseline_unit=row.baseline_unit,
+                count=row.count,
+                unit=row.unit,
+                change=row.change,
+                change_pct=row.change_pct,
+                status=ComparisonStatus(row.status),
+                source=row.source,
+                trend_class=row.trend_class,
+            )
+        )
+    items.sort(key=lambda i: (i.vernacular_name or i.scientific_name).casefold())
+    return ComparisonResponse(year=year, zone_id=zone_id, items=items)
+
+
+def _taxa_with_baselines(session: Session, *, year: int, zone_id: uuid.UUID | None) -> set[int]:
+    statement = (
+        select(Species.cd_ref)
+        .join(Baseline, col(Baseline.species_id) == col(Species.id))
+        .where(col(Baseline.year) <= year)
+        .distinct()
+    )
+    if zone_id is not None:
+        statement = statement.where(col(Baseline.zone_id) == zone_id)
+    return set(session.exec(statement).all())

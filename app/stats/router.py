@@ -12,19 +12,20 @@ from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
 from app.core.viewer import is_staff
 from app.observations.schemas import CdNomQuery
-from app.stats import charts, service
+from app.stats import charts, comparison, parameters, phenology, yearly
 from app.stats.schemas import (
     ComparisonResponse,
     PhenologyResponse,
     TrendResponse,
     YearlyStatsResponse,
 )
+from app.stats.trends import TrendRequest, fit_species_trend, parse_changepoints, trend_response
 
 router = APIRouter(prefix="/stats", tags=["statistics"])
 
 
 def _year_query(description: str) -> Any:
-    return Query(ge=service.MIN_YEAR, le=service.MAX_YEAR, description=description)
+    return Query(ge=parameters.MIN_YEAR, le=parameters.MAX_YEAR, description=description)
 
 
 @router.get(
@@ -41,13 +42,13 @@ def _year_query(description: str) -> Any:
     "a report are not listed. `median_day_of_year` is the median over the listed years of "
     "the first date's day of the year.\n\n"
     f"Give the species as `species_id` or `cd_nom`. By default, every year up to the current "
-    f"one; at most {service.MAX_YEARS} years at once. No sign-in needed.",
+    f"one; at most {parameters.MAX_YEARS} years at once. No sign-in needed.",
     responses={
         422: problem_doc(
             "No species given (`stats.species_required`), none of the reference has this id "
             "(`stats.unknown_species`), `species_id` and `cd_nom` disagree "
             "(`stats.species_mismatch`), or the years are out of [1900, 2100], inverted or "
-            f"span more than {service.MAX_YEARS} years (`stats.invalid_year_range`)."
+            f"span more than {parameters.MAX_YEARS} years (`stats.invalid_year_range`)."
         ),
     },
 )
@@ -65,7 +66,7 @@ def read_phenology(
         int | None, _year_query("The last year listed (local time); default: the current year.")
     ] = None,
 ) -> PhenologyResponse:
-    return service.species_phenology(
+    return phenology.species_phenology(
         session,
         settings,
         species_id=species_id,
@@ -99,7 +100,7 @@ def yearly_statistics(
     from_year: Annotated[int | None, _year_query("First year.")] = None,
     to_year: Annotated[int | None, _year_query("Last year.")] = None,
 ) -> YearlyStatsResponse:
-    return service.yearly_statistics(
+    return yearly.yearly_statistics(
         session,
         settings,
         staff=is_staff(viewer),
@@ -132,7 +133,7 @@ def comparison_statistics(
     year: Annotated[int | None, _year_query("The year compared (default: this year).")] = None,
     zone_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> ComparisonResponse:
-    return service.comparison_statistics(
+    return comparison.comparison_statistics(
         session, settings, staff=is_staff(viewer), year=year, zone_id=zone_id
     )
 
@@ -167,13 +168,13 @@ def trend_request(
     ] = None,
     overdispersion: bool = True,
     serial_correlation: bool = True,
-) -> service.TrendRequest:
-    return service.TrendRequest(
+) -> TrendRequest:
+    return TrendRequest(
         species_id=species_id,
         cd_nom=cd_nom,
         zone_id=zone_id,
         model=model,
-        changepoints=service.parse_changepoints(changepoints),
+        changepoints=parse_changepoints(changepoints),
         base_year=base_year,
         covariate=covariate,
         overdispersion=overdispersion,
@@ -181,7 +182,7 @@ def trend_request(
     )
 
 
-TrendRequestDep = Annotated[service.TrendRequest, Depends(trend_request)]
+TrendRequestDep = Annotated[TrendRequest, Depends(trend_request)]
 TREND_ERRORS: dict[int | str, dict[str, Any]] = {
     422: problem_doc(
         "No species given, or the data cannot support a trend: no survey site counted it "
@@ -207,8 +208,8 @@ TREND_ERRORS: dict[int | str, dict[str, Any]] = {
     responses=TREND_ERRORS,
 )
 def trends(session: SessionDep, settings: SettingsDep, request: TrendRequestDep) -> TrendResponse:
-    species, result, sites = service.fit_species_trend(session, settings, request)
-    return service.trend_response(species, result, sites, request.zone_id)
+    species, result, sites = fit_species_trend(session, settings, request)
+    return trend_response(species, result, sites, request.zone_id)
 
 
 def _picture(body: bytes, fmt: str) -> Response:
@@ -217,9 +218,9 @@ def _picture(body: bytes, fmt: str) -> Response:
 
 
 def _trend_picture(
-    session: SessionDep, settings: SettingsDep, request: service.TrendRequest, fmt: str
+    session: SessionDep, settings: SettingsDep, request: TrendRequest, fmt: str
 ) -> Response:
-    species, result, _ = service.fit_species_trend(session, settings, request)
+    species, result, _ = fit_species_trend(session, settings, request)
     name = species.vernacular_name or species.scientific_name
     return _picture(
         charts.trend_chart(result, title=f"{name} à {settings.territory_name}", fmt=fmt), fmt
@@ -269,7 +270,7 @@ def comparison_svg(
     year: Annotated[int | None, _year_query("The year compared (default: this year).")] = None,
     zone_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Response:
-    answer = service.comparison_statistics(
+    answer = comparison.comparison_statistics(
         session, settings, staff=is_staff(viewer), year=year, zone_id=zone_id
     )
     rows = [

@@ -4,9 +4,10 @@ Each survey site that counted the taxon is a row; each year a column; a cell is 
 yearly value by the protocol's rule (``app.surveys.yearly``, validated visits only), or missing
 when the site was not counted that year (TRIM imputes it). Inventory baselines tied to a site
 (``site_code`` in the CPIE's file) are that site's first years, so that the series starts at
-the inventory. The engine (``app.stats.trim``) knows nothing of the database; this module only
-builds its input and picks the defaults: the base year of the indices is the earliest site
-baseline's year, else the first year.
+the inventory. The engine (``app.stats.trim``) knows nothing of the database; this module builds
+its input and picks the defaults: the base year of the indices is the earliest site
+baseline's year, else the first year. It also answers ``GET /stats/trends`` (and its charts):
+the request's checks, the fit, and the response.
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ from sqlmodel import Session, col, select
 
 from app.baselines.models import Baseline
 from app.core.cache import database_key, table_revision
+from app.core.errors import FieldError, Unprocessable
+from app.core.settings import Settings
 from app.observations.models import ObservationStatus
 from app.species.models import Species
+from app.stats.parameters import invalid, require_species
+from app.stats.schemas import TrendResponse
 from app.stats.trim import TrimData, TrimError, TrimRecord, TrimResult, fit_trim
-from app.surveys import service as surveys_service
 from app.surveys.aggregates import site_year_values, visited_span, visited_years
 from app.surveys.models import Site, Visit
+from app.surveys.sites import live_sites
 
 
 @dataclass
@@ -73,7 +78,7 @@ def _series(
 ) -> _Series:
     """The taxa's cells from their sites' yearly values (validated visits, computed by the
     database) and the baselines tied to those sites."""
-    series = _Series(sites=surveys_service.live_sites(session, zone_id=zone_id), visited={})
+    series = _Series(sites=live_sites(session, zone_id=zone_id), visited={})
     taxa: dict[uuid.UUID, int] = {
         s.id: s.cd_ref
         for s in session.exec(select(Species).where(col(Species.cd_ref).in_(cd_refs)))
@@ -238,3 +243,82 @@ def species_trend(
         base_year=base,
     )
     return result, len(data.sites)
+
+
+# --- the request ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TrendRequest:
+    species_id: uuid.UUID | None
+    cd_nom: int | None
+    zone_id: uuid.UUID | None
+    model: int
+    changepoints: list[int] | None
+    base_year: int | None
+    covariate: str | None
+    overdispersion: bool
+    serial_correlation: bool
+
+
+def parse_changepoints(raw: str | None) -> list[int] | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise invalid(
+            [
+                FieldError(
+                    field="changepoints",
+                    message="Give the changepoints as years separated by commas (2012,2018).",
+                    code="stats.invalid_changepoints",
+                )
+            ]
+        ) from None
+
+
+def fit_species_trend(
+    session: Session, settings: Settings, request: TrendRequest
+) -> tuple[Species, TrimResult, int]:
+    """TRIM for the species' survey sites, or a 422 saying why the data cannot support it."""
+    species = require_species(session, settings, request.species_id, request.cd_nom)
+    try:
+        result, sites = species_trend(
+            session,
+            cd_ref=species.cd_ref,
+            zone_id=request.zone_id,
+            tz=settings.tz,
+            model=request.model,
+            changepoints=request.changepoints,
+            base_year=request.base_year,
+            covariate=request.covariate,
+            overdispersion=request.overdispersion,
+            serial_correlation=request.serial_correlation,
+        )
+    except TrimError as exc:
+        raise Unprocessable(
+            f"No trend can be estimated: {exc}",
+            code=exc.code,
+            errors=[FieldError(field="species_id", message=str(exc), code=exc.code)],
+        ) from None
+    return species, result, sites
+
+
+def trend_response(
+    species: Species, result: TrimResult, sites: int, zone_id: uuid.UUID | None
+) -> TrendResponse:
+    body = result.to_dict()
+    return TrendResponse.model_validate(
+        {
+            "species_id": species.id,
+            "cd_nom": species.cd_ref,
+            "zone_id": zone_id,
+            "model": result.model,
+            "changepoints": list(result.changepoints),
+            "base_year": result.base_year,
+            "sites": sites,
+            "warnings": list(result.warnings),
+            **body,
+        }
+    )

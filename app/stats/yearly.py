@@ -12,6 +12,8 @@ its blur allows.
 The protocols' value of a (year, species, zone) is the sum over that zone's sites of their
 yearly values (``app.surveys.yearly``: the largest count of nests; the sum over months of each
 month's largest butterfly count), from validated visits only.
+
+``yearly_statistics`` answers ``GET /stats/yearly`` from these rows.
 """
 
 from __future__ import annotations
@@ -26,8 +28,13 @@ from sqlalchemy import case, func, null
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from app.core.db import utcnow
+from app.core.errors import FieldError
+from app.core.settings import Settings
 from app.observations.models import Observation, ObservationStatus
 from app.species.models import Species
+from app.stats.parameters import accepted_species, invalid, resolve_species, year_range
+from app.stats.schemas import CountSource, YearlyStatsItem, YearlyStatsResponse
 from app.surveys.aggregates import local_year, site_year_values, year_start
 from app.surveys.yearly import UNITS, SiteKind
 
@@ -147,3 +154,55 @@ def add_protocols(
         row.sites = len(counted)
         row.protocol_unit = "nests" if "nests" in units else "individuals"
         row.units = units
+
+
+# --- the request ----------------------------------------------------------------------------
+
+DEFAULT_YEARLY_SPAN = 25
+
+
+def yearly_statistics(
+    session: Session,
+    settings: Settings,
+    *,
+    staff: bool,
+    species_id: uuid.UUID | None,
+    cd_nom: int | None,
+    zone_id: uuid.UUID | None,
+    from_year: int | None,
+    to_year: int | None,
+) -> YearlyStatsResponse:
+    """``GET /stats/yearly``: by default the last 25 years up to the current local year."""
+    tz = settings.tz
+    if from_year is None and to_year is None:
+        to_year = utcnow().astimezone(tz).year
+        from_year = to_year - DEFAULT_YEARLY_SPAN + 1
+    years = year_range(from_year, to_year, tz=tz)
+    if isinstance(years, FieldError):
+        raise invalid([years])
+    cd_ref = None
+    if species_id is not None or cd_nom is not None:
+        cd_ref = resolve_species(session, settings, species_id=species_id, cd_nom=cd_nom).cd_ref
+    rows = yearly_rows(
+        session, tz=tz, first=years[0], last=years[1], cd_ref=cd_ref, zone_id=zone_id, staff=staff
+    )
+    taxa = accepted_species(session, {row.cd_ref for row in rows})
+    return YearlyStatsResponse(
+        items=[
+            YearlyStatsItem(
+                year=row.year,
+                species_id=taxa[row.cd_ref],
+                cd_ref=row.cd_ref,
+                zone_id=row.zone_id,
+                count=row.count_sum if row.observations else (row.protocol_value or 0),
+                observations=row.observations,
+                observers=row.observers,
+                count_source=CountSource.observations if row.observations else CountSource.protocol,
+                observed_count=row.count_sum,
+                protocol_value=row.protocol_value,
+                protocol_unit=row.protocol_unit,
+                sites=row.sites,
+            )
+            for row in rows
+        ]
+    )

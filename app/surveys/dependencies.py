@@ -17,9 +17,10 @@ from app.core.errors import Forbidden, NotFound
 from app.core.pagination import UpdatedSinceQuery, parse_updated_since
 from app.core.viewer import Viewer, is_staff
 from app.observations.models import ObservationStatus
-from app.surveys import service
+from app.surveys import sites, visits
 from app.surveys.models import Site, Visit
-from app.surveys.service import SiteFilters, VisitFilters, can_see_site
+from app.surveys.sites import SiteFilters, can_see_site
+from app.surveys.visits import VisitFilters
 from app.surveys.yearly import SiteKind
 
 
@@ -36,7 +37,7 @@ def visible_site(
     user: CurrentViewer,
     site_id: Annotated[uuid.UUID, Path(description="The site's server id.")],
 ) -> Site:
-    site = service.get_site(session, site_id)
+    site = sites.get_site(session, site_id)
     if site is None or not can_see_site(user, site):
         raise _site_not_found()
     return site
@@ -64,7 +65,7 @@ RemovableSite = Annotated[Site, Depends(removable_site)]
 
 
 def countable_site(user: CurrentViewer, site: VisibleSite) -> Site:
-    if not service.may_add_visit(user, site):
+    if not visits.may_add_visit(user, site):
         raise Forbidden("Only its owner may record visits at this site.", code="site.not_owner")
     return site
 
@@ -81,7 +82,7 @@ def visible_visit(
     user: CurrentViewer,
     visit_id: Annotated[uuid.UUID, Path(description="The visit's server id.")],
 ) -> tuple[Visit, Site]:
-    found = service.get_visit(session, visit_id)
+    found = visits.get_visit(session, visit_id)
     if found is None or not _can_see_visit(user, *found):
         raise _visit_not_found()
     return found

@@ -14,7 +14,8 @@ from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.observations.schemas import BatchResponse
-from app.surveys import service
+from app.surveys import presenting, site_values, sites, visits
+from app.surveys.batch import add_visits
 from app.surveys.dependencies import (
     CountableSite,
     OwnedSite,
@@ -88,7 +89,7 @@ def _created_or_existing(model: SitePublic | VisitPublic, created: bool) -> Resp
 def create_site(
     data: SiteCreate, user: CurrentViewer, session: SessionDep, settings: SettingsDep
 ) -> Response:
-    site, created = service.create_site(
+    site, created = sites.create_site(
         session, settings, owner_id=user.id, data=data, class_id=user.class_id
     )
     return _created_or_existing(site, created)
@@ -111,7 +112,7 @@ def list_sites(
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> SitePage:
-    return service.list_sites(session, viewer=user, filters=filters, limit=limit, cursor=cursor)
+    return sites.list_sites(session, viewer=user, filters=filters, limit=limit, cursor=cursor)
 
 
 @sites_router.get(
@@ -122,7 +123,7 @@ def list_sites(
     responses={**UNAUTHENTICATED, **SITE_NOT_FOUND, **INVALID},
 )
 def read_site(site: VisibleSite) -> SitePublic:
-    return service.present_site(site)
+    return presenting.present_site(site)
 
 
 @sites_router.patch(
@@ -141,7 +142,7 @@ def read_site(site: VisibleSite) -> SitePublic:
 def update_site(
     data: SiteUpdate, site: OwnedSite, session: SessionDep, settings: SettingsDep
 ) -> SitePublic:
-    return service.update_site(session, settings, site=site, data=data)
+    return sites.update_site(session, settings, site=site, data=data)
 
 
 @sites_router.delete(
@@ -154,7 +155,7 @@ def update_site(
     responses={**UNAUTHENTICATED, **SITE_NOT_FOUND},
 )
 def delete_site(site: RemovableSite, session: SessionDep) -> Response:
-    service.delete_site(session, site=site)
+    sites.delete_site(session, site=site)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -185,7 +186,7 @@ def create_visit(
     session: SessionDep,
     settings: SettingsDep,
 ) -> Response:
-    visit, created = service.add_visit(
+    visit, created = visits.add_visit(
         session, settings, site=site, observer_id=user.id, data=data, pupil_id=user.pupil_id
     )
     return _created_or_existing(visit, created)
@@ -207,7 +208,7 @@ def list_site_visits(
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> VisitPage:
-    return service.list_visits(
+    return visits.list_visits(
         session,
         viewer=user,
         filters=dataclasses.replace(filters, site_id=site.id),
@@ -233,7 +234,7 @@ def list_site_visits(
     responses={**UNAUTHENTICATED, **SITE_NOT_FOUND},
 )
 def read_site_yearly(site: VisibleSite, session: SessionDep, settings: SettingsDep) -> Any:
-    return service.site_yearly(session, settings, site=site)
+    return site_values.site_yearly(session, settings, site=site)
 
 
 # --- visits ----------------------------------------------------------------------------------
@@ -254,7 +255,7 @@ def read_site_yearly(site: VisibleSite, session: SessionDep, settings: SettingsD
 def create_visits(
     batch: VisitBatch, user: CurrentViewer, session: SessionDep, settings: SettingsDep
 ) -> BatchResponse:
-    return service.add_visits(session, settings, observer=user, items=batch.visits)
+    return add_visits(session, settings, observer=user, items=batch.visits)
 
 
 @visits_router.get(
@@ -274,7 +275,7 @@ def list_visits(
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> VisitPage:
-    return service.list_visits(
+    return visits.list_visits(
         session,
         viewer=user,
         filters=dataclasses.replace(filters, site_id=site_id),
@@ -292,7 +293,7 @@ def list_visits(
 )
 def read_visit(found: VisibleVisit, session: SessionDep) -> VisitPublic:
     visit, site = found
-    return service.read_visit(session, visit=visit, site=site)
+    return presenting.read_visit(session, visit=visit, site=site)
 
 
 @visits_router.patch(
@@ -317,7 +318,7 @@ def update_visit(
     settings: SettingsDep,
 ) -> VisitPublic:
     visit, site = found
-    return service.update_visit(session, settings, visit=visit, site=site, data=data, editor=user)
+    return visits.update_visit(session, settings, visit=visit, site=site, data=data, editor=user)
 
 
 @visits_router.delete(
@@ -334,5 +335,5 @@ def update_visit(
     },
 )
 def delete_visit(found: RemovableVisit, user: CurrentUser, session: SessionDep) -> Response:
-    service.delete_visit(session, visit=found[0], actor=user)
+    visits.delete_visit(session, visit=found[0], actor=user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -963,7 +963,7 @@ def in_process(db: str, url: str, plan: Plan, repeat: int) -> dict[str, Any]:
     from app.observations.models import ObservationStatus
     from app.species.models import Species
     from app.stats import comparison as comparison_module
-    from app.stats import service
+    from app.stats import parameters as parameters_module
     from app.stats import trends as trends_module
     from app.stats import yearly as yearly_module
     from app.surveys.aggregates import site_year_values
@@ -989,13 +989,13 @@ def in_process(db: str, url: str, plan: Plan, repeat: int) -> dict[str, Any]:
             return call
 
         def yearly(s: Session) -> Any:
-            return service.yearly_statistics(
+            return yearly_module.yearly_statistics(
                 s, settings, staff=False, species_id=None, cd_nom=plan.cd_nom, zone_id=None,
                 from_year=first, to_year=last,
             )  # fmt: skip
 
         def comparison(s: Session) -> Any:
-            return service.comparison_statistics(
+            return comparison_module.comparison_statistics(
                 s, settings, staff=False, year=plan.year, zone_id=None
             )
 
@@ -1011,7 +1011,9 @@ def in_process(db: str, url: str, plan: Plan, repeat: int) -> dict[str, Any]:
             return fn
 
         with Session(engine) as s:
-            cd_ref = service._resolve(s, settings, species_id=None, cd_nom=plan.cd_nom).cd_ref
+            cd_ref = parameters_module.resolve_species(
+                s, settings, species_id=None, cd_nom=plan.cd_nom
+            ).cd_ref
             taxon_ids = list(
                 s.execute(select(Species.id).where(col(Species.cd_ref) == cd_ref)).scalars()
             )
@@ -1042,10 +1044,10 @@ def in_process(db: str, url: str, plan: Plan, repeat: int) -> dict[str, Any]:
         }
 
         def with_baselines(s: Session) -> set[int]:
-            return set(service._taxa_with_baselines(s, year=plan.year, zone_id=None))
+            return set(comparison_module._taxa_with_baselines(s, year=plan.year, zone_id=None))
 
         def trends(s: Session) -> Any:
-            return service.trend_classes(
+            return trends_module.trend_classes(
                 s, cd_refs=with_baselines(s), zone_id=None, tz=tz, until_year=plan.year
             )
 

@@ -25,8 +25,8 @@ from app.core.settings import Settings
 from app.core.vocabulary import Role
 from app.observations.models import Observation
 from app.species.models import Species
+from app.stats.phenology import Sighting, first_per_year, median_day_of_year, phenology
 from app.stats.schemas import SightingSource
-from app.stats.service import Sighting, first_per_year, median_day_of_year, phenology
 from app.surveys.models import Site, Visit
 from tests.factories import auth_headers, create_observation, create_user, species_by_cd_nom
 
