@@ -173,8 +173,8 @@ SITE_COLUMNS = [
 ]  # fmt: skip
 VISIT_COLUMNS = [
     "id", "client_id", "site_id", "observer_id", "started_at", "duration_min", "observers",
-    "complete", "temperature_c", "wind", "cloud_pct", "notes", "status", "flags", "created_at",
-    "updated_at", "deleted_at",
+    "complete", "temperature_c", "wind", "cloud_pct", "notes", "status", "flags", "pupil_id",
+    "created_at", "updated_at", "deleted_at",
 ]  # fmt: skip
 COUNT_COLUMNS = [
     "id", "visit_id", "species_id", "count", "occupied", "unoccupied", "destroyed", "artificial",
@@ -243,8 +243,8 @@ def generate_survey(
                 done = _local_text(day, 19, 0)
                 survey.visits.append((
                     visit_id, _uuid_hex(bits), site_id, owner, started, 30 + rint(0, 30), 1, 1,
-                    float(rint(12, 26)), "leger", rint(0, 80), None, "validated", "[]", done,
-                    done, None,
+                    float(rint(12, 26)), "leger", rint(0, 80), None, "validated", "[]", None,
+                    done, done, None,
                 ))  # fmt: skip
                 if nest:
                     for cd_nom, mean, change in NEST_SPECIES:
