@@ -24,11 +24,9 @@ from sqlalchemy import (
     Select,
     Table,
     Uuid,
-    and_,
     any_,
     bindparam,
     inspect,
-    or_,
 )
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -40,7 +38,6 @@ from app.audit.models import AuditAction, AuditEntity
 from app.audit.service import diff, snapshot
 from app.core.db import new_id, new_ids, utcnow
 from app.core.errors import Conflict, FieldError, Unauthorized, Unprocessable, validation_errors
-from app.core.pagination import decode_position, encode_position
 from app.core.settings import Settings
 from app.core.validation import item_errors
 from app.core.viewer import Viewer
@@ -75,6 +72,7 @@ from app.observations.visibility import (
     zone_clause,
 )
 from app.records.history import reviews_of
+from app.records.listing import Listing
 from app.records.models import ReviewTarget
 from app.species import service as species_service
 from app.species.models import Species
@@ -101,9 +99,8 @@ _table = inspect(Observation).local_table
 assert isinstance(_table, Table)
 OBSERVATION_TABLE: Table = _table
 
-# Cursor kinds: the default order (newest first) and the sync order (oldest change first).
-_NEWEST_FIRST = "o"
-_CHANGES = "u"
+# Newest seen first, or oldest change first for sync; the cursor kinds of earlier versions.
+OBSERVATIONS = Listing(Observation, own_time="observed_at", newest_first="o", changes="u")
 
 
 # --- species ---------------------------------------------------------------------------------
@@ -670,10 +667,7 @@ def filter_clauses(
 ) -> list[ColumnElement[bool]]:
     """The WHERE of ``GET /observations`` for this viewer (exports take the same filters)."""
     clauses: list[ColumnElement[bool]] = [visible_clause(viewer)]
-    if filters.updated_since is None:
-        clauses.append(col(Observation.deleted_at).is_(None))
-    else:
-        clauses.append(col(Observation.updated_at) >= filters.updated_since)
+    clauses.append(OBSERVATIONS.window(filters.updated_since))
     if filters.mine:
         if viewer is None:
             raise Unauthorized("`mine=true` needs a signed-in user.")
@@ -710,16 +704,7 @@ def list_observations(
     """
     clauses = filter_clauses(filters, viewer=viewer)
     sync = filters.updated_since is not None
-    kind = _CHANGES if sync else _NEWEST_FIRST
-    at_column = col(Observation.updated_at) if sync else col(Observation.observed_at)
-    id_column = col(Observation.id)
-    if cursor is not None:
-        at, last_id = decode_position(cursor, kind=kind)
-        if sync:
-            clauses.append(or_(at_column > at, and_(at_column == at, id_column > last_id)))
-        else:
-            clauses.append(or_(at_column < at, and_(at_column == at, id_column < last_id)))
-    order = (at_column.asc(), id_column.asc()) if sync else (at_column.desc(), id_column.desc())
+    order = OBSERVATIONS.page(clauses, cursor=cursor, sync=sync)
     statement = (
         select(Observation, Species)
         .join(Species, col(Species.id) == col(Observation.species_id))
@@ -731,8 +716,7 @@ def list_observations(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        last: Observation = rows[-1][0]
-        next_cursor = encode_position(kind, last.updated_at if sync else last.observed_at, last.id)
+        next_cursor = OBSERVATIONS.cursor_after(rows[-1][0], sync=sync)
     # The photos of the whole page in one query; deleted observations (tombstones) have none.
     photos = photos_service.photos_by_observation(
         session, [obs.id for obs, _ in rows if obs.deleted_at is None]

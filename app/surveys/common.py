@@ -1,6 +1,5 @@
 """What the survey modules share: a model's table for bulk inserts, the 422 of a list of field
-errors, a batch item's parsing, and keyset pagination (newest first, or oldest change first
-for sync).
+errors, a batch item's parsing, and how sites and visits are listed (``records.listing``).
 """
 
 from __future__ import annotations
@@ -9,11 +8,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Table, and_, inspect, or_
+from sqlalchemy import Table, inspect
 
 from app.core.errors import FieldError, Unprocessable, validation_errors
-from app.core.pagination import decode_position
 from app.core.validation import item_errors
+from app.records.listing import Listing
+from app.surveys.models import Site, Visit
 
 
 def table_of(model: type) -> Table:
@@ -22,8 +22,10 @@ def table_of(model: type) -> Table:
     return table
 
 
-_NEWEST_FIRST = "s"
-_CHANGES = "c"
+# Newest first (sites by creation, visits by their start), or oldest change first for sync; the
+# cursor kinds of earlier versions, shared by both lists as they always were.
+SITES = Listing(Site, own_time="created_at", newest_first="s", changes="c")
+VISITS = Listing(Visit, own_time="started_at", newest_first="s", changes="c")
 
 
 def raise_for(errors: list[FieldError]) -> None:
@@ -49,23 +51,3 @@ def parse_item(model: type[Any], item: Any) -> Any:
         return model.model_validate(item)
     except ValidationError as exc:
         return validation_errors(exc.errors(include_url=False, include_input=False))
-
-
-def keyset(
-    clauses: list[ColumnElement[bool]],
-    *,
-    cursor: str | None,
-    sync: bool,
-    at_column: Any,
-    id_column: Any,
-) -> tuple[str, tuple[Any, Any]]:
-    """Adds the cursor's condition to ``clauses``; the cursor kind and the ORDER BY."""
-    kind = _CHANGES if sync else _NEWEST_FIRST
-    if cursor is not None:
-        at, last_id = decode_position(cursor, kind=kind)
-        if sync:
-            clauses.append(or_(at_column > at, and_(at_column == at, id_column > last_id)))
-        else:
-            clauses.append(or_(at_column < at, and_(at_column == at, id_column < last_id)))
-    order = (at_column.asc(), id_column.asc()) if sync else (at_column.desc(), id_column.desc())
-    return kind, order

@@ -18,10 +18,9 @@ from sqlmodel import Session, col, select
 
 from app.core.db import insert_if_absent, new_id, utcnow
 from app.core.errors import Conflict, FieldError
-from app.core.pagination import encode_position
 from app.core.settings import Settings
 from app.core.viewer import Viewer, is_staff
-from app.surveys.common import keyset, raise_for, table_of
+from app.surveys.common import SITES, raise_for, table_of
 from app.surveys.models import Site, Visit
 from app.surveys.presenting import present_site
 from app.surveys.schemas import (
@@ -152,25 +151,18 @@ def list_sites(
     clauses: list[ColumnElement[bool]] = []
     if filters.mine or not is_staff(viewer):
         clauses.append(col(Site.owner_id) == viewer.id)
-    if filters.updated_since is None:
-        clauses.append(col(Site.deleted_at).is_(None))
-    else:
-        clauses.append(col(Site.updated_at) >= filters.updated_since)
+    clauses.append(SITES.window(filters.updated_since))
     if filters.kind is not None:
         clauses.append(col(Site.kind) == filters.kind.value)
     if filters.zone_id is not None:
         clauses.append(col(Site.zone_id) == filters.zone_id)
     sync = filters.updated_since is not None
-    at_column = col(Site.updated_at) if sync else col(Site.created_at)
-    kind, order = keyset(
-        clauses, cursor=cursor, sync=sync, at_column=at_column, id_column=col(Site.id)
-    )
+    order = SITES.page(clauses, cursor=cursor, sync=sync)
     rows = session.exec(select(Site).where(*clauses).order_by(*order).limit(limit + 1)).all()
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_position(kind, last.updated_at if sync else last.created_at, last.id)
+        next_cursor = SITES.cursor_after(rows[-1], sync=sync)
     return SitePage(items=[present_site(site) for site in rows], next_cursor=next_cursor)
 
 

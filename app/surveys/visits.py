@@ -19,13 +19,12 @@ from app.audit.models import AuditAction, AuditEntity
 from app.audit.service import diff, snapshot
 from app.core.db import insert_if_absent, new_id, utcnow
 from app.core.errors import Conflict
-from app.core.pagination import encode_position
 from app.core.settings import Settings
 from app.core.viewer import Viewer, is_staff
 from app.observations.models import EDITABLE_STATUSES, ObservationStatus
 from app.species.models import Species
 from app.surveys.checks import check_counts, flags_for, species_lookup
-from app.surveys.common import keyset, raise_for, table_of
+from app.surveys.common import VISITS, raise_for, table_of
 from app.surveys.models import Site, Visit, VisitCount
 from app.surveys.presenting import counts_of, present_visit, read_visit
 from app.surveys.schemas import (
@@ -282,15 +281,9 @@ def list_visits(
         clauses.append(col(Visit.site_id) == filters.site_id)
     if filters.status is not None:
         clauses.append(col(Visit.status) == filters.status.value)
-    if filters.updated_since is None:
-        clauses.append(col(Visit.deleted_at).is_(None))
-    else:
-        clauses.append(col(Visit.updated_at) >= filters.updated_since)
+    clauses.append(VISITS.window(filters.updated_since))
     sync = filters.updated_since is not None
-    at_column = col(Visit.updated_at) if sync else col(Visit.started_at)
-    kind, order = keyset(
-        clauses, cursor=cursor, sync=sync, at_column=at_column, id_column=col(Visit.id)
-    )
+    order = VISITS.page(clauses, cursor=cursor, sync=sync)
     statement = (
         select(Visit, Site.kind)
         .join(Site, col(Site.id) == col(Visit.site_id))
@@ -302,8 +295,7 @@ def list_visits(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        last = rows[-1][0]
-        next_cursor = encode_position(kind, last.updated_at if sync else last.started_at, last.id)
+        next_cursor = VISITS.cursor_after(rows[-1][0], sync=sync)
     counts = counts_of(session, [visit.id for visit, _ in rows if visit.deleted_at is None])
     items = [present_visit(visit, SiteKind(k), counts.get(visit.id, ())) for visit, k in rows]
     return VisitPage(items=items, next_cursor=next_cursor)
