@@ -15,8 +15,11 @@ from typing import Any
 import pytest
 import schemathesis
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from hypothesis import HealthCheck, Phase, settings
+from pydantic import BaseModel
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
     allow_header_conformance,
     content_type_conformance,
@@ -92,5 +95,23 @@ def test_the_server_keeps_to_its_document(
 ) -> None:
     if (case.method.upper(), case.path) in ALLOWED:
         pytest.skip(ALLOWED[(case.method.upper(), case.path)])
+    # Each call raises a FailureGroup naming every check the answer fails (see the test below).
     for headers in callers:
         case.call_and_validate(app=app, headers={**(case.headers or {}), **headers}, checks=CHECKS)
+
+
+class _Count(BaseModel):
+    n: int
+
+
+def test_the_checks_fail_on_an_answer_the_document_does_not_state() -> None:
+    """The suite above can fail: an answer unlike its documented schema is caught."""
+    app = create_app(Settings(environment="test", database_url="sqlite:///:memory:"))
+
+    @app.get("/api/v1/broken", response_model=_Count, summary="Documents an integer")
+    def broken() -> JSONResponse:
+        return JSONResponse({"n": "not a number"})
+
+    operation = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)["/api/v1/broken"]
+    with pytest.raises(FailureGroup, match="1 distinct failure"):
+        operation["GET"].Case().call_and_validate(app=app, checks=CHECKS)
