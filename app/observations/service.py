@@ -704,19 +704,12 @@ def list_observations(
     """
     clauses = filter_clauses(filters, viewer=viewer)
     sync = filters.updated_since is not None
-    order = OBSERVATIONS.page(clauses, cursor=cursor, sync=sync)
-    statement = (
-        select(Observation, Species)
-        .join(Species, col(Species.id) == col(Observation.species_id))
-        .where(*clauses)
-        .order_by(*order)
-        .limit(limit + 1)
+    statement = select(Observation, Species).join(
+        Species, col(Species.id) == col(Observation.species_id)
     )
-    rows = session.exec(statement).all()
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = OBSERVATIONS.cursor_after(rows[-1][0], sync=sync)
+    rows, next_cursor = OBSERVATIONS.fetch(
+        session, statement, clauses, cursor=cursor, sync=sync, limit=limit
+    )
     # The photos of the whole page in one query; deleted observations (tombstones) have none.
     photos = photos_service.photos_by_observation(
         session, [obs.id for obs, _ in rows if obs.deleted_at is None]

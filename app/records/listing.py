@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_
+from sqlmodel import Session
 
 from app.core.pagination import decode_position, encode_position
 
@@ -55,6 +56,26 @@ class Listing:
             else:
                 clauses.append(or_(at < last_at, and_(at == last_at, id_ < last_id)))
         return (at.asc(), id_.asc()) if sync else (at.desc(), id_.desc())
+
+    def fetch(
+        self,
+        session: Session,
+        statement: Any,
+        clauses: list[ColumnElement[bool]],
+        *,
+        cursor: str | None,
+        sync: bool,
+        limit: int,
+    ) -> tuple[list[Any], str | None]:
+        """One page of ``statement`` (a select whose first entity is this model) under
+        ``clauses``, and the cursor of the next page (None on the last one)."""
+        order = self.page(clauses, cursor=cursor, sync=sync)
+        rows = list(session.exec(statement.where(*clauses).order_by(*order).limit(limit + 1)))
+        if len(rows) <= limit:
+            return rows, None
+        rows = rows[:limit]
+        last = rows[-1] if isinstance(rows[-1], self.model) else rows[-1][0]
+        return rows, self.cursor_after(last, sync=sync)
 
     def cursor_after(self, last: Any, *, sync: bool) -> str:
         """The cursor of the page that follows ``last``, the last record sent."""

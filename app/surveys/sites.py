@@ -157,12 +157,9 @@ def list_sites(
     if filters.zone_id is not None:
         clauses.append(col(Site.zone_id) == filters.zone_id)
     sync = filters.updated_since is not None
-    order = SITES.page(clauses, cursor=cursor, sync=sync)
-    rows = session.exec(select(Site).where(*clauses).order_by(*order).limit(limit + 1)).all()
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = SITES.cursor_after(rows[-1], sync=sync)
+    rows, next_cursor = SITES.fetch(
+        session, select(Site), clauses, cursor=cursor, sync=sync, limit=limit
+    )
     return SitePage(items=[present_site(site) for site in rows], next_cursor=next_cursor)
 
 

@@ -283,19 +283,10 @@ def list_visits(
         clauses.append(col(Visit.status) == filters.status.value)
     clauses.append(VISITS.window(filters.updated_since))
     sync = filters.updated_since is not None
-    order = VISITS.page(clauses, cursor=cursor, sync=sync)
-    statement = (
-        select(Visit, Site.kind)
-        .join(Site, col(Site.id) == col(Visit.site_id))
-        .where(*clauses)
-        .order_by(*order)
-        .limit(limit + 1)
+    statement = select(Visit, Site.kind).join(Site, col(Site.id) == col(Visit.site_id))
+    rows, next_cursor = VISITS.fetch(
+        session, statement, clauses, cursor=cursor, sync=sync, limit=limit
     )
-    rows = session.exec(statement).all()
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = VISITS.cursor_after(rows[-1][0], sync=sync)
     counts = counts_of(session, [visit.id for visit, _ in rows if visit.deleted_at is None])
     items = [present_visit(visit, SiteKind(k), counts.get(visit.id, ())) for visit, k in rows]
     return VisitPage(items=items, next_cursor=next_cursor)
