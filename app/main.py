@@ -36,6 +36,7 @@ from app.species.router import router as species_router
 from app.stats.router import router as stats_router
 from app.surveys.router import sites_router, visits_router
 from app.surveys.schemas import VisitBatchItem
+from app.web.observe.router import router as observe_router
 from app.zones.router import router as zones_router
 
 API_PREFIX = "/api/v1"
@@ -161,6 +162,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health_router)
+    app.include_router(observe_router)
     add_schemas(app, [VisitBatchItem])
     app.include_router(health_router, prefix=API_PREFIX, include_in_schema=False)
     return app

@@ -1,0 +1,1 @@
+"""The web pages and apps served beside the API."""
