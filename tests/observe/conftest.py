@@ -64,7 +64,9 @@ def browser() -> Iterator[playwright_sync.Browser]:
     if not CHROMIUM.exists():
         pytest.skip("no Chromium at /usr/bin/chromium (apt-get install chromium)")
     with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--lang=fr-FR"]
+        )
         yield b
         b.close()
 
@@ -94,7 +96,9 @@ def phone(
 
 
 def shot(page: playwright_sync.Page, name: str) -> Path:
+    """What the phone's screen shows (its viewport: the bars stay where the resident sees
+    them), under tests/artifacts/."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path))
     return path

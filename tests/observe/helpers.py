@@ -74,7 +74,7 @@ def record_sighting(
         page.get_by_label("Date et heure").fill(when.strftime("%Y-%m-%dT%H:%M"))
     if photo is not None:
         with page.expect_file_chooser() as chooser:
-            page.get_by_label("Choisir dans la galerie").click()
+            page.get_by_text("Choisir dans la galerie").click()
         chooser.value.set_files(str(photo))
         expect(page.get_by_text("1 photo jointe")).to_be_visible()
     if notes:

@@ -429,8 +429,7 @@ async function viewObservationForm(clientId) {
     position.fieldset,
     h("fieldset", {},
       h("legend", {}, "Photos"),
-      field({ id: uid("appareil"), label: "Prendre une photo", input: camera }),
-      field({ id: uid("galerie"), label: "Choisir dans la galerie", input: gallery }),
+      h("div", { class: "files" }, fileButton(camera, "Prendre une photo"), fileButton(gallery, "Choisir dans la galerie")),
       photoStatus,
       thumbs),
     field({ id: uid("notes"), label: "Remarques", input: notes, hint: "Facultatif : le lieu précis, le comportement…", error: (errors.notes || []).join(" ") }),
@@ -494,6 +493,14 @@ async function viewObservationForm(clientId) {
   const heading = page(record ? "Corriger l'observation" : "Noter une observation", form);
   position.locateIfAllowed();
   return heading;
+}
+
+// A file input that looks like the app's buttons, in French whatever the browser's language.
+function fileButton(input, label) {
+  const id = uid("fichier");
+  input.id = id;
+  input.className = "file-input";
+  return h("div", { class: "file" }, input, h("label", { for: id, class: "button secondary" }, label));
 }
 
 async function discard(record) {

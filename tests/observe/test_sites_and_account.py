@@ -1,0 +1,156 @@
+"""The residents' app: a nest site and its visit made offline, the installable shell, the
+tokens' rotation."""
+
+from __future__ import annotations
+
+import httpx
+from playwright.sync_api import BrowserContext, expect
+from sqlalchemy import Engine, select
+from sqlmodel import Session
+
+from app.accounts.models import User
+from app.surveys.models import Site, Visit, VisitCount
+from tests.observe.conftest import shot
+from tests.observe.helpers import PASSWORD, open_app, register, sign_in
+
+
+def test_a_nest_site_and_its_visit_recorded_offline_sync_in_one_go(
+    phone: BrowserContext, observe_server: str, committed: Engine
+) -> None:
+    email = register(observe_server)
+    page = open_app(phone)
+    sign_in(page, email)
+    phone.set_offline(True)
+
+    page.get_by_role("link", name="Mes sites").click()
+    page.get_by_role("link", name="Ajouter un site").click()
+    page.get_by_label("Type de site").select_option(label="Site de nidification")
+    page.get_by_label("Nom du site").fill("Façades de la rue Jean Jaurès")
+    page.get_by_role("button", name="Utiliser ma position").click()
+    expect(page.get_by_text("précision ± 12 m")).to_be_visible()
+    page.get_by_role("button", name="Enregistrer le site").click()
+    expect(page.get_by_role("heading", name="Façades de la rue Jean Jaurès")).to_be_visible()
+
+    page.get_by_role("link", name="Noter une visite").click()
+    first = page.get_by_role("group", name="Espèce 1")
+    expect(first.get_by_role("searchbox", name="Espèce")).to_have_value("Hirondelle de fenêtre")
+    first.get_by_label("Nids occupés").fill("5")
+    first.get_by_label("Nids vides").fill("2")
+    first.get_by_label("Nids détruits").fill("1")
+    page.get_by_role("button", name="Ajouter une espèce").click()
+    second = page.get_by_role("group", name="Espèce 2")
+    second.get_by_role("searchbox", name="Espèce").fill("martinet")
+    second.get_by_role("button", name="Martinet noir").click()
+    second.get_by_label("Nids occupés").fill("3")
+    page.get_by_label("Durée (minutes)").fill("45")
+    shot(page, "observe-visit-form")
+    page.get_by_role("button", name="Enregistrer la visite").click()
+    expect(page.get_by_text("Visite enregistrée sur le téléphone.")).to_be_visible()
+    visits = page.get_by_role("list", name="Visites").get_by_role("listitem")
+    expect(visits).to_have_count(1)
+    expect(visits.first).to_contain_text("en attente d'envoi")
+    expect(visits.first).to_contain_text("Hirondelle de fenêtre : 5 nids occupés")
+
+    phone.set_offline(False)
+    expect(visits.first).to_contain_text("envoyé")
+    with Session(committed) as s:
+        user = s.execute(select(User).where(User.email == email)).scalars().one()
+        sites = s.execute(select(Site).where(Site.owner_id == user.id)).scalars().all()
+        assert [(site.name, site.kind) for site in sites] == [
+            ("Façades de la rue Jean Jaurès", "nest_site")
+        ]
+        visit = s.execute(select(Visit).where(Visit.site_id == sites[0].id)).scalars().one()
+        assert visit.duration_min == 45
+        counts = s.execute(select(VisitCount).where(VisitCount.visit_id == visit.id))
+        assert sorted(
+            (c.occupied, c.unoccupied, c.destroyed) for c in counts.scalars().all()
+        ) == [(3, 0, 0), (5, 2, 1)]
+
+
+def test_the_app_is_installable_and_opens_with_no_network(
+    phone: BrowserContext, observe_server: str
+) -> None:
+    manifest = httpx.get(f"{observe_server}/observe/manifest.webmanifest")
+    assert manifest.headers["content-type"].startswith("application/manifest+json")
+    body = manifest.json()
+    assert (body["lang"], body["display"], body["scope"]) == ("fr", "standalone", "/observe/")
+    assert body["name"].startswith("Sentinelles")
+    assert {i["sizes"] for i in body["icons"]} >= {"192x192", "512x512"}
+    for icon in body["icons"]:
+        assert httpx.get(f"{observe_server}{icon['src']}").status_code == 200
+    shell = httpx.get(f"{observe_server}/observe/")
+    csp = shell.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "unsafe-inline" not in csp.split("style-src")[0]
+    assert "connect-src 'self'" in csp and "worker-src 'self'" in csp
+    assert httpx.get(f"{observe_server}/observe/static/../router.py").status_code == 404
+    assert httpx.get(f"{observe_server}/observe").status_code == 308
+
+    page = open_app(phone)
+    expect(page.get_by_role("heading", name="Mes observations")).to_be_visible()
+    phone.set_offline(True)
+    page.reload()
+    page.wait_for_selector("body[data-ready='oui']")
+    page.get_by_role("link", name="Noter", exact=True).click()
+    # The species list came from the worker's copy: the search works with no network.
+    page.get_by_role("searchbox", name="Espèce").fill("HIRONDELLE")
+    choices = page.get_by_role("list", name="Espèces trouvées").get_by_role("button")
+    expect(choices).to_have_count(3)
+    expect(choices.first).to_contain_text("Hirondelle de fenêtre")
+
+
+READ_SESSION = """() => new Promise((resolve) => {
+    const open = indexedDB.open("sentinelles");
+    open.onsuccess = () => {
+      const get = open.result.transaction("meta").objectStore("meta").get("session");
+      get.onsuccess = () => resolve(get.result);
+    };
+})"""
+EXPIRE_ACCESS_TOKEN = """() => new Promise((resolve) => {
+    const open = indexedDB.open("sentinelles");
+    open.onsuccess = () => {
+      const store = open.result.transaction("meta", "readwrite").objectStore("meta");
+      const get = store.get("session");
+      get.onsuccess = () => {
+        store.put({ ...get.result, expires_at: 0 }, "session").onsuccess = resolve;
+      };
+    };
+})"""
+
+
+def test_a_reused_refresh_token_signs_the_resident_out_cleanly(
+    phone: BrowserContext, observe_server: str
+) -> None:
+    email = register(observe_server)
+    page = open_app(phone)
+    sign_in(page, email)
+    first = page.evaluate(READ_SESSION)
+    # The access token expires: the app rotates the pair, and keeps working.
+    page.evaluate(EXPIRE_ACCESS_TOKEN)
+    page.get_by_role("button", name="Envoyer et mettre à jour").click()
+    expect(page.get_by_text("Tout est à jour.")).to_be_visible()
+    rotated = page.evaluate(READ_SESSION)
+    assert rotated["refresh_token"] != first["refresh_token"]
+    # Someone copied the phone's refresh token and uses it first...
+    stolen = httpx.post(
+        f"{observe_server}/api/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]}
+    )
+    assert stolen.status_code == 200
+    # ...so the app's next refresh reuses it: the server revokes the whole family, and the
+    # app signs out and says why, its records kept for the next sign-in.
+    page.evaluate(EXPIRE_ACCESS_TOKEN)
+    page.get_by_role("button", name="Envoyer et mettre à jour").click()
+    expect(page.get_by_role("heading", name="Se connecter")).to_be_visible()
+    expect(
+        page.get_by_text("Par sécurité, votre session a été fermée : reconnectez-vous.")
+    ).to_be_visible()
+    assert page.evaluate(READ_SESSION) is None
+    stolen_again = httpx.post(
+        f"{observe_server}/api/v1/auth/refresh",
+        json={"refresh_token": stolen.json()["refresh_token"]},
+    )
+    assert stolen_again.status_code == 401
+    # Signing in again works.
+    page.get_by_label("Adresse e-mail").fill(email)
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    expect(page.get_by_text("Vous êtes connecté·e.")).to_be_visible()
