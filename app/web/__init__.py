@@ -1,1 +1,2 @@
-"""The web pages and apps served beside the API."""
+"""The web pages: the CPIE's workbench, the teachers' classes, a resident's own records and the
+town's public dashboard, server-rendered in French on the same services as the API."""

@@ -25,9 +25,9 @@ from tests.observe.helpers import (
 
 
 def test_three_sightings_recorded_offline_survive_a_reopening_and_sync_once(
-    phone: BrowserContext, observe_server: str, committed: Engine, tmp_path: Path
+    phone: BrowserContext, live_server: str, committed: Engine, tmp_path: Path
 ) -> None:
-    email = register(observe_server)
+    email = register(live_server)
     page = open_app(phone)
     sign_in(page, email)
     phone.set_offline(True)
@@ -69,9 +69,9 @@ def test_three_sightings_recorded_offline_survive_a_reopening_and_sync_once(
 
 
 def test_a_sync_cut_after_the_server_stored_the_batch_is_resent_without_duplicates(
-    phone: BrowserContext, observe_server: str, committed: Engine
+    phone: BrowserContext, live_server: str, committed: Engine
 ) -> None:
-    email = register(observe_server)
+    email = register(live_server)
     page = open_app(phone)
     sign_in(page, email)
     phone.set_offline(True)
@@ -103,9 +103,9 @@ def test_a_sync_cut_after_the_server_stored_the_batch_is_resent_without_duplicat
 
 
 def test_a_rejected_sighting_shows_the_french_reason_at_its_field_and_syncs_once_fixed(
-    phone: BrowserContext, observe_server: str, committed: Engine
+    phone: BrowserContext, live_server: str, committed: Engine
 ) -> None:
-    email = register(observe_server)
+    email = register(live_server)
     page = open_app(phone)
     sign_in(page, email)
     # A phone whose clock is a day ahead.
@@ -135,9 +135,9 @@ def test_a_rejected_sighting_shows_the_french_reason_at_its_field_and_syncs_once
 
 
 def test_the_ecologists_decisions_reach_the_app_at_the_next_sync(
-    phone: BrowserContext, observe_server: str, committed: Engine
+    phone: BrowserContext, live_server: str, committed: Engine
 ) -> None:
-    email = register(observe_server)
+    email = register(live_server)
     page = open_app(phone)
     sign_in(page, email)
     record_sighting(page, "hirondelle rus", "Hirondelle rustique", 3)
@@ -147,7 +147,7 @@ def test_the_ecologists_decisions_reach_the_app_at_the_next_sync(
 
     expect(page.get_by_role("listitem").filter(has_text="envoyé")).to_have_count(3)
     by_count = {o.count: o for o in observations_of(committed, email)}
-    review = ecologist_reviewer(observe_server, committed)
+    review = ecologist_reviewer(live_server, committed)
     review(by_count[3].id, "validated", "Bien vu !")
     review(by_count[1].id, "rejected", "C'est un lézard des souches.")
     review(by_count[5].id, "needs_info", "Une photo du dessous des ailes ?")

@@ -15,9 +15,9 @@ from tests.observe.helpers import PASSWORD, open_app, register, sign_in
 
 
 def test_a_nest_site_and_its_visit_recorded_offline_sync_in_one_go(
-    phone: BrowserContext, observe_server: str, committed: Engine
+    phone: BrowserContext, live_server: str, committed: Engine
 ) -> None:
-    email = register(observe_server)
+    email = register(live_server)
     page = open_app(phone)
     sign_in(page, email)
     phone.set_offline(True)
@@ -68,22 +68,22 @@ def test_a_nest_site_and_its_visit_recorded_offline_sync_in_one_go(
 
 
 def test_the_app_is_installable_and_opens_with_no_network(
-    phone: BrowserContext, observe_server: str
+    phone: BrowserContext, live_server: str
 ) -> None:
-    manifest = httpx.get(f"{observe_server}/observe/manifest.webmanifest")
+    manifest = httpx.get(f"{live_server}/observe/manifest.webmanifest")
     assert manifest.headers["content-type"].startswith("application/manifest+json")
     body = manifest.json()
     assert (body["lang"], body["display"], body["scope"]) == ("fr", "standalone", "/observe/")
     assert body["name"].startswith("Sentinelles")
     assert {i["sizes"] for i in body["icons"]} >= {"192x192", "512x512"}
     for icon in body["icons"]:
-        assert httpx.get(f"{observe_server}{icon['src']}").status_code == 200
-    shell = httpx.get(f"{observe_server}/observe/")
+        assert httpx.get(f"{live_server}{icon['src']}").status_code == 200
+    shell = httpx.get(f"{live_server}/observe/")
     csp = shell.headers["content-security-policy"]
     assert "script-src 'self';" in csp and "unsafe-inline" not in csp.split("style-src")[0]
     assert "connect-src 'self'" in csp and "worker-src 'self'" in csp
-    assert httpx.get(f"{observe_server}/observe/static/../router.py").status_code == 404
-    assert httpx.get(f"{observe_server}/observe").status_code == 308
+    assert httpx.get(f"{live_server}/observe/static/../router.py").status_code == 404
+    assert httpx.get(f"{live_server}/observe").status_code == 308
 
     page = open_app(phone)
     expect(page.get_by_role("heading", name="Mes observations")).to_be_visible()
@@ -118,9 +118,9 @@ EXPIRE_ACCESS_TOKEN = """() => new Promise((resolve) => {
 
 
 def test_a_reused_refresh_token_signs_the_resident_out_cleanly(
-    phone: BrowserContext, observe_server: str
+    phone: BrowserContext, live_server: str
 ) -> None:
-    email = register(observe_server)
+    email = register(live_server)
     page = open_app(phone)
     sign_in(page, email)
     first = page.evaluate(READ_SESSION)
@@ -132,7 +132,7 @@ def test_a_reused_refresh_token_signs_the_resident_out_cleanly(
     assert rotated["refresh_token"] != first["refresh_token"]
     # Someone copied the phone's refresh token and uses it first...
     stolen = httpx.post(
-        f"{observe_server}/api/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]}
+        f"{live_server}/api/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]}
     )
     assert stolen.status_code == 200
     # ...so the app's next refresh reuses it: the server revokes the whole family, and the
@@ -145,7 +145,7 @@ def test_a_reused_refresh_token_signs_the_resident_out_cleanly(
     ).to_be_visible()
     assert page.evaluate(READ_SESSION) is None
     stolen_again = httpx.post(
-        f"{observe_server}/api/v1/auth/refresh",
+        f"{live_server}/api/v1/auth/refresh",
         json={"refresh_token": stolen.json()["refresh_token"]},
     )
     assert stolen_again.status_code == 401
