@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from app.accounts.models import User
 from app.surveys.models import Site, Visit, VisitCount
+from tests.browser import axe_violations, screenshots
 from tests.observe.conftest import shot
 from tests.observe.helpers import PASSWORD, open_app, register, sign_in
 
@@ -154,3 +155,33 @@ def test_a_reused_refresh_token_signs_the_resident_out_cleanly(
     page.get_by_label("Mot de passe").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
     expect(page.get_by_text("Vous êtes connecté·e.")).to_be_visible()
+
+
+def test_every_view_is_accessible_and_fits_a_phone(phone: BrowserContext, live_server: str) -> None:
+    email = register(live_server)
+    page = open_app(phone)
+    views = [("connexion", "#/compte", "Se connecter"), ("inscription", "#/inscription", None)]
+    for name, hash_, _ in views:
+        page.goto(f"/observe/{hash_}")
+        page.wait_for_selector("body[data-ready='oui']")
+        assert axe_violations(page) == [], name
+        screenshots(page, f"observe-{name}")
+    sign_in(page, email)
+    page.get_by_role("link", name="Noter", exact=True).click()
+    page.get_by_role("searchbox", name="Espèce").fill("azure")
+    expect(page.get_by_role("list", name="Espèces trouvées").get_by_role("button")).to_have_count(2)
+    page.get_by_role("button", name="Enregistrer").click()  # nothing chosen: said at the fields
+    expect(page.get_by_text("Il manque des informations")).to_be_visible()
+    expect(page.get_by_role("searchbox", name="Espèce")).to_have_attribute("aria-invalid", "true")
+    for name, hash_ in [
+        ("a-corriger", None),
+        ("liste", "#/"),
+        ("sites", "#/sites"),
+        ("nouveau-site", "#/site-nouveau"),
+        ("compte", "#/compte"),
+    ]:
+        if hash_:
+            page.evaluate(f"location.hash = {hash_!r}")
+            page.wait_for_timeout(200)
+        assert axe_violations(page) == [], name
+        screenshots(page, f"observe-{name}")
