@@ -19,6 +19,7 @@ from app.media.models import ObservationPhoto
 from app.observations.models import Observation
 from tests.conftest import app_settings
 from tests.factories import auth_headers, create_user
+from tests.observe.conftest import shot
 
 PASSWORD = "hirondelles-2026"
 
@@ -77,6 +78,8 @@ def record_sighting(
             page.get_by_text("Choisir dans la galerie").click()
         chooser.value.set_files(str(photo))
         expect(page.get_by_text("1 photo jointe")).to_be_visible()
+        page.get_by_role("heading", name="Noter une observation").scroll_into_view_if_needed()
+        shot(page, "observe-sighting-form")
     if notes:
         page.get_by_label("Remarques").fill(notes)
     page.get_by_role("button", name="Enregistrer").click()

@@ -63,9 +63,10 @@ def test_a_nest_site_and_its_visit_recorded_offline_sync_in_one_go(
         visit = s.execute(select(Visit).where(Visit.site_id == sites[0].id)).scalars().one()
         assert visit.duration_min == 45
         counts = s.execute(select(VisitCount).where(VisitCount.visit_id == visit.id))
-        assert sorted(
-            (c.occupied, c.unoccupied, c.destroyed) for c in counts.scalars().all()
-        ) == [(3, 0, 0), (5, 2, 1)]
+        assert sorted((c.occupied, c.unoccupied, c.destroyed) for c in counts.scalars().all()) == [
+            (3, 0, 0),
+            (5, 2, 1),
+        ]
 
 
 def test_the_app_is_installable_and_opens_with_no_network(

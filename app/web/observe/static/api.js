@@ -16,6 +16,8 @@ export class SignedOut extends Error {
 
 export class Offline extends Error {}
 
+export class OtherAccountPending extends Error {}
+
 export class Problem extends Error {
   constructor(status, body) {
     super(body && body.code ? body.code : `http.${status}`);
@@ -134,7 +136,13 @@ export async function signIn(email, password) {
   const me = await call("/me");
   const previous = await db.get("meta", "account");
   if (previous && previous !== me.data.id) {
-    // Another resident signs in on this phone: nothing of the previous one's stays.
+    // Another resident signs in on this phone: nothing of the previous one's stays, but what
+    // they have not sent yet is never thrown away (nor sent in another's name).
+    const stores = await Promise.all(["observations", "sites", "visits"].map((n) => db.all(n)));
+    if (stores.flat().some((r) => r.state === "queued" || r.state === "invalid")) {
+      await db.remove("meta", "session");
+      throw new OtherAccountPending();
+    }
     await db.clear(["observations", "sites", "visits", "photos"]);
     await db.remove("meta", "last_sync");
   }

@@ -763,6 +763,10 @@ async function viewVisitForm(siteClientId, visitClientId) {
 
 function problemText(error) {
   if (error instanceof api.Offline) return "Pas de réseau : la connexion demande le réseau.";
+  if (error instanceof api.OtherAccountPending) {
+    return "Ce téléphone garde des observations d'un autre compte, pas encore envoyées : " +
+      "connectez-vous d'abord avec ce compte pour les envoyer.";
+  }
   if (error instanceof api.Problem) {
     const fields = (error.body.errors || []).map((e) => message(e.code));
     return [message(error.code), ...fields].join(" ");
