@@ -98,6 +98,21 @@ def test_the_app_is_installable_and_opens_with_no_network(
     choices = page.get_by_role("list", name="Espèces trouvées").get_by_role("button")
     expect(choices).to_have_count(3)
     expect(choices.first).to_contain_text("Hirondelle de fenêtre")
+    # The position set by a touch on the small map of the zones, offline too.
+    page.get_by_role("button", name="Choisir sur la carte").click()
+    map_ = page.get_by_role("application", name="Carte : touchez l'endroit de l'observation")
+    # The zones are drawn (no background tiles: they would need another host).
+    # ten communes and the point, where the GPS put it
+    expect(map_.locator("path")).to_have_count(11)
+    # The phone's fix is there already (the GPS is granted); a touch moves it.
+    expect(page.get_by_label("Latitude")).to_have_value("50.457100")
+    map_.scroll_into_view_if_needed()
+    map_.click(position={"x": 200, "y": 60})
+    expect(page.get_by_label("Latitude")).not_to_have_value("50.457100")
+    latitude = float(page.get_by_label("Latitude").input_value())
+    assert 50.457 < latitude < 50.47
+    expect(page.get_by_text("Position : ")).not_to_contain_text("précision")
+    shot(page, "observe-map")
 
 
 READ_SESSION = """() => new Promise((resolve) => {

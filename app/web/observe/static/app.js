@@ -9,6 +9,7 @@ import {
   fold, frenchDate, frenchNumber, fromLocalInput, searchSpecies, speciesName, toLocalInput,
 } from "./text.js";
 import { zoneAt } from "./zones.js";
+import { pickOnMap } from "./map.js";
 
 const main = document.getElementById("contenu");
 const network = document.getElementById("reseau");
@@ -290,6 +291,27 @@ function positionFields(values, errors) {
         show();
       }, status),
   }, "Utiliser ma position");
+  const mapBox = h("div", { class: "map", hidden: true, role: "application", "aria-label": "Carte : touchez l'endroit de l'observation" });
+  let map = null;
+  const mapButton = h("button", {
+    type: "button",
+    class: "secondary",
+    "aria-expanded": "false",
+    onclick: async () => {
+      mapBox.hidden = !mapBox.hidden;
+      mapButton.setAttribute("aria-expanded", String(!mapBox.hidden));
+      if (!mapBox.hidden && !map) {
+        const la = parseNumber(lat.value);
+        const lo = parseNumber(lon.value);
+        map = await pickOnMap(mapBox, zones, la !== null && lo !== null ? { latitude: la, longitude: lo } : null, (la2, lo2) => {
+          lat.value = la2.toFixed(6);
+          lon.value = lo2.toFixed(6);
+          acc.value = null;
+          show();
+        });
+      }
+    },
+  }, "Choisir sur la carte");
   lat.addEventListener("input", () => { acc.value = null; show(); });
   lon.addEventListener("input", () => { acc.value = null; show(); });
   show();
@@ -297,7 +319,8 @@ function positionFields(values, errors) {
     "fieldset",
     {},
     h("legend", {}, "Lieu"),
-    button,
+    h("div", { class: "pair" }, button, mapButton),
+    mapBox,
     status,
     h("div", { class: "pair" },
       field({ id: uid("latitude"), label: "Latitude", input: lat, error: (errors.latitude || []).join(" ") }),
