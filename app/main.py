@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
@@ -36,6 +37,7 @@ from app.species.router import router as species_router
 from app.stats.router import router as stats_router
 from app.surveys.router import sites_router, visits_router
 from app.surveys.schemas import VisitBatchItem
+from app.web import router as web
 from app.zones.router import router as zones_router
 
 API_PREFIX = "/api/v1"
@@ -49,6 +51,14 @@ Errors are RFC 9457 `application/problem+json` with a stable `code`.
 """
 
 
+def tile_origin(url: str | None) -> str | None:
+    """``https://tiles.example.org`` of a tile URL template, for the pages' CSP."""
+    if not url:
+        return None
+    parts = urlsplit(url.replace("{s}", "*"))
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
 class SentinellesAPI(FastAPI):
     """FastAPI with the security headers outermost, so that they reach every answer, also the
     500s that Starlette's error middleware (outside all others) writes."""
@@ -59,6 +69,7 @@ class SentinellesAPI(FastAPI):
             super().build_middleware_stack(),
             trusted_proxies=settings.forwarded_allow,
             hsts_max_age=settings.hsts_max_age_seconds,
+            tile_origin=tile_origin(settings.map_tile_url),
         )
 
 
@@ -84,8 +95,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version=__version__,
         description=DESCRIPTION,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/docs",
-        redoc_url="/redoc",
+        # Served by app.web.docs, with Swagger UI's and ReDoc's files from this host.
+        docs_url=None,
+        redoc_url=None,
         responses={
             "4XX": {
                 "model": Problem,
@@ -163,6 +175,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(health_router)
     add_schemas(app, [VisitBatchItem])
     app.include_router(health_router, prefix=API_PREFIX, include_in_schema=False)
+    web.install(app)
     return app
 
 

@@ -39,6 +39,9 @@ PG_ADMIN_URL = os.environ.get(
 REQUIRE_PG = os.environ.get("SENTINELLES_TEST_REQUIRE_POSTGRES", "") not in ("", "0", "false")
 BACKENDS = ["sqlite", "postgresql"]
 
+# The live server and Chromium of the browser tests (tests/web, tests/observe).
+pytest_plugins = ["tests.browser"]
+
 
 def _postgres_unreachable_reason() -> str | None:
     try:
@@ -201,7 +204,9 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 importlib.import_module("app.models")  # every table in SQLModel.metadata
 KEPT_TABLES = frozenset({"species", "zone", "alembic_version"})
 # Fixtures that commit; a test committing through ``engine`` otherwise asks for ``committed``.
-COMMITTING_FIXTURES = frozenset({"committed", "committing_app", "racer", "live_client"})
+COMMITTING_FIXTURES = frozenset(
+    {"committed", "committing_app", "racer", "live_client", "live_server"}
+)
 
 
 def wipe_committed_rows(engine: Engine) -> None:

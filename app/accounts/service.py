@@ -173,8 +173,19 @@ def verify_sign_in(attempt: SignInAttempt, password: str, settings: Settings) ->
 def finish_sign_in(
     session: Session, settings: Settings, attempt: SignInAttempt, *, verified: bool
 ) -> TokenPair:
-    """The last step, a short write: tokens for a verified password, ``InvalidCredentials``
-    (401) otherwise, after counting the failure.
+    """The last step, a short write: tokens for a verified password (``confirm_sign_in``),
+    ``InvalidCredentials`` (401) otherwise."""
+    return issue_tokens(
+        session, settings, confirm_sign_in(session, settings, attempt, verified=verified)
+    )
+
+
+def confirm_sign_in(
+    session: Session, settings: Settings, attempt: SignInAttempt, *, verified: bool
+) -> User:
+    """The account a verified password opens (the web pages' sign-in stops here, with a
+    cookie rather than tokens); ``InvalidCredentials`` (401) otherwise, after counting the
+    failure.
 
     The throttle is checked again: failures recorded by concurrent attempts while this one was
     verifying may have blocked it since, and a blocked client must learn nothing of its guess
@@ -193,7 +204,7 @@ def finish_sign_in(
         throttle.record_sign_in_failure(session, settings, keys, now)
         raise InvalidCredentials()
     throttle.reset(session, keys.pair)
-    return issue_tokens(session, settings, user)
+    return user
 
 
 def issue_tokens(

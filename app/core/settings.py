@@ -120,6 +120,16 @@ class Settings(BaseSettings):
     """Origins (`scheme://host[:port]`) allowed to call the API from a browser, a JSON list
     (`["https://app.example.org"]`); none by default. Credentials (cookies) are never allowed:
     the API takes bearer tokens."""
+    web_session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    """How long a sign-in on the web pages lasts (a signed, HttpOnly cookie), in hours."""
+    map_tile_url: str | None = Field(
+        default=None, examples=["https://tiles.example.org/{z}/{x}/{y}.png"]
+    )
+    """A raster tile layer under the pages' maps (`{z}/{x}/{y}` template). Unset: the maps
+    draw the communes and zones as vector layers only, and load nothing from another host."""
+    map_tile_attribution: str = ""
+    """The attribution the tile layer's licence asks for, shown on the maps (e.g.
+    `© les contributeurs d'OpenStreetMap`)."""
     hsts_max_age_seconds: int = Field(default=365 * 24 * 60 * 60, ge=0)
     """`Strict-Transport-Security` max-age on answers to HTTPS requests (seen directly or
     through a trusted proxy); `0` sends none. Browsers then refuse plain HTTP to the host."""

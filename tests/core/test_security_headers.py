@@ -52,19 +52,40 @@ def test_json_answers_and_errors_carry_the_strict_policy(failing_app: FastAPI) -
         assert "strict-transport-security" not in answer.headers  # plain HTTP
 
 
-def test_the_documentation_gets_a_policy_that_lets_it_load(client: TestClient) -> None:
+def test_the_documentation_loads_its_files_from_this_host_only(client: TestClient) -> None:
     with TestClient(client.app) as c:
         swagger = c.get("/docs")
         redoc = c.get("/redoc")
     for page in (swagger, redoc):
         assert page.status_code == 200
         csp = assert_hardened(page)
-        assert "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net" in csp
-        # Every script and stylesheet the page loads comes from an allowed origin.
-        for url in ("https://cdn.jsdelivr.net/", "https://fonts.googleapis.com/"):
-            if url in page.text:
-                assert url.removesuffix("/") in csp
-    assert "https://cdn.jsdelivr.net/npm/swagger-ui-dist" in swagger.text
+        assert "script-src 'self' 'unsafe-inline';" in csp
+        assert "https:" not in csp and "http:" not in csp
+    assert '"/static/vendor/swagger-ui-dist/swagger-ui-bundle.js"' in swagger.text
+    assert '"/static/vendor/redoc/redoc.standalone.js"' in redoc.text
+    for name in ("swagger-ui-dist/swagger-ui-bundle.js", "redoc/redoc.standalone.js"):
+        with TestClient(client.app) as c:
+            assert c.get(f"/static/vendor/{name}").status_code == 200
+
+
+def test_pages_allow_scripts_from_this_host_and_no_inline_script(client: TestClient) -> None:
+    with TestClient(client.app) as c:
+        page = c.get("/login")
+    csp = assert_hardened(page)
+    assert "script-src 'self';" in csp and "unsafe-inline" not in csp
+    assert "form-action 'self'" in csp and "http" not in csp
+
+
+def test_a_configured_tile_host_is_the_one_other_origin_of_the_pages(
+    settings: Settings, db: Database
+) -> None:
+    tiled = settings.model_copy(
+        update={"map_tile_url": "https://tiles.example.org/{z}/{x}/{y}.png"}
+    )
+    with TestClient(create_app(tiled, database=db)) as c:
+        csp = c.get("/login").headers["content-security-policy"]
+    assert "img-src 'self' data: blob: https://tiles.example.org;" in csp
+    assert csp.count("https://") == 1
 
 
 def test_hsts_only_when_the_client_came_over_https(settings: Settings, db: Database) -> None:
