@@ -3,6 +3,8 @@ tokens' rotation."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import httpx
 from playwright.sync_api import BrowserContext, expect
 from sqlalchemy import Engine, select
@@ -12,7 +14,7 @@ from app.accounts.models import User
 from app.surveys.models import Site, Visit, VisitCount
 from tests.browser import axe_violations, screenshots
 from tests.observe.conftest import shot
-from tests.observe.helpers import PASSWORD, open_app, register, sign_in
+from tests.observe.helpers import PASSWORD, open_app, register, sign_in, tomorrow
 
 
 def test_a_nest_site_and_its_visit_recorded_offline_sync_in_one_go(
@@ -67,6 +69,47 @@ def test_a_nest_site_and_its_visit_recorded_offline_sync_in_one_go(
             (3, 0, 0),
             (5, 2, 1),
         ]
+
+
+def test_a_rejected_visit_shows_its_french_reason_at_the_field_and_syncs_once_fixed(
+    phone: BrowserContext, live_server: str, committed: Engine
+) -> None:
+    email = register(live_server)
+    page = open_app(phone)
+    sign_in(page, email)
+    page.get_by_role("link", name="Mes sites").click()
+    page.get_by_role("link", name="Ajouter un site").click()
+    page.get_by_label("Type de site").select_option(label="Jardin")
+    page.get_by_label("Nom du site").fill("Jardin des Tilleuls")
+    page.get_by_role("button", name="Utiliser ma position").click()
+    expect(page.get_by_text("précision ± 12 m")).to_be_visible()
+    page.get_by_role("button", name="Enregistrer le site").click()
+    page.get_by_role("link", name="Noter une visite").click()
+    # A phone whose clock is a day ahead.
+    page.get_by_label("Début de la visite").fill(tomorrow().strftime("%Y-%m-%dT%H:%M"))
+    first = page.get_by_role("group", name="Espèce 1")
+    first.get_by_role("searchbox", name="Espèce").fill("vulcain")
+    first.get_by_role("button", name="Vulcain").click()
+    first.get_by_label("Nombre vu en même temps (au plus)").fill("2")
+    page.get_by_role("button", name="Enregistrer la visite").click()
+    visit = page.get_by_role("list", name="Visites").get_by_role("listitem")
+    expect(visit).to_contain_text("à corriger")
+    expect(visit).to_contain_text("La date de la visite est dans le futur.")
+
+    visit.get_by_role("link").click()
+    start = page.get_by_label("Début de la visite")
+    expect(start).to_have_attribute("aria-invalid", "true")
+    expect(start).to_have_accessible_description("La date de la visite est dans le futur.")
+    start.fill((datetime.now() - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_role("button", name="Enregistrer la visite").click()
+    expect(visit).to_contain_text("envoyé")
+    with Session(committed) as s:
+        user = s.execute(select(User).where(User.email == email)).scalars().one()
+        site = s.execute(select(Site).where(Site.owner_id == user.id)).scalars().one()
+        visits = s.execute(select(Visit).where(Visit.site_id == site.id)).scalars().all()
+        assert len(visits) == 1
+        counts = s.execute(select(VisitCount).where(VisitCount.visit_id == visits[0].id))
+        assert [c.count for c in counts.scalars().all()] == [2]
 
 
 def test_the_app_is_installable_and_opens_with_no_network(
@@ -201,3 +244,12 @@ def test_every_view_is_accessible_and_fits_a_phone(phone: BrowserContext, live_s
             page.wait_for_timeout(200)
         assert axe_violations(page) == [], name
         screenshots(page, f"observe-{name}")
+
+
+def test_the_apps_leaflet_is_the_release_the_pages_vendor() -> None:
+    from pathlib import Path
+
+    web = Path(__file__).resolve().parents[2] / "app" / "web"
+    for name in ("leaflet.js", "leaflet.css", "LICENSE", "VERSION"):
+        ours = (web / "observe" / "static" / "vendor" / "leaflet" / name).read_bytes()
+        assert ours == (web / "static" / "vendor" / "leaflet" / name).read_bytes(), name

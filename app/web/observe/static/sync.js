@@ -42,13 +42,24 @@ function lastComment(item) {
   return last ? last.comment || "" : "";
 }
 
+let again = null;
+
+// One sync at a time; one asked for while another runs follows it (it sends what was saved
+// meanwhile), and every caller asking meanwhile shares that one.
 export function sync() {
   if (!running) {
     running = run().finally(() => {
       running = null;
     });
+    return running;
   }
-  return running;
+  if (!again) {
+    again = running.then(() => {
+      again = null;
+      return sync();
+    });
+  }
+  return again;
 }
 
 async function run() {
