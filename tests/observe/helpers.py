@@ -87,7 +87,7 @@ def record_sighting(
 
 
 def sync(page: Page) -> None:
-    page.get_by_role("link", name="Mes observations").click()
+    page.get_by_role("link", name="Mes observations", exact=True).click()
     page.get_by_role("button", name="Envoyer et mettre à jour").click()
 
 

@@ -135,7 +135,7 @@ def test_a_rejected_sighting_shows_the_french_reason_at_its_field_and_syncs_once
 
 
 def test_the_ecologists_decisions_reach_the_app_at_the_next_sync(
-    phone: BrowserContext, live_server: str, committed: Engine
+    phone: BrowserContext, live_server: str, committed: Engine, tmp_path: Path
 ) -> None:
     email = register(live_server)
     page = open_app(phone)
@@ -163,3 +163,18 @@ def test_the_ecologists_decisions_reach_the_app_at_the_next_sync(
     expect(ringlet).to_contain_text("information demandée")
     expect(ringlet).to_contain_text("Une photo du dessous des ailes ?")
     shot(page, "observe-statuses")
+
+    # Asked for a photo, the resident adds one to the sighting: it goes at once.
+    ringlet.get_by_role("link").click()
+    expect(page.get_by_role("heading", name="Tircis")).to_be_visible()
+    expect(
+        page.get_by_text("Commentaire du CPIE : Une photo du dessous des ailes ?")
+    ).to_be_visible()
+    with page.expect_file_chooser() as chooser:
+        page.get_by_text("Ajouter depuis la galerie").click()
+    chooser.value.set_files(str(a_big_photo(tmp_path)))
+    expect(page.get_by_text("Photo enregistrée sur le téléphone.")).to_be_visible()
+    page.get_by_role("link", name="Mes observations", exact=True).click()
+    expect(ringlet).to_contain_text("1 photo")
+    expect(ringlet).not_to_contain_text("en attente d'envoi")
+    assert len(photos_of(committed, [by_count[5]])) == 1

@@ -536,6 +536,31 @@ async function discard(record) {
 
 async function viewObservation(record) {
   const photos = await db.photosOf(record.client_id);
+  // While the CPIE has not decided (or asks for more), a photo can still be added: it goes
+  // at the next sync, after its observation.
+  let addPhoto = null;
+  if ((record.status === "pending" || record.status === "needs_info") && photos.length < 5) {
+    const onFiles = async (event) => {
+      for (const file of [...event.target.files].slice(0, 5 - photos.length)) {
+        const photo = await shrink(file);
+        await db.put("photos", {
+          id: crypto.randomUUID(),
+          observation_client_id: record.client_id,
+          blob: photo.blob,
+          name: photo.name,
+          width: photo.width,
+          height: photo.height,
+          uploaded: false,
+        });
+      }
+      notice = { text: "Photo enregistrée sur le téléphone.", kind: "ok" };
+      await route();
+      autoSync();
+    };
+    addPhoto = h("div", { class: "files" },
+      fileButton(h("input", { type: "file", accept: "image/*", capture: "environment", onchange: onFiles }), "Prendre une photo"),
+      fileButton(h("input", { type: "file", accept: "image/*", multiple: true, onchange: onFiles }), "Ajouter depuis la galerie"));
+  }
   return page(
     speciesName(speciesById(record.species_id)),
     h("p", {}, badge(record)),
@@ -549,6 +574,7 @@ async function viewObservation(record) {
         plural(photos.length, "photo", "photos"),
         photos.some((p) => !p.uploaded && !p.error) ? " (en attente d'envoi)" : "",
         photos.filter((p) => p.error).map((p) => h("span", { class: "error" }, ` ${message(p.error)}`)))] : null),
+    addPhoto,
     h("p", {}, h("a", { href: "#/" }, "Retour à mes observations")),
   );
 }
