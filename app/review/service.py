@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, cast, exists, or_, text, update
+from sqlalchemy import String, and_, cast, exists, func, or_, text, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -216,6 +216,27 @@ def bulk_review(
 
 
 # --- the queue -------------------------------------------------------------------------------
+
+
+def queue_cursor_after(created_at: datetime, record_id: uuid.UUID) -> str:
+    """The queue's cursor just after one record: the page that starts with the record that
+    follows it in arrival order (the workbench's "next record")."""
+    return encode_position(_QUEUE, created_at, record_id)
+
+
+def observer_tally(
+    session: Session, target: ReviewTarget, observer_id: uuid.UUID
+) -> tuple[int, int]:
+    """How many of an observer's records of one kind were validated, and how many there are
+    (deleted ones left out): what an ecologist weighs a new record against."""
+    model = _MODELS[target]
+    validated = func.count().filter(col(model.status) == ObservationStatus.validated.value)
+    row = session.execute(
+        sa_select(validated, func.count()).where(
+            col(model.observer_id) == observer_id, col(model.deleted_at).is_(None)
+        )
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 def _local_day_start(day: Any, settings: Settings) -> datetime:
