@@ -3,11 +3,13 @@ decisions from the keyboard, a bulk validation, the survey visits; and who may n
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from collections.abc import Callable
 from typing import Any
 
+from fastapi.testclient import TestClient
 from PIL import Image
 from playwright.sync_api import Page, expect
 from sqlalchemy import Engine
@@ -286,3 +288,100 @@ def test_a_resident_is_refused_and_a_visitor_sent_to_sign_in(
     expect(page.locator("main")).to_contain_text("réservée aux")
     expect(page.get_by_role("link", name="À valider")).to_have_count(0)
     assert axe_violations(page) == []
+
+
+# --- the forms over plain HTTP (no JavaScript), in the test's transaction ---------------------
+
+
+def signed_in_client(app: Any, session: Session, settings: Settings) -> TestClient:
+    from tests.factories import DEFAULT_PASSWORD, create_user
+
+    create_user(session, settings, role="ecologist", email="http@cpie.example.org")
+    session.commit()
+    client = TestClient(app, headers={"accept": "text/html"})
+    form = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token is not None
+    answer = client.post(
+        "/login",
+        data={
+            "csrf_token": token.group(1),
+            "email": "http@cpie.example.org",
+            "password": DEFAULT_PASSWORD,
+        },
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    return client
+
+
+def csrf(client: TestClient) -> str:
+    return str(client.cookies.get("sentinelles_csrf"))
+
+
+def test_a_wrong_filter_is_said_at_its_field_and_the_others_kept(
+    app: Any, session: Session, settings: Settings
+) -> None:
+    client = signed_in_client(app, session, settings)
+    observer = create_user_in(session, settings)
+    create_observation(session, observer=observer, flags=["high_count"])
+    create_observation(session, observer=observer)
+    session.commit()
+    answer = client.get("/review", params={"du": "2026-13-45", "signalement": "high_count"})
+    assert answer.status_code == 200
+    assert "Indiquez une date au format jj/mm/aaaa." in answer.text
+    assert 'id="f-du" name="du" type="date" value=""' in answer.text
+    assert '<option value="high_count" selected>' in answer.text
+    assert answer.text.count('name="ids"') == 1
+
+
+def test_a_decision_without_its_comment_changes_nothing(
+    app: Any, session: Session, settings: Settings
+) -> None:
+    client = signed_in_client(app, session, settings)
+    observation = create_observation(session, observer=create_user_in(session, settings))
+    session.commit()
+    answer = client.post(
+        f"/review/{observation.id}",
+        data={"csrf_token": csrf(client), "decision": "needs_info", "comment": "   "},
+    )
+    assert answer.status_code == 422
+    assert "Dites à l'observateur quelle information il manque." in html.unescape(answer.text)
+    # Without the CSRF token: refused, whatever the decision.
+    refused = client.post(f"/review/{observation.id}", data={"decision": "validated"})
+    assert refused.status_code == 403
+    assert "Ce formulaire a expiré" in refused.text
+    session.refresh(observation)
+    assert observation.status == "pending"
+    history = session.exec(
+        select(ReviewDecision).where(col(ReviewDecision.target_id) == observation.id)
+    ).all()
+    assert history == []
+
+
+def test_a_bulk_validation_with_a_vanished_record_validates_none(
+    app: Any, session: Session, settings: Settings
+) -> None:
+    client = signed_in_client(app, session, settings)
+    observer = create_user_in(session, settings)
+    kept = create_observation(session, observer=observer)
+    gone = create_observation(session, observer=observer, deleted=True)
+    session.commit()
+    answer = client.post(
+        "/review/bulk",
+        data={"csrf_token": csrf(client), "ids": [str(kept.id), str(gone.id)]},
+    )
+    assert answer.status_code == 422
+    assert "Certains éléments choisis n'existent plus : rien n'a été modifié." in html.unescape(
+        answer.text
+    )
+    # The ticked box stays ticked.
+    assert re.search(rf'value="{kept.id}" id="sel-{kept.id}" checked', answer.text)
+    session.refresh(kept)
+    assert kept.status == "pending"
+
+
+def create_user_in(session: Session, settings: Settings) -> Any:
+    from tests.factories import create_user
+
+    return create_user(session, settings, role="sentinel", display_name="Nadia")
