@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, cast, exists, func, or_, text, update
+from sqlalchemy import String, and_, cast, exists, func, literal, or_, text, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -224,19 +225,41 @@ def queue_cursor_after(created_at: datetime, record_id: uuid.UUID) -> str:
     return encode_position(_QUEUE, created_at, record_id)
 
 
+TALLY_CAP = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ObserverTally:
+    """How many of an observer's records were validated, of how many: each counted up to
+    ``TALLY_CAP`` only (``more_*`` says the cap was reached), so that the count costs the same
+    for an observer of ten records and one of fifty thousand."""
+
+    validated: int
+    total: int
+    more_validated: bool
+    more_total: bool
+
+
 def observer_tally(
-    session: Session, target: ReviewTarget, observer_id: uuid.UUID
-) -> tuple[int, int]:
-    """How many of an observer's records of one kind were validated, and how many there are
-    (deleted ones left out): what an ecologist weighs a new record against."""
+    session: Session, target: ReviewTarget, observer_id: uuid.UUID, *, cap: int = TALLY_CAP
+) -> ObserverTally:
+    """What an ecologist weighs a new record against: the observer's validated records of one
+    kind and all of them (deleted ones left out)."""
     model = _MODELS[target]
-    validated = func.count().filter(col(model.status) == ObservationStatus.validated.value)
-    row = session.execute(
-        sa_select(validated, func.count()).where(
-            col(model.observer_id) == observer_id, col(model.deleted_at).is_(None)
-        )
-    ).one()
-    return int(row[0]), int(row[1])
+    mine = (col(model.observer_id) == observer_id, col(model.deleted_at).is_(None))
+
+    def count_up_to_cap(*where: Any) -> int:
+        some = sa_select(literal(1)).select_from(model).where(*where).limit(cap + 1).subquery()
+        return int(session.execute(sa_select(func.count()).select_from(some)).scalar_one())
+
+    validated = count_up_to_cap(*mine, col(model.status) == ObservationStatus.validated.value)
+    total = count_up_to_cap(*mine)
+    return ObserverTally(
+        validated=min(validated, cap),
+        total=min(total, cap),
+        more_validated=validated > cap,
+        more_total=total > cap,
+    )
 
 
 def _local_day_start(day: Any, settings: Settings) -> datetime:

@@ -385,12 +385,10 @@ def _observer(
     if pupil_id is not None:
         found = session.get(Pupil, pupil_id)
         pupil = found.pseudonym if found is not None else None
-    validated, total = service.observer_tally(session, target, record.observer_id)
     return {
         "name": account.display_name if account is not None else "Compte supprimé",
         "pupil": pupil,
-        "validated": validated,
-        "total": total,
+        "tally": service.observer_tally(session, target, record.observer_id),
     }
 
 
