@@ -226,6 +226,10 @@ def queue_cursor_after(created_at: datetime, record_id: uuid.UUID) -> str:
 
 
 TALLY_CAP = 1000
+_OBSERVER_TIMES = {
+    ReviewTarget.observation: Observation.observed_at,
+    ReviewTarget.visit: Visit.started_at,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +253,16 @@ def observer_tally(
     mine = (col(model.observer_id) == observer_id, col(model.deleted_at).is_(None))
 
     def count_up_to_cap(*where: Any) -> int:
-        some = sa_select(literal(1)).select_from(model).where(*where).limit(cap + 1).subquery()
+        some = (
+            sa_select(literal(1))
+            .select_from(model)
+            .where(*where)
+            # The observer's latest first, along a time index: PostgreSQL otherwise scans the
+            # table until the cap (SQLite walks the observer's index either way).
+            .order_by(col(_OBSERVER_TIMES[target]).desc())
+            .limit(cap + 1)
+            .subquery()
+        )
         return int(session.execute(sa_select(func.count()).select_from(some)).scalar_one())
 
     validated = count_up_to_cap(*mine, col(model.status) == ObservationStatus.validated.value)

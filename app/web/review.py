@@ -192,6 +192,13 @@ def _zones(session: Session) -> list[tuple[uuid.UUID, str, str]]:
     return [(zone_id, name, kind) for zone_id, name, kind in rows]
 
 
+def _zone_name(session: Session, zone_id: uuid.UUID | None) -> str | None:
+    """A zone's name only: its geometry (a commune's outline) is the map's, loaded by the page."""
+    if zone_id is None:
+        return None
+    return session.exec(select(Zone.name).where(col(Zone.id) == zone_id)).first()
+
+
 def _notice(target: ReviewTarget, values: Mapping[str, str]) -> str | None:
     done = values.get("fait", "")
     if done not in DONE[target]:
@@ -445,7 +452,7 @@ def _observation_page(
         session, observation=observation, viewer=viewer(user)
     )
     species = species_service.get_species(session, observation.species_id)
-    zone = session.get(Zone, observation.zone_id) if observation.zone_id else None
+    zone = _zone_name(session, observation.zone_id)
     next_id = _next_observation(session, request, observation, filters)
     context = {
         "record": public,
@@ -483,7 +490,7 @@ def _visit_page(
             s.id: s for s in session.exec(select(Species).where(col(Species.id).in_(species_ids)))
         }
     reviews = reviews_of(session, ReviewTarget.visit, [visit.id])[visit.id]
-    zone = session.get(Zone, site.zone_id) if site.zone_id else None
+    zone = _zone_name(session, site.zone_id)
     next_id = _next_visit(session, request, visit, filters)
     context = {
         "visit": public,
