@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, cast, exists, or_, text, update
+from sqlalchemy import String, and_, cast, exists, func, literal, or_, text, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -216,6 +217,62 @@ def bulk_review(
 
 
 # --- the queue -------------------------------------------------------------------------------
+
+
+def queue_cursor_after(created_at: datetime, record_id: uuid.UUID) -> str:
+    """The queue's cursor just after one record: the page that starts with the record that
+    follows it in arrival order (the workbench's "next record")."""
+    return encode_position(_QUEUE, created_at, record_id)
+
+
+TALLY_CAP = 1000
+_OBSERVER_TIMES = {
+    ReviewTarget.observation: Observation.observed_at,
+    ReviewTarget.visit: Visit.started_at,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ObserverTally:
+    """How many of an observer's records were validated, of how many: each counted up to
+    ``TALLY_CAP`` only (``more_*`` says the cap was reached), so that the count costs the same
+    for an observer of ten records and one of fifty thousand."""
+
+    validated: int
+    total: int
+    more_validated: bool
+    more_total: bool
+
+
+def observer_tally(
+    session: Session, target: ReviewTarget, observer_id: uuid.UUID, *, cap: int = TALLY_CAP
+) -> ObserverTally:
+    """What an ecologist weighs a new record against: the observer's validated records of one
+    kind and all of them (deleted ones left out)."""
+    model = _MODELS[target]
+    mine = (col(model.observer_id) == observer_id, col(model.deleted_at).is_(None))
+
+    def count_up_to_cap(*where: Any) -> int:
+        some = (
+            sa_select(literal(1))
+            .select_from(model)
+            .where(*where)
+            # The observer's latest first, along a time index: PostgreSQL otherwise scans the
+            # table until the cap (SQLite walks the observer's index either way).
+            .order_by(col(_OBSERVER_TIMES[target]).desc())
+            .limit(cap + 1)
+            .subquery()
+        )
+        return int(session.execute(sa_select(func.count()).select_from(some)).scalar_one())
+
+    validated = count_up_to_cap(*mine, col(model.status) == ObservationStatus.validated.value)
+    total = count_up_to_cap(*mine)
+    return ObserverTally(
+        validated=min(validated, cap),
+        total=min(total, cap),
+        more_validated=validated > cap,
+        more_total=total > cap,
+    )
 
 
 def _local_day_start(day: Any, settings: Settings) -> datetime:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal, format_percent
 from starlette.requests import Request
@@ -16,7 +17,7 @@ from starlette.templating import Jinja2Templates
 
 from app.web.session import CSRF_FIELD, csrf_token, ensure_csrf_cookie
 
-LOCALE = "fr_FR"
+LOCALE = Locale.parse("fr_FR")  # parsed once: Babel would parse a name at every call
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 
