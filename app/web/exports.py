@@ -122,10 +122,10 @@ def exports_page(
     request: Request,
     user: EcologistPage,
     session: SessionDep,
-    year: Annotated[str, Query(max_length=8)] = "",
-    status: Annotated[str, Query(max_length=32)] = "",
-    zone_id: Annotated[str, Query(max_length=64)] = "",
-    species_id: Annotated[str, Query(max_length=64)] = "",
+    year: Annotated[str, Query(max_length=100)] = "",
+    status: Annotated[str, Query(max_length=100)] = "",
+    zone_id: Annotated[str, Query(max_length=100)] = "",
+    species_id: Annotated[str, Query(max_length=100)] = "",
 ) -> Response:
     choice = read_choice(year, status, zone_id, species_id)
     rows = None
@@ -185,8 +185,8 @@ def _stream(
     )
 
 
-YearQuery = Annotated[str, Query(max_length=8)]
-TextQuery = Annotated[str, Query(max_length=64)]
+YearQuery = Annotated[str, Query(max_length=100)]
+TextQuery = Annotated[str, Query(max_length=100)]
 
 
 @router.get("/exports/observations.csv")
