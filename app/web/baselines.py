@@ -72,6 +72,8 @@ def _page(
             "filename": filename,
             "template_file": TEMPLATE_FILE,
             "max_mb": MAX_FILE_BYTES // (1024 * 1024),
+            "max_bytes": MAX_FILE_BYTES,
+            "too_large": french("baseline.too_large", "Le fichier dépasse 4 Mo : découpez-le."),
         },
         status_code=status_code,
     )
