@@ -51,6 +51,13 @@ def test_an_inventory_with_one_bad_line_imports_nothing_then_a_good_one_imports(
     page.goto("/baselines")
     expect(page).to_have_title("Inventaire de référence · Sentinelles Loos-en-Gohelle")
     expect(page.get_by_text("Aucune valeur de référence n'a encore été importée.")).to_be_visible()
+    # Over 4 MiB: refused in the page, before the server would refuse the body.
+    page.get_by_label("Fichier de l'inventaire").set_input_files(
+        files=[{"name": "gros.csv", "mimeType": "text/csv", "buffer": b"x" * (4 * 1024 * 1024 + 1)}]
+    )
+    page.get_by_role("button", name="Importer").click()
+    expect(page.locator("#file-size-error")).to_have_text("Le fichier dépasse 4 Mo : découpez-le.")
+    expect(page.get_by_label("Fichier de l'inventaire")).to_be_focused()
     bad = (
         HEADER
         + "2010,459478,,,34,nests,recensement des façades,CPIE inventaire 2010\n"
