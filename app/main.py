@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 from app import __version__
 from app.accounts.router import router as accounts_router
 from app.audit.router import router as audit_router
+from app.baselines.csvfile import MAX_FILE_BYTES as BASELINE_FILE_BYTES
 from app.baselines.router import router as baselines_router
 from app.classes.router import invitations_router
 from app.classes.router import router as classes_router
@@ -138,7 +139,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         BodySizeLimit,
         default=settings.max_json_body_bytes,
         # A photo upload: the file plus room for the multipart framing and the form fields.
-        overrides=[(r"/photos$", settings.max_photo_bytes + 1024 * 1024)],
+        overrides=[
+            (r"/photos$", settings.max_photo_bytes + 1024 * 1024),
+            # The inventory page's upload: room to answer "over 4 MiB" on the page itself.
+            (r"^/baselines$", BASELINE_FILE_BYTES + 1024 * 1024),
+        ],
     )
     if settings.cors_allow_origins:
         # Outside the others, so that preflight requests are answered before any of them.

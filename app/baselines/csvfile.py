@@ -38,8 +38,13 @@ class BaselineRow:
 
 @dataclass(frozen=True, slots=True)
 class LineError:
+    """One problem of the file: its line, the column at fault when one is (``None`` for the
+    whole line or file), and the message in English (the API's) and in French (the pages')."""
+
     line: int
     message: str
+    column: str | None = None
+    french: str | None = None
 
 
 class BaselineFileError(ValueError):
@@ -49,6 +54,21 @@ class BaselineFileError(ValueError):
     def __init__(self, errors: list[LineError]) -> None:
         super().__init__("; ".join(f"line {e.line}: {e.message}" for e in errors[:20]))
         self.errors = errors
+
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+
+
+def decode_file(raw: bytes) -> str | None:
+    """The text of an uploaded file: UTF-8, else a spreadsheet's "CSV (Windows)"
+    (Windows-1252); ``None`` when it is neither."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            return raw.decode("cp1252")
+        except UnicodeDecodeError:
+            return None
 
 
 def _dialect(sample: str) -> str:
@@ -67,7 +87,15 @@ def parse_baselines(text: str) -> list[BaselineRow]:
     if errors:
         raise BaselineFileError(errors)
     if not rows:
-        raise BaselineFileError([LineError(1, "the file has a header but no rows")])
+        raise BaselineFileError(
+            [
+                LineError(
+                    1,
+                    "the file has a header but no rows",
+                    french="le fichier a une ligne d'en-tête mais aucune ligne de données",
+                )
+            ]
+        )
     return rows
 
 
@@ -77,25 +105,51 @@ def read_baselines(text: str) -> tuple[list[BaselineRow], list[LineError]]:
     (no header, wrong columns) raises :class:`BaselineFileError`."""
     text = text.removeprefix("\ufeff")
     if "\x00" in text:
-        raise BaselineFileError([LineError(1, "the file is not text (it holds NUL bytes)")])
+        raise BaselineFileError(
+            [
+                LineError(
+                    1,
+                    "the file is not text (it holds NUL bytes)",
+                    french="ce n'est pas un fichier texte (il contient des octets nuls)",
+                )
+            ]
+        )
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_dialect(text))
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        raise BaselineFileError([LineError(1, f"unreadable header: {exc}")]) from None
+        raise BaselineFileError(
+            [LineError(1, f"unreadable header: {exc}", french="ligne d'en-tête illisible")]
+        ) from None
     if header is None or not any(h.strip() for h in header):
-        raise BaselineFileError([LineError(1, "the file is empty: expected a header row")])
+        raise BaselineFileError(
+            [
+                LineError(
+                    1,
+                    "the file is empty: expected a header row",
+                    french="le fichier est vide : il faut une ligne d'en-tête",
+                )
+            ]
+        )
     names = [h.strip().lower() for h in header]
     missing = [c for c in REQUIRED if c not in names]
     unknown = [n for n in names if n and n not in COLUMNS]
     if missing or unknown:
-        parts = []
+        parts, french = [], []
         if missing:
             parts.append(f"missing column(s): {', '.join(missing)}")
+            french.append(f"colonne(s) manquante(s) : {', '.join(missing)}")
         if unknown:
             parts.append(f"unknown column(s): {', '.join(unknown)}")
+            french.append(f"colonne(s) inconnue(s) : {', '.join(unknown)}")
         raise BaselineFileError(
-            [LineError(1, "; ".join(parts) + f" (expected: {', '.join(COLUMNS)})")]
+            [
+                LineError(
+                    1,
+                    "; ".join(parts) + f" (expected: {', '.join(COLUMNS)})",
+                    french="; ".join(french) + f" (colonnes attendues : {', '.join(COLUMNS)})",
+                )
+            ]
         )
     index = {name: i for i, name in enumerate(names)}
     rows: list[BaselineRow] = []
@@ -107,7 +161,15 @@ def read_baselines(text: str) -> tuple[list[BaselineRow], list[LineError]]:
             if not any(cell.strip() for cell in record):
                 continue
             if len(rows) + len(errors) >= MAX_ROWS:
-                errors.append(LineError(line, f"more than {MAX_ROWS:,} rows: split the file"))
+                errors.append(
+                    LineError(
+                        line,
+                        f"more than {MAX_ROWS:,} rows: split the file",
+                        french=f"plus de {MAX_ROWS:_} lignes : découpez le fichier".replace(
+                            "_", "\u202f"
+                        ),
+                    )
+                )
                 break
             parsed = _row(line, record, index)
             if isinstance(parsed, BaselineRow):
@@ -115,7 +177,7 @@ def read_baselines(text: str) -> tuple[list[BaselineRow], list[LineError]]:
             else:
                 errors.extend(parsed)
     except csv.Error as exc:
-        errors.append(LineError(line + 1, f"unreadable row: {exc}"))
+        errors.append(LineError(line + 1, f"unreadable row: {exc}", french="ligne illisible"))
     return rows, errors
 
 
@@ -130,29 +192,85 @@ def _row(line: int, record: list[str], index: dict[str, int]) -> BaselineRow | l
     try:
         year = int(cell("year"))
         if not 1900 <= year <= 2100:
-            errors.append(LineError(line, f"year {year} is not between 1900 and 2100"))
+            errors.append(
+                LineError(
+                    line,
+                    f"year {year} is not between 1900 and 2100",
+                    column="year",
+                    french=f"l'année {year} n'est pas comprise entre 1900 et 2100",
+                )
+            )
     except ValueError:
-        errors.append(LineError(line, f"year {cell('year')!r} is not a whole number"))
+        errors.append(
+            LineError(
+                line,
+                f"year {cell('year')!r} is not a whole number",
+                column="year",
+                french=f"l'année « {cell('year')} » n'est pas un nombre entier",
+            )
+        )
     try:
         cd_nom = int(cell("cd_nom"))
         if not 1 <= cd_nom <= 2_147_483_647:
-            errors.append(LineError(line, f"cd_nom {cd_nom} is not a TAXREF id"))
+            errors.append(
+                LineError(
+                    line,
+                    f"cd_nom {cd_nom} is not a TAXREF id",
+                    column="cd_nom",
+                    french=f"{cd_nom} n'est pas un identifiant TAXREF (cd_nom)",
+                )
+            )
     except ValueError:
-        errors.append(LineError(line, f"cd_nom {cell('cd_nom')!r} is not a TAXREF id"))
+        errors.append(
+            LineError(
+                line,
+                f"cd_nom {cell('cd_nom')!r} is not a TAXREF id",
+                column="cd_nom",
+                french=f"« {cell('cd_nom')} » n'est pas un identifiant TAXREF (cd_nom)",
+            )
+        )
     raw_count = cell("count").replace(",", ".")
     try:
         count = float(raw_count)
         if not math.isfinite(count) or count < 0 or count > MAX_COUNT:
-            errors.append(LineError(line, f"count {cell('count')!r} must be 0 or more"))
+            errors.append(
+                LineError(
+                    line,
+                    f"count {cell('count')!r} must be 0 or more",
+                    column="count",
+                    french=f"l'effectif « {cell('count')} » doit être un nombre positif ou nul",
+                )
+            )
     except ValueError:
-        errors.append(LineError(line, f"count {cell('count')!r} is not a number"))
+        errors.append(
+            LineError(
+                line,
+                f"count {cell('count')!r} is not a number",
+                column="count",
+                french=f"l'effectif « {cell('count')} » n'est pas un nombre",
+            )
+        )
     try:
         unit = BaselineUnit(cell("unit").lower())
     except ValueError:
         allowed = ", ".join(u.value for u in BaselineUnit)
-        errors.append(LineError(line, f"unit {cell('unit')!r} is not one of {allowed}"))
+        errors.append(
+            LineError(
+                line,
+                f"unit {cell('unit')!r} is not one of {allowed}",
+                column="unit",
+                french=f"l'unité « {cell('unit')} » n'est pas l'une de : {allowed}",
+            )
+        )
     if unit is BaselineUnit.presence and count is not None and count not in (0.0, 1.0):
-        errors.append(LineError(line, "a presence count is 0 (absent) or 1 (present)"))
+        errors.append(
+            LineError(
+                line,
+                "a presence count is 0 (absent) or 1 (present)",
+                column="count",
+                french="une présence vaut 0 (absente) ou 1 (présente)",
+            )
+        )
     if errors:
         return errors
     assert year is not None and cd_nom is not None and count is not None and unit is not None

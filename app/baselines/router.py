@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Path, Query, Response, UploadFile, status
 import app.core.routing  # noqa: F401  (the {name:id} path convertor)
 from app.accounts.dependencies import EcologistUser
 from app.baselines import service
-from app.baselines.csvfile import BaselineFileError
+from app.baselines.csvfile import MAX_FILE_BYTES, BaselineFileError, decode_file
 from app.baselines.models import Baseline, BaselineUnit
 from app.baselines.schemas import BaselineList, BaselinePublic, ImportReportPublic
 from app.core.deps import SessionDep
@@ -24,7 +24,6 @@ STAFF_ONLY: Responses = {
     401: problem_doc("No valid access token."),
     403: problem_doc("Not an ecologist or admin."),
 }
-MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
 def file_refused(exc: BaselineFileError) -> Unprocessable:
@@ -59,15 +58,11 @@ async def import_baselines(
     raw = await file.read(MAX_FILE_BYTES + 1)
     if len(raw) > MAX_FILE_BYTES:
         raise Unprocessable("The file is larger than 4 MiB: split it.", code="baseline.too_large")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        try:
-            text = raw.decode("cp1252")  # a spreadsheet's "CSV (Windows)"
-        except UnicodeDecodeError:
-            raise Unprocessable(
-                "The file is neither UTF-8 nor Windows-1252 text.", code="baseline.not_text"
-            ) from None
+    text = decode_file(raw)
+    if text is None:
+        raise Unprocessable(
+            "The file is neither UTF-8 nor Windows-1252 text.", code="baseline.not_text"
+        )
     try:
         report = await anyio.to_thread.run_sync(
             lambda: service.import_baselines(session, text, actor_id=staff.id)

@@ -53,7 +53,15 @@ def import_baselines(
     fault (bad values, unknown species, zone or site, the same baseline twice)."""
     rows, errors = read_baselines(text)
     if not rows and not errors:
-        raise BaselineFileError([LineError(1, "the file has a header but no rows")])
+        raise BaselineFileError(
+            [
+                LineError(
+                    1,
+                    "the file has a header but no rows",
+                    french="le fichier a une ligne d'en-tête mais aucune ligne de données",
+                )
+            ]
+        )
     species = _by(session, Species, "cd_nom", {r.cd_nom for r in rows})
     zones = _by(session, Zone, "code", {r.zone_code for r in rows if r.zone_code})
     sites = _by(session, Site, "code", {r.site_code for r in rows if r.site_code})
@@ -64,12 +72,31 @@ def import_baselines(
         site = sites.get(row.site_code) if row.site_code else None
         if found is None:
             errors.append(
-                LineError(row.line, f"cd_nom {row.cd_nom} is not in the species reference")
+                LineError(
+                    row.line,
+                    f"cd_nom {row.cd_nom} is not in the species reference",
+                    column="cd_nom",
+                    french=f"le cd_nom {row.cd_nom} n'est pas dans le référentiel des espèces",
+                )
             )
         if row.zone_code and zone is None:
-            errors.append(LineError(row.line, f"no zone has the code {row.zone_code!r}"))
+            errors.append(
+                LineError(
+                    row.line,
+                    f"no zone has the code {row.zone_code!r}",
+                    column="zone_code",
+                    french=f"aucune zone n'a le code « {row.zone_code} »",
+                )
+            )
         if row.site_code and (site is None or site.deleted_at is not None):
-            errors.append(LineError(row.line, f"no survey site has the code {row.site_code!r}"))
+            errors.append(
+                LineError(
+                    row.line,
+                    f"no survey site has the code {row.site_code!r}",
+                    column="site_code",
+                    french=f"aucun site de suivi n'a le code « {row.site_code} »",
+                )
+            )
         if found is None or (row.zone_code and zone is None) or (row.site_code and site is None):
             continue
         key = natural_key(
@@ -81,6 +108,8 @@ def import_baselines(
                     row.line,
                     f"the same baseline as line {resolved[key][0].line} (year, species, zone, "
                     "site and unit)",
+                    french=f"la même valeur de référence qu'à la ligne {resolved[key][0].line} "
+                    "(année, espèce, zone, site et unité)",
                 )
             )
             continue

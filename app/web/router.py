@@ -19,12 +19,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import AppError
 from app.errors_catalogue import catalogue
-from app.web import docs, login, review
+from app.web import baselines, docs, exports, login, review, species, stats
 from app.web.auth import LoginRequired, PageForbidden, load_page_user
 from app.web.session import SESSION_COOKIE
 from app.web.templating import HERE, render, set_timezone
 
-PAGE_ROUTERS = (login.router, docs.router, review.router)
+PAGE_ROUTERS = (
+    login.router,
+    docs.router,
+    review.router,
+    species.router,
+    baselines.router,
+    stats.router,
+    exports.router,
+)
 
 # Paths that are never pages: their errors stay problem+json.
 NOT_PAGES = ("/api/", "/static/", "/healthz", "/readyz", "/observe/")
@@ -49,9 +57,10 @@ def error_page(request: Request, status: int, title: str, message: str) -> Respo
     """A French error page, with the header of the account signed in (an error raised before
     the page's own dependencies ran has not looked it up yet)."""
     known = getattr(request.state, "page_user", None)
-    # A page's failed unit of work rolled back and expired the account it loaded: load it again.
+    # A page's own error rolled its session back, which expired the account it had loaded.
     stale = known is not None and bool(inspect(known).expired_attributes)
     if (stale or not hasattr(request.state, "page_user")) and SESSION_COOKIE in request.cookies:
+        request.state.page_user = None
         try:
             with request.app.state.db.session() as session:
                 user = load_page_user(request, session)
