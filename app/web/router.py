@@ -13,17 +13,18 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import AppError
 from app.errors_catalogue import catalogue
-from app.web import docs, login
+from app.web import classes, docs, login, me
 from app.web.auth import LoginRequired, PageForbidden, load_page_user
 from app.web.session import SESSION_COOKIE
 from app.web.templating import HERE, render, set_timezone
 
-PAGE_ROUTERS = (login.router, docs.router)
+PAGE_ROUTERS = (login.router, docs.router, classes.router, me.router)
 
 # Paths that are never pages: their errors stay problem+json.
 NOT_PAGES = ("/api/", "/static/", "/healthz", "/readyz", "/observe/")
@@ -47,7 +48,10 @@ def french_message(code: str, fallback: str) -> str:
 def error_page(request: Request, status: int, title: str, message: str) -> Response:
     """A French error page, with the header of the account signed in (an error raised before
     the page's own dependencies ran has not looked it up yet)."""
-    if not hasattr(request.state, "page_user") and SESSION_COOKIE in request.cookies:
+    known = getattr(request.state, "page_user", None)
+    # A page's failed unit of work rolled back and expired the account it loaded: load it again.
+    stale = known is not None and bool(inspect(known).expired_attributes)
+    if (stale or not hasattr(request.state, "page_user")) and SESSION_COOKIE in request.cookies:
         try:
             with request.app.state.db.session() as session:
                 user = load_page_user(request, session)
