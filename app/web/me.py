@@ -13,9 +13,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from app.accounts.throttle import PersistentFailure
 from app.core.db import run_unit_of_work
@@ -30,8 +30,8 @@ from app.observations.service import list_observations
 from app.observations.visibility import can_see
 from app.privacy import service as privacy
 from app.species.models import Species
-from app.web.auth import CSRF, SignedIn, viewer
-from app.web.session import end_session
+from app.web.auth import CSRF, LoginRequired, SignedIn, load_page_user, viewer
+from app.web.session import end_session, read_session
 from app.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -133,19 +133,44 @@ def my_export(session: SessionDep, user: SignedIn) -> Response:
     )
 
 
+def _cookie_account(request: Request) -> uuid.UUID:
+    """The account the cookie names, without a session of the request's: the deletion's units
+    of work open their own (on SQLite, a writing request's session would hold the write lock
+    they need), as ``POST /api/v1/me/delete`` does with its token."""
+    signed = read_session(request, request.app.state.settings)
+    if signed is None:
+        raise LoginRequired("/me")
+    return signed.user_id
+
+
+CookieAccount = Annotated[uuid.UUID, Depends(_cookie_account)]
+
+
+async def _load_for_page(request: Request, user_id: uuid.UUID) -> None:
+    """The account for the page's header, read in a unit of work of its own."""
+
+    def load(session: Session) -> None:
+        user = load_page_user(request, session)
+        if user is None:
+            raise LoginRequired("/me")
+        session.expunge(user)
+
+    await run_unit_of_work(request, load, read_only=True)
+
+
 @router.post("/me/delete", dependencies=[CSRF])
 async def my_deletion(
     request: Request,
     settings: SettingsDep,
     storage: StorageDep,
-    user: SignedIn,
+    user_id: CookieAccount,
     password: Annotated[str, Form(max_length=4096)] = "",
 ) -> Response:
+    await _load_for_page(request, user_id)
     if not password:
         return _account_page(
             request, error="Indiquez votre mot de passe pour confirmer.", status_code=422
         )
-    user_id = user.id
     try:
         attempt = await run_unit_of_work(
             request,
