@@ -135,10 +135,16 @@ def class_page(
     teacher: TeacherPage,
     ouverte: Annotated[int, Query(ge=0, le=1)] = 0,
     fermee: Annotated[int, Query(ge=0, le=1)] = 0,
+    effaces: Annotated[int, Query(ge=0, le=1)] = 0,
 ) -> Response:
     school_class = service.class_of_teacher(session, class_id, teacher)
     return _class_page(
-        request, session, school_class, opened=bool(ouverte), closed_now=bool(fermee)
+        request,
+        session,
+        school_class,
+        opened=bool(ouverte),
+        closed_now=bool(fermee),
+        erased_now=bool(effaces),
     )
 
 
@@ -149,7 +155,9 @@ def _class_page(
     *,
     opened: bool = False,
     closed_now: bool = False,
+    erased_now: bool = False,
     close_error: str | None = None,
+    erase_error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     code = school_class.join_code
@@ -165,7 +173,9 @@ def _class_page(
             "spelt": " ".join(code),
             "opened": opened,
             "closed_now": closed_now,
+            "erased_now": erased_now,
             "close_error": close_error,
+            "erase_error": erase_error,
             "retention_days": request.app.state.settings.pupil_retention_days,
         },
         status_code=status_code,
@@ -194,6 +204,30 @@ def class_close(
     if erase == "oui":
         classwork.erase_pupils(session, school_class)
     return RedirectResponse(f"/classes/{school_class.id}?fermee=1", status_code=303)
+
+
+@router.post("/classes/{class_id}/erase", dependencies=[CSRF])
+def class_erase(
+    request: Request,
+    class_id: uuid.UUID,
+    session: SessionDep,
+    teacher: TeacherPage,
+    confirm: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """A closed class's pseudonyms erased now rather than at the end of the retention period."""
+    school_class = service.class_of_teacher(session, class_id, teacher)
+    if school_class.active or confirm != "oui":
+        return _class_page(
+            request,
+            session,
+            school_class,
+            erase_error="Cochez la case pour confirmer l'effacement des pseudonymes."
+            if not school_class.active
+            else None,
+            status_code=422,
+        )
+    classwork.erase_pupils(session, school_class)
+    return RedirectResponse(f"/classes/{school_class.id}?effaces=1", status_code=303)
 
 
 @router.get("/classes/{class_id}/summary")

@@ -4,6 +4,7 @@ closing the class; the form's French errors; a sentinel kept out."""
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 from collections.abc import Callable
@@ -65,8 +66,17 @@ def test_a_teacher_opens_a_class_shows_its_code_and_sees_the_pupils_sighting(
     assert axe_violations(page) == []
     screenshots(page, "classes-empty")
 
-    page.get_by_label("Nom de la classe").fill("CM1 B")
+    # The name forgotten: said at the field, the school kept.
     page.get_by_label("École").fill("École Basly")
+    page.get_by_role("button", name="Ouvrir la classe").click()
+    expect(page.get_by_label("Nom de la classe")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#name-error")).to_have_text(
+        "Indiquez le nom de la classe, par exemple « CM1 B »."
+    )
+    expect(page.get_by_label("École")).to_have_value("École Basly")
+    assert axe_violations(page) == []
+    screenshots(page, "classes-form-error")
+    page.get_by_label("Nom de la classe").fill("CM1 B")
     page.get_by_role("button", name="Ouvrir la classe").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("CM1 B")
     code = page.locator(".join-code .code-text").inner_text().strip()
@@ -221,6 +231,24 @@ def test_closing_needs_the_confirmation_and_a_form_token(
     assert forged.status_code == 403
     session.refresh(made)
     assert made.active
+
+    # Closed without erasing: the pseudonyms stay until the teacher erases them, confirmed.
+    session.add(Pupil(class_id=made.id, pseudonym="Hérisson 3"))
+    session.flush()
+    closed = client.post(
+        f"/classes/{made.id}/close", data={"csrf_token": token, "confirm": "oui"}, headers=HTML
+    )
+    assert closed.status_code == 200 and "Hérisson 3" in closed.text
+    unconfirmed = client.post(f"/classes/{made.id}/erase", data={"csrf_token": token}, headers=HTML)
+    assert unconfirmed.status_code == 422
+    assert "Cochez la case pour confirmer l'effacement" in html.unescape(unconfirmed.text)
+    erased = client.post(
+        f"/classes/{made.id}/erase", data={"csrf_token": token, "confirm": "oui"}, headers=HTML
+    )
+    assert "Les pseudonymes des élèves sont effacés" in erased.text
+    assert "Hérisson 3" not in erased.text
+    session.expire_all()
+    assert [p.pseudonym for p in session.exec(select(Pupil))] == [None]
 
     # Another teacher's class does not exist for this one.
     assert client.get(f"/classes/{uuid.uuid4()}", headers=HTML).status_code == 404

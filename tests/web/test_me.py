@@ -120,6 +120,13 @@ def test_a_resident_reads_the_cpie_answer_downloads_their_data_and_leaves(
     assert {o["id"] for o in document["observations"]} == {swallow["id"], peacock["id"]}
 
     # Leaving: the password again, the browser's confirmation, then signed out.
+    page.get_by_label("Mot de passe, pour confirmer").fill("pas le bon")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Supprimer mon compte").click()
+    expect(page.locator("#password-error")).to_have_text(
+        "Mot de passe incorrect : votre compte n'a pas été supprimé."
+    )
+    assert axe_violations(page) == []
     page.get_by_label("Mot de passe, pour confirmer").fill(DEFAULT_PASSWORD)
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Supprimer mon compte").click()
