@@ -123,6 +123,14 @@ def pupil_count(session: Session, class_id: uuid.UUID) -> int:
     )
 
 
+def pupil_pseudonyms(session: Session, class_id: uuid.UUID) -> list[str]:
+    """The pseudonyms of the class's pupils not erased yet, in alphabetical order."""
+    pupils = session.exec(
+        select(Pupil).where(col(Pupil.class_id) == class_id, col(Pupil.erased_at).is_(None))
+    )
+    return sorted((p.pseudonym for p in pupils if p.pseudonym), key=str.casefold)
+
+
 def join(
     session: Session, settings: Settings, data: JoinRequest, *, client_ip: str
 ) -> tuple[Pupil, SchoolClass, str, int]:

@@ -59,20 +59,29 @@ def erase_expired_pupils(session: Session, settings: Settings, now: datetime | N
     )
     erased = 0
     for school_class in classes:
-        pupils = select(Pupil.id).where(col(Pupil.class_id) == school_class.id)
-        session.execute(
-            update(Observation)
-            .where(col(Observation.pupil_id).in_(pupils))
-            .values(pupil_id=None, updated_at=now)
-        )
-        session.execute(update(Visit).where(col(Visit.pupil_id).in_(pupils)).values(pupil_id=None))
-        result = session.execute(
-            update(Pupil)
-            .where(col(Pupil.class_id) == school_class.id, col(Pupil.erased_at).is_(None))
-            .values(pseudonym=None, erased_at=now)
-        )
-        erased += getattr(result, "rowcount", 0) or 0
-        school_class.pupils_erased_at = now
-        session.add(school_class)
+        erased += erase_pupils(session, school_class, now)
     session.flush()
     return erased
+
+
+def erase_pupils(session: Session, school_class: SchoolClass, now: datetime | None = None) -> int:
+    """Erase the pseudonyms of a closed class's pupils: at the end of the retention period, or
+    when its teacher chooses to at once on closing it (the caller closes it first). Their
+    observations and visits stay, attributed to the class alone. Returns how many."""
+    now = now or utcnow()
+    pupils = select(Pupil.id).where(col(Pupil.class_id) == school_class.id)
+    session.execute(
+        update(Observation)
+        .where(col(Observation.pupil_id).in_(pupils))
+        .values(pupil_id=None, updated_at=now)
+    )
+    session.execute(update(Visit).where(col(Visit.pupil_id).in_(pupils)).values(pupil_id=None))
+    result = session.execute(
+        update(Pupil)
+        .where(col(Pupil.class_id) == school_class.id, col(Pupil.erased_at).is_(None))
+        .values(pseudonym=None, erased_at=now)
+    )
+    school_class.pupils_erased_at = now
+    session.add(school_class)
+    session.flush()
+    return getattr(result, "rowcount", 0) or 0

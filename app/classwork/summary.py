@@ -245,13 +245,20 @@ h2 { font-size: 1.6rem; margin: 0 0 .6rem; color: #0d47a1; }
 .highlight { font-size: 1.6rem; font-weight: bold; background: #e3f2fd; border-radius: .5rem;
   padding: .6rem 1rem; margin: 0; }
 .highlight small { font-weight: normal; font-size: 1.1rem; color: #37474f; }
-.years { display: grid; grid-template-columns: repeat(auto-fit, minmax(26rem, 1fr));
-  gap: 2rem; margin-bottom: 2rem; }
+.back { font-size: 1.1rem; margin-bottom: .4rem; }
+.back a { color: #0d47a1; }
+/* One year under the other on a classroom projector (1024 px): each table has the width its
+   four columns need on one line; side by side only on a screen wide enough for both. */
+.years { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 40em), 1fr));
+  gap: 1rem 2rem; margin-bottom: 2rem; }
+.new { margin-bottom: 1.5rem; }
+caption { text-align: left; font-size: 1.1rem; color: #37474f; margin-bottom: .3rem; }
 table { width: 100%; border-collapse: collapse; }
 th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid #cfd8dc;
   vertical-align: top; }
-th { background: #eceff1; font-size: 1.05rem; }
+th { background: #eceff1; font-size: 1.05rem; white-space: nowrap; }
 td.n, th.n { text-align: right; white-space: nowrap; }
+td time { white-space: nowrap; }
 tr:nth-child(even) td { background: #fafafa; }
 .sci { display: block; font-size: .8rem; font-style: italic; color: #546e7a; }
 .empty { font-style: italic; color: #616161; }
@@ -260,6 +267,13 @@ tr:nth-child(even) td { background: #fafafa; }
 figure { margin: 2rem 0 0; }
 figure svg { max-width: 100%; height: auto; }
 figcaption { font-size: 1rem; color: #546e7a; }
+@media (max-width: 40rem) {
+  body { font-size: 17px; padding: 1rem 4vw; }
+  h1 { font-size: 2rem; }
+  th, td { padding: .3rem .25rem; }
+  th { white-space: normal; font-size: .9rem; }
+  .highlight { font-size: 1.25rem; }
+}
 """
 
 
@@ -326,6 +340,13 @@ def _new_species(summary: ClassSummary) -> str:
     return f'<section class="new">{heading}<ul>\n{items}\n</ul></section>'
 
 
+def _back_link(back: tuple[str, str] | None) -> str:
+    if back is None:
+        return ""
+    link = f'<a href="{_e(back[0])}">{_e(back[1])}</a>'
+    return f'<nav class="back" aria-label="Retour">{link}</nav>\n'
+
+
 def _inline_svg(svg: bytes, label: str) -> str:
     """The chart as markup in the page: a standalone file's XML prologue has no place there."""
     text = svg.decode("utf-8")
@@ -333,9 +354,10 @@ def _inline_svg(svg: bytes, label: str) -> str:
     return text.replace("<svg", f'<svg role="img" aria-label="{_e(label)}"', 1)
 
 
-def summary_html(summary: ClassSummary) -> str:
+def summary_html(summary: ClassSummary, *, back: tuple[str, str] | None = None) -> str:
     """A whole page that opens from a USB key as well as from the server: its style and its
-    chart are inside it, and every name a person typed is escaped."""
+    chart are inside it, and every name a person typed is escaped. ``back``: a link (address,
+    words) above the title, to the page the teacher came from."""
     name, school = _e(summary.name), _e(summary.school)
     chart_label = f"Nombre compté par espèce en {summary.year} et en {summary.year - 1}"
     this = summary.this_year
@@ -351,10 +373,11 @@ def summary_html(summary: ClassSummary) -> str:
 </head>
 <body>
 <header>
-<h1>{name}</h1>
+{_back_link(back)}<h1>{name}</h1>
 <p class="school">{school}</p>
 <p class="year">Observer la nature · année {summary.year}</p>
 </header>
+<main>
 <div class="highlights">
 {_swallows(summary)}
 <p class="highlight">{_number(species)} espèce{"s" if species > 1 else ""} \
@@ -370,6 +393,7 @@ observée{"s" if species > 1 else ""} cette année</p>
 <figcaption>{_e(chart_label)} : individus (ou nids) comptés, toutes observations \
 additionnées.</figcaption>
 </figure>
+</main>
 </body>
 </html>
 """

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import AppError
 from app.errors_catalogue import catalogue
-from app.web import baselines, docs, exports, login, review, species, stats
+from app.web import baselines, classes, docs, exports, login, me, review, species, stats
 from app.web.auth import LoginRequired, PageForbidden, load_page_user
 from app.web.session import SESSION_COOKIE
 from app.web.templating import HERE, render, set_timezone
@@ -32,6 +32,8 @@ PAGE_ROUTERS = (
     baselines.router,
     stats.router,
     exports.router,
+    classes.router,
+    me.router,
 )
 
 # Paths that are never pages: their errors stay problem+json.
