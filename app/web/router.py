@@ -18,12 +18,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import AppError
 from app.errors_catalogue import catalogue
-from app.web import docs, login
+from app.web import dashboard, docs, login
 from app.web.auth import LoginRequired, PageForbidden, load_page_user
 from app.web.session import SESSION_COOKIE
 from app.web.templating import HERE, render, set_timezone
 
-PAGE_ROUTERS = (login.router, docs.router)
+PAGE_ROUTERS = (login.router, docs.router, dashboard.router)
 
 # Paths that are never pages: their errors stay problem+json.
 NOT_PAGES = ("/api/", "/static/", "/healthz", "/readyz", "/observe/")
