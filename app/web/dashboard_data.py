@@ -19,6 +19,7 @@ import hashlib
 import json
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -45,8 +46,9 @@ from app.surveys.models import Site, Visit
 from app.zones.grid import CELL_1KM, CELL_10KM, cell_of, to_wgs84
 from app.zones.models import Zone
 
-# The tables every figure of the dashboard is read from.
+# The tables every figure of the dashboard is read from; the trend charts read only the survey's.
 SOURCES: tuple[Any, ...] = (Observation, Visit, Site, Baseline, Species, Zone, User)
+SURVEY_SOURCES: tuple[Any, ...] = (Site, Visit, Baseline, Species)
 
 SWALLOWS = ((3696, "Hirondelle rustique"), (459478, "Hirondelle de fenêtre"))
 PHENOLOGY_YEARS = 12
@@ -58,52 +60,77 @@ CELL_SIZES = {Generalisation.grid_1km.value: CELL_1KM, Generalisation.grid_10km.
 V = TypeVar("V")
 
 
-def data_version(session: Session) -> tuple[Any, ...]:
-    return tuple(table_revision(session, model) for model in SOURCES)
+def data_version(session: Session, sources: tuple[Any, ...] = SOURCES) -> tuple[Any, ...]:
+    return tuple(table_revision(session, model) for model in sources)
 
 
 class DashboardCache:
     """Values keyed on ``(database, key)``, valid while the data version they were built
-    from is the database's; the version itself is read at most every ``max_age`` seconds."""
+    from is the database's; the version itself is read at most every ``max_age`` seconds.
+
+    One computation per key at a time: requests arriving while a value is being built wait
+    for it rather than building it again (a crowd after a change costs one computation).
+    """
 
     def __init__(self, size: int = 64) -> None:
         self._size = size
-        self._versions: dict[str, tuple[Hashable, float]] = {}
+        self._versions: dict[Hashable, tuple[Hashable, float]] = {}
         self._entries: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
+        self._building: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()
         self.builds = 0
 
-    def version(self, session: Session, *, max_age: float) -> Hashable:
-        db = database_key(session)
+    def version(
+        self, session: Session, *, max_age: float, sources: tuple[Any, ...] = SOURCES
+    ) -> Hashable:
+        key = (database_key(session), tuple(model.__name__ for model in sources))
         now = time.monotonic()
         with self._lock:
-            known = self._versions.get(db)
+            known = self._versions.get(key)
         if known is not None and now - known[1] < max_age:
             return known[0]
-        current = data_version(session)
+        current = data_version(session, sources)
         with self._lock:
-            self._versions[db] = (current, now)
+            self._versions[key] = (current, now)
         return current
 
-    def get(
-        self, session: Session, key: Hashable, build: Callable[[], V], *, max_age: float
-    ) -> tuple[V, Hashable]:
-        """The value and the version it was built from."""
-        version = self.version(session, max_age=max_age)
-        full_key = (database_key(session), key)
+    def _fresh(self, full_key: Hashable, version: Hashable) -> tuple[bool, Any]:
         with self._lock:
             entry = self._entries.get(full_key)
             if entry is not None and entry[0] == version:
                 self._entries.move_to_end(full_key)
-                return entry[1], version
-        value = build()
+                return True, entry[1]
+        return False, None
+
+    def get(
+        self,
+        session: Session,
+        key: Hashable,
+        build: Callable[[], V],
+        *,
+        max_age: float,
+        sources: tuple[Any, ...] = SOURCES,
+    ) -> tuple[V, Hashable]:
+        """The value and the version it was built from."""
+        version = self.version(session, max_age=max_age, sources=sources)
+        full_key = (database_key(session), key)
+        found, value = self._fresh(full_key, version)
+        if found:
+            return value, version
         with self._lock:
-            self.builds += 1
-            self._entries[full_key] = (version, value)
-            self._entries.move_to_end(full_key)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-        return value, version
+            building = self._building.setdefault(full_key, threading.Lock())
+        with building:
+            found, value = self._fresh(full_key, version)
+            if found:
+                return value, version
+            built = build()
+            with self._lock:
+                self.builds += 1
+                self._entries[full_key] = (version, built)
+                self._entries.move_to_end(full_key)
+                while len(self._entries) > self._size:
+                    self._entries.popitem(last=False)
+        return built, version
 
     def clear(self) -> None:
         with self._lock:
@@ -184,7 +211,16 @@ def build(session: Session, settings: Settings, year: int) -> Dashboard:
         first_returns=_first_returns(session, settings, year),
         comparison_svg=charts.comparison_chart(rows, title=title) if rows else None,
     )
-    dashboard.trend_svgs = _trends(session, settings, compared.items)
+    # The trend charts (TRIM fits, the costliest part) follow the survey's data only: a new
+    # casual observation does not fit them again.
+    charted = tuple(item.species_id for item in compared.items if item.source == "protocol")
+    dashboard.trend_svgs, _ = CACHE.get(
+        session,
+        ("trends", charted, settings.territory_name),
+        lambda: _trends(session, settings, charted),
+        max_age=settings.reference_cache_seconds,
+        sources=SURVEY_SOURCES,
+    )
     features, truncated = map_features(session, year)
     dashboard.map_features = len(features)
     dashboard.map_truncated = truncated
@@ -233,18 +269,16 @@ def _first_returns(session: Session, settings: Settings, year: int) -> list[Firs
 
 
 def _trends(
-    session: Session, settings: Settings, items: list[ComparisonItem]
+    session: Session, settings: Settings, species_ids: tuple[uuid.UUID, ...]
 ) -> dict[int, tuple[str, bytes]]:
     """The trend chart (``/stats/trends.svg``'s defaults) of the first species counted by the
     protocols whose data support one."""
     shown: dict[int, tuple[str, bytes]] = {}
-    for item in items:
+    for species_id in species_ids:
         if len(shown) >= TRENDS_SHOWN:
             break
-        if item.source != "protocol":
-            continue
         request = TrendRequest(
-            species_id=item.species_id,
+            species_id=species_id,
             cd_nom=None,
             zone_id=None,
             model=3,
@@ -260,7 +294,7 @@ def _trends(
             continue
         name = species.vernacular_name or species.scientific_name
         title = f"{name} à {settings.territory_name}"
-        shown[item.cd_nom] = (name, charts.trend_chart(result, title=title))
+        shown[species.cd_ref] = (name, charts.trend_chart(result, title=title))
     return shown
 
 
