@@ -19,12 +19,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import AppError
 from app.errors_catalogue import catalogue
-from app.web import baselines, classes, docs, exports, login, me, review, species, stats
+from app.web import baselines, classes, dashboard, docs, exports, login, me, review, species, stats
 from app.web.auth import LoginRequired, PageForbidden, load_page_user
 from app.web.session import SESSION_COOKIE
 from app.web.templating import HERE, render, set_timezone
 
 PAGE_ROUTERS = (
+    dashboard.router,
     login.router,
     docs.router,
     review.router,
