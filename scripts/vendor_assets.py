@@ -57,13 +57,17 @@ PACKAGES = (
 def vendor(package: Package, workdir: Path) -> None:
     spec = f"{package.name}@{package.version}"
     print(f"==> {spec}", flush=True)
-    tarball = subprocess.run(
-        ["npm", "pack", "--silent", spec],
-        cwd=workdir,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip().splitlines()[-1]
+    tarball = (
+        subprocess.run(
+            ["npm", "pack", "--silent", spec],
+            cwd=workdir,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     unpacked = workdir / package.name
     with tarfile.open(workdir / tarball) as archive:
         archive.extractall(unpacked, filter="data")
