@@ -33,6 +33,7 @@ COMMANDS = [
     "import-baselines",
     "demo",
     "trim",
+    "publish",
     "trends",
     "export",
     "erase-pupils",
