@@ -12,15 +12,14 @@ import os
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio.to_thread
 from fastapi import Depends, Request
-from sqlalchemy import Connection, DateTime, Engine, Table, event
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, DateTime, Engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -319,20 +318,3 @@ def get_session(
         except BaseException:
             session.rollback()
             raise
-
-
-def insert_if_absent(
-    session: Session, table: Table, row: Mapping[str, Any], *, unique: Sequence[str]
-) -> bool:
-    """Inserts ``row`` unless one with the same ``unique`` columns is stored; True when this
-    call inserted it. The database decides (``INSERT ... ON CONFLICT DO NOTHING``), not a prior
-    SELECT, so that two copies of an offline sync racing each other still store one row."""
-    connection = session.connection()
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        insert(table)
-        .values(**row)
-        .on_conflict_do_nothing(index_elements=list(unique))
-        .returning(table.c.id)
-    )
-    return connection.execute(statement).first() is not None

@@ -19,13 +19,8 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime, new_id, utcnow
-
-
-class ObservationStatus(StrEnum):
-    pending = "pending"
-    validated = "validated"
-    rejected = "rejected"
-    needs_info = "needs_info"
+from app.records.models import EDITABLE_STATUSES as EDITABLE_STATUSES
+from app.records.models import ObservationStatus as ObservationStatus
 
 
 class CountUnit(StrEnum):
@@ -36,16 +31,6 @@ class CountUnit(StrEnum):
 def _in(values: type[StrEnum]) -> str:
     return ", ".join(f"'{v.value}'" for v in values)
 
-
-# What its observer may still correct: a validated record then goes back to pending, for the
-# CPIE to look at again; a rejected one stays as it was judged. Visits follow the same rule.
-EDITABLE_STATUSES = frozenset(
-    {
-        ObservationStatus.pending.value,
-        ObservationStatus.needs_info.value,
-        ObservationStatus.validated.value,
-    }
-)
 
 # What the review queue lists; its partial indexes keep the queue's first page fast however
 # many validated records pile up.

@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
@@ -24,11 +23,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from app.core.errors import FieldError
 from app.core.numbers import JSON_NUMBER
 from app.core.patching import refuse_null
 from app.media.schemas import PhotoPublic
 from app.observations.models import CountUnit, ObservationStatus
+from app.records.schemas import BatchResponse as BatchResponse
+from app.records.schemas import BatchResult as BatchResult
+from app.records.schemas import BatchStatus as BatchStatus
 from app.records.schemas import ReviewPublic
 
 MAX_COUNT = 100_000
@@ -327,54 +328,3 @@ class ObservationBatch(BaseModel):
     observations: list[BatchItem] = Field(
         max_length=MAX_BATCH, description=f"At most {MAX_BATCH} observations, each as for POST."
     )
-
-
-class BatchStatus(StrEnum):
-    created = "created"
-    existing = "existing"
-    rejected = "rejected"
-
-
-class BatchResult(BaseModel):
-    client_id: uuid.UUID | None = Field(
-        description="As sent; null when the item carried no readable `client_id`."
-    )
-    status: BatchStatus
-    id: uuid.UUID | None = Field(description="The stored observation; null when rejected.")
-    errors: list[FieldError] = Field(
-        default_factory=list,
-        description="Why the item was rejected; field names are relative to the item.",
-    )
-
-
-class BatchResponse(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "results": [
-                        {
-                            "client_id": EXAMPLE_CLIENT_ID,
-                            "status": "created",
-                            "id": EXAMPLE_OBSERVATION["id"],
-                            "errors": [],
-                        },
-                        {
-                            "client_id": "0e1d2c3b-4a59-4687-9f8e-7d6c5b4a3921",
-                            "status": "rejected",
-                            "id": None,
-                            "errors": [
-                                {
-                                    "field": "latitude",
-                                    "message": "Input should be less than or equal to 90",
-                                    "code": "less_than_equal",
-                                }
-                            ],
-                        },
-                    ]
-                }
-            ]
-        }
-    )
-
-    results: list[BatchResult]

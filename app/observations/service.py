@@ -13,40 +13,25 @@ the same request racing each other still store one row.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-from sqlalchemy import (
-    ColumnElement,
-    Insert,
-    Select,
-    Table,
-    Uuid,
-    any_,
-    bindparam,
-    inspect,
-)
-from sqlalchemy import select as sa_select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
 from app.accounts.models import User
-from app.audit import service as audit
-from app.audit.models import AuditAction, AuditEntity
-from app.audit.service import diff, snapshot
+from app.audit.models import AuditEntity
+from app.audit.service import snapshot
 from app.core.db import new_id, new_ids, utcnow
-from app.core.errors import Conflict, FieldError, Unauthorized, Unprocessable, validation_errors
+from app.core.errors import FieldError, Unauthorized
 from app.core.settings import Settings
-from app.core.validation import item_errors
 from app.core.viewer import Viewer
 from app.media.schemas import present_photo
 from app.media.storage import Storage
 from app.observations import photos as photos_service
 from app.observations.flags import Sighting, flags_of
 from app.observations.models import (
-    EDITABLE_STATUSES,
     CountUnit,
     Observation,
     ObservationStatus,
@@ -72,6 +57,18 @@ from app.observations.visibility import (
     zone_clause,
 )
 from app.records.history import reviews_of
+from app.records.lifecycle import (
+    Capture,
+    audit_update,
+    back_to_review,
+    client_id_of,
+    delete_audited,
+    ensure_editable,
+    live,
+    parse_item,
+    raise_for,
+    rejected,
+)
 from app.records.listing import Listing
 from app.records.models import ReviewTarget
 from app.species import service as species_service
@@ -95,9 +92,8 @@ AUDITED_FIELDS = (
     "deleted_at",
 )
 
-_table = inspect(Observation).local_table
-assert isinstance(_table, Table)
-OBSERVATION_TABLE: Table = _table
+# Stored once per (observer_id, client_id).
+CAPTURE = Capture(Observation, owner="observer_id", in_flight="observation.client_id_in_flight")
 
 # Newest seen first, or oldest change first for sync; the cursor kinds of earlier versions.
 OBSERVATIONS = Listing(Observation, own_time="observed_at", newest_first="o", changes="u")
@@ -141,15 +137,6 @@ def _species_errors(
     return []
 
 
-def _raise_for(errors: list[FieldError]) -> None:
-    if errors:
-        raise Unprocessable(
-            "; ".join(f"{e.field}: {e.message}" for e in errors),
-            code=errors[0].code,
-            errors=errors,
-        )
-
-
 def _resolve_species(
     session: Session, settings: Settings, *, species_id: uuid.UUID | None, cd_nom: int | None
 ) -> Species:
@@ -162,7 +149,7 @@ def _resolve_species(
             species_id=species_id,
             cd_nom=None if species_id is not None else cd_nom,
         )
-    _raise_for(_species_errors(species_id, cd_nom, species))
+    raise_for(_species_errors(species_id, cd_nom, species))
     assert species is not None
     return species
 
@@ -237,92 +224,15 @@ def _present_new(row: Mapping[str, Any], *, cd_nom: int) -> ObservationPublic:
     )
 
 
-def _insert_statement(dialect: str) -> Insert:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(OBSERVATION_TABLE).on_conflict_do_nothing(
-        index_elements=["observer_id", "client_id"]
-    )
-
-
-# Built once: building and hashing the statement per request costs more than running it.
-_INSERT_IF_NEW = {name: _insert_statement(name) for name in ("sqlite", "postgresql")}
-_INSERT_IF_NEW_RETURNING = {
-    name: statement.returning(OBSERVATION_TABLE.c.client_id, OBSERVATION_TABLE.c.id)
-    for name, statement in _INSERT_IF_NEW.items()
-}
-
-
-def _insert_missing(
-    session: Session, rows: Sequence[Mapping[str, Any]]
-) -> dict[uuid.UUID, uuid.UUID]:
-    """Inserts the rows whose ``(observer_id, client_id)`` is not stored yet (rows of one
-    observer).
-
-    Returns ``client_id -> id`` of the rows this call inserted; a row stored meanwhile by a
-    concurrent request is left alone (the database decides, not a prior SELECT).
-    """
-    if not rows:
-        return {}
-    connection = session.connection()
-    dialect = connection.dialect.name
-    if len(rows) == 1:
-        result = connection.execute(_INSERT_IF_NEW_RETURNING[dialect], rows)
-        return dict(result.all())
-    # Several rows: the driver's plain executemany (psycopg pipelines it), where RETURNING
-    # would have SQLAlchemy render one statement of every row's values and read every id back.
-    # The rows' client_ids are distinct, so when as many rows were inserted as sent, they are
-    # all ours; otherwise which ones are is read back.
-    inserted = connection.execute(_INSERT_IF_NEW[dialect], rows).rowcount
-    ours = {row["client_id"]: row["id"] for row in rows}
-    if inserted == len(rows):
-        return ours
-    stored = _stored_ids(session, observer_id=rows[0]["observer_id"], client_ids=ours)
-    return {client_id: id_ for client_id, id_ in stored.items() if ours[client_id] == id_}
-
-
-def _stored_ids(
-    session: Session, *, observer_id: uuid.UUID, client_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, uuid.UUID]:
-    wanted = list(client_ids)
-    if not wanted:
-        return {}
-    dialect = session.connection().dialect.name
-    statement = _STORED_IDS["postgresql" if dialect == "postgresql" else "sqlite"]
-    rows = session.execute(statement, {"observer_id": observer_id, "client_ids": wanted})
-    return {client_id: id_ for client_id, id_ in rows.all()}  # noqa: C416 (Row to pairs)
-
-
-def _stored_ids_statement(dialect: str) -> Select[tuple[uuid.UUID, uuid.UUID]]:
-    """On PostgreSQL ``client_id = ANY(:array)``: one parameter and one statement text
-    whatever the number of ids, where an expanding IN renders and binds one per id."""
-    if dialect == "postgresql":
-        wanted = any_(bindparam("client_ids", type_=postgresql.ARRAY(Uuid)))
-        matches = OBSERVATION_TABLE.c.client_id == wanted
-    else:
-        matches = OBSERVATION_TABLE.c.client_id.in_(bindparam("client_ids", expanding=True))
-    return sa_select(OBSERVATION_TABLE.c.client_id, OBSERVATION_TABLE.c.id).where(
-        OBSERVATION_TABLE.c.observer_id == bindparam("observer_id"), matches
-    )
-
-
-_STORED_IDS = {name: _stored_ids_statement(name) for name in ("sqlite", "postgresql")}
-
-
 def _stored(
     session: Session, *, observer_id: uuid.UUID, client_id: uuid.UUID
 ) -> tuple[Observation, Species]:
-    statement = (
-        select(Observation, Species)
-        .join(Species, col(Species.id) == col(Observation.species_id))
-        .where(col(Observation.observer_id) == observer_id, col(Observation.client_id) == client_id)
+    statement = select(Observation, Species).join(
+        Species, col(Species.id) == col(Observation.species_id)
     )
-    found = session.exec(statement).one_or_none()
-    if found is None:
-        # Only a concurrent request that inserted the row and then rolled back gets here.
-        raise Conflict(
-            "Another request with this client_id was in progress; send it again.",
-            code="observation.client_id_in_flight",
-        )
+    found: tuple[Observation, Species] = CAPTURE.stored(
+        session, statement, owner_id=observer_id, client_id=client_id
+    )
     return found
 
 
@@ -373,7 +283,7 @@ def create_observation(
         flags=flags,
         now=utcnow(),
     )
-    if _insert_missing(session, [row]):
+    if CAPTURE.insert_missing(session, [row]):
         return _present_new(row, cd_nom=species.cd_nom), True
     observation, stored_species = _stored(
         session, observer_id=observer_id, client_id=data.client_id
@@ -390,33 +300,11 @@ def create_observation(
     return presented, False
 
 
-def _client_id_of(item: Any) -> uuid.UUID | None:
-    """The item's ``client_id`` when readable, so that a rejection can be matched to it."""
-    if isinstance(item, Mapping):
-        value = item.get("client_id")
-        if isinstance(value, str):
-            try:
-                return uuid.UUID(value)
-            except ValueError:
-                return None
-    return None
-
-
-def _parse_item(item: Any) -> ObservationCreate | list[FieldError]:
-    if not isinstance(item, Mapping):
-        return [
-            FieldError(
-                field="body",
-                message="Each observation must be a JSON object.",
-                code="observation.not_an_object",
-            )
-        ]
-    if unstorable := item_errors(item):
-        return unstorable
-    try:
-        return ObservationCreate.model_validate(item)
-    except ValidationError as exc:
-        return validation_errors(exc.errors(include_url=False, include_input=False))
+_NOT_AN_OBJECT = FieldError(
+    field="body",
+    message="Each observation must be a JSON object.",
+    code="observation.not_an_object",
+)
 
 
 def create_batch(
@@ -433,7 +321,7 @@ def create_batch(
     An item whose ``client_id`` is already stored (earlier, by a concurrent request, or by an
     earlier item of the same batch) is ``existing`` and changes nothing.
     """
-    parsed = [_parse_item(item) for item in items]
+    parsed = [parse_item(ObservationCreate, item, not_an_object=_NOT_AN_OBJECT) for item in items]
     valid = [p for p in parsed if isinstance(p, ObservationCreate)]
 
     by_id, by_cd_nom = species_service.species_by_keys(
@@ -446,23 +334,19 @@ def create_batch(
     accepted: list[tuple[int, ObservationCreate, Species]] = []
     for i, (item, p) in enumerate(zip(items, parsed, strict=True)):
         if not isinstance(p, ObservationCreate):
-            results[i] = BatchResult(
-                client_id=_client_id_of(item), status=BatchStatus.rejected, id=None, errors=p
-            )
+            results[i] = rejected(client_id_of(item), p)
             continue
         species = by_id.get(p.species_id) if p.species_id is not None else None
         if species is None and p.species_id is None and p.cd_nom is not None:
             species = by_cd_nom.get(p.cd_nom)
         errors = _species_errors(p.species_id, p.cd_nom, species)
         if errors or species is None:
-            results[i] = BatchResult(
-                client_id=p.client_id, status=BatchStatus.rejected, id=None, errors=errors
-            )
+            results[i] = rejected(p.client_id, errors)
             continue
         accepted.append((i, p, species))
 
-    stored = _stored_ids(
-        session, observer_id=observer_id, client_ids={p.client_id for _, p, _ in accepted}
+    stored = CAPTURE.stored_ids(
+        session, owner_id=observer_id, client_ids={p.client_id for _, p, _ in accepted}
     )
     fresh: dict[uuid.UUID, tuple[ObservationCreate, Species]] = {}
     for _, p, species in accepted:
@@ -508,9 +392,9 @@ def create_batch(
     # In client_id order, so that concurrent batches sharing items take their row locks in the
     # same order and wait for each other instead of deadlocking (PostgreSQL).
     rows.sort(key=lambda row: row["client_id"])
-    inserted = _insert_missing(session, rows)
+    inserted = CAPTURE.insert_missing(session, rows)
     lost = [client_id for client_id in fresh if client_id not in inserted]
-    stored.update(_stored_ids(session, observer_id=observer_id, client_ids=lost))
+    stored.update(CAPTURE.stored_ids(session, owner_id=observer_id, client_ids=lost))
 
     reported: set[uuid.UUID] = set()
     for i, p, _ in accepted:
@@ -527,10 +411,7 @@ def create_batch(
             continue
         stored_id = inserted.get(p.client_id) or stored.get(p.client_id)
         if stored_id is None:
-            raise Conflict(
-                "Another request with these client_ids was in progress; send the batch again.",
-                code="observation.client_id_in_flight",
-            )
+            raise CAPTURE.in_flight_error(batch=True)
         results[i] = BatchResult.model_construct(
             client_id=p.client_id, status=BatchStatus.existing, id=stored_id, errors=[]
         )
@@ -539,10 +420,7 @@ def create_batch(
 
 def get_observation(session: Session, observation_id: uuid.UUID) -> Observation | None:
     """The observation, None when unknown or deleted."""
-    observation = session.get(Observation, observation_id)
-    if observation is None or observation.deleted_at is not None:
-        return None
-    return observation
+    return live(session, Observation, observation_id)
 
 
 def read_observation(
@@ -564,11 +442,7 @@ def update_observation(
 ) -> ObservationPublic:
     """Applies a PATCH of the observer's; the public position, zone, species and flags follow,
     and a validated observation goes back to pending for another review."""
-    if observation.status not in EDITABLE_STATUSES:
-        raise Conflict(
-            f"An observation that is {observation.status} can no longer be edited.",
-            code="observation.not_editable",
-        )
+    ensure_editable(observation, kind="An observation", code="observation.not_editable")
     before = snapshot(observation, AUDITED_FIELDS)
     changes = data.model_fields_set
     if changes & {"species_id", "cd_nom"}:
@@ -618,19 +492,15 @@ def update_observation(
             )
         ],
     )[0]
-    if observation.status == ObservationStatus.validated.value:
-        observation.status = ObservationStatus.pending.value
-    observation.updated_at = utcnow()
-    changed = diff(before, snapshot(observation, AUDITED_FIELDS))
-    if changed:
-        audit.record(
-            session,
-            actor_id=editor.id,
-            entity=AuditEntity.observation,
-            entity_id=observation.id,
-            action=AuditAction.update,
-            changes=changed,
-        )
+    back_to_review(observation)
+    audit_update(
+        session,
+        actor=editor,
+        entity=AuditEntity.observation,
+        record=observation,
+        before=before,
+        after=snapshot(observation, AUDITED_FIELDS),
+    )
     session.add(observation)
     session.flush()
     photos = photos_service.photos_of(session, observation_id=observation.id)
@@ -644,19 +514,7 @@ def delete_observation(
     """Soft delete: the row stays, so that phones syncing with ``updated_since`` learn of it.
     Its photos go for good (rows now, files once the deletion is committed)."""
     photos_service.delete_observation_photos(session, storage, observation_id=observation.id)
-    now = utcnow()
-    observation.deleted_at = now
-    observation.updated_at = now
-    audit.record(
-        session,
-        actor_id=actor.id,
-        entity=AuditEntity.observation,
-        entity_id=observation.id,
-        action=AuditAction.delete,
-        changes={"deleted_at": [None, now]},
-    )
-    session.add(observation)
-    session.flush()
+    delete_audited(session, observation, actor=actor, entity=AuditEntity.observation)
 
 
 # --- lists -----------------------------------------------------------------------------------

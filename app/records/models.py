@@ -1,8 +1,8 @@
-"""Review decisions: the history of what the CPIE's ecologists decided about each record.
+"""Review statuses and decisions: where a record stands, and what the CPIE's ecologists decided.
 
-The record's own ``status`` says where it stands now; this table says how it got there (who,
-when, which decision, with which comment), so that an observer reads every comment made on their
-observation and the CPIE can answer for each validation.
+The record's own ``status`` says where it stands now; the decisions' table says how it got there
+(who, when, which decision, with which comment), so that an observer reads every comment made on
+their observation and the CPIE can answer for each validation.
 """
 
 from __future__ import annotations
@@ -15,6 +15,26 @@ from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Uuid
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime, new_id, utcnow
+
+
+# Where a record (an observation, a survey visit) stands in review, under the name the API has
+# always published. (No docstring: it would become the enum's description in the OpenAPI.)
+class ObservationStatus(StrEnum):
+    pending = "pending"
+    validated = "validated"
+    rejected = "rejected"
+    needs_info = "needs_info"
+
+
+# What its observer may still correct: a validated record then goes back to pending, for the
+# CPIE to look at again; a rejected one stays as it was judged. Every kind of record follows it.
+EDITABLE_STATUSES = frozenset(
+    {
+        ObservationStatus.pending.value,
+        ObservationStatus.needs_info.value,
+        ObservationStatus.validated.value,
+    }
+)
 
 
 class Decision(StrEnum):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -36,6 +37,7 @@ STAFF_ONLY: Responses = {
     401: problem_doc("No valid access token."),
     403: problem_doc("Not an ecologist or admin."),
 }
+Route = TypeVar("Route", bound=Callable[..., Any])
 INVALID: Responses = {422: problem_doc("Invalid input; `errors` names each field at fault.")}
 
 DECISION_EFFECT = (
@@ -140,12 +142,25 @@ def list_flags() -> list[FlagPublic]:
     return service.all_flags()
 
 
-@router.post(
+def _review_route(
+    path: str, model: type[Any], summary: str, missing: str
+) -> Callable[[Route], Route]:
+    """The route of a decision on one kind of record: the same answer codes for every kind."""
+    decorator: Callable[[Route], Route] = router.post(
+        path,
+        response_model=model,
+        summary=summary,
+        description=DECISION_EFFECT,
+        responses={**STAFF_ONLY, 404: problem_doc(missing), **INVALID},
+    )
+    return decorator
+
+
+@_review_route(
     "/observations/{observation_id}/review",
-    response_model=ObservationPublic,
-    summary="Review an observation",
-    description=DECISION_EFFECT,
-    responses={**STAFF_ONLY, 404: problem_doc("No such observation."), **INVALID},
+    ObservationPublic,
+    "Review an observation",
+    "No such observation.",
 )
 def review_observation(
     body: ReviewRequest,
@@ -158,13 +173,7 @@ def review_observation(
     )
 
 
-@router.post(
-    "/visits/{visit_id}/review",
-    response_model=VisitPublic,
-    summary="Review a survey visit",
-    description=DECISION_EFFECT,
-    responses={**STAFF_ONLY, 404: problem_doc("No such visit."), **INVALID},
-)
+@_review_route("/visits/{visit_id}/review", VisitPublic, "Review a survey visit", "No such visit.")
 def review_visit(
     body: ReviewRequest,
     found: VisibleVisit,

@@ -5,7 +5,7 @@ answers in the order sent; the sites and species it names are read once for the 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -13,13 +13,17 @@ from sqlmodel import Session, col, select
 from app.core.errors import FieldError
 from app.core.settings import Settings
 from app.core.viewer import Viewer
-from app.observations.schemas import BatchResponse, BatchResult, BatchStatus
+from app.records.lifecycle import client_id_of, parse_item, rejected
+from app.records.schemas import BatchResponse, BatchResult, BatchStatus
 from app.surveys.checks import check_counts, species_lookup
-from app.surveys.common import parse_item
 from app.surveys.models import Site
 from app.surveys.schemas import VisitBatchItem
 from app.surveys.visits import insert_visit, may_add_visit
 from app.surveys.yearly import SiteKind
+
+_NOT_AN_OBJECT = FieldError(
+    field="body", message="Each item must be a JSON object.", code="visit.not_an_object"
+)
 
 
 def _batch_sites(
@@ -51,7 +55,7 @@ def add_visits(
     session: Session, settings: Settings, *, observer: Viewer, items: Sequence[Any]
 ) -> BatchResponse:
     """Stores the valid visits of a batch; answers for each item, in the order sent."""
-    parsed = [parse_item(VisitBatchItem, item) for item in items]
+    parsed = [parse_item(VisitBatchItem, item, not_an_object=_NOT_AN_OBJECT) for item in items]
     valid = [p for p in parsed if isinstance(p, VisitBatchItem)]
     sites_by_id, sites_by_client_id = _batch_sites(session, observer, valid)
     by_id, by_cd_nom = species_lookup(session, settings, (c for p in valid for c in p.counts))
@@ -59,14 +63,7 @@ def add_visits(
     results: list[BatchResult] = []
     for item, p in zip(items, parsed, strict=True):
         if not isinstance(p, VisitBatchItem):
-            client_id = item.get("client_id") if isinstance(item, Mapping) else None
-            try:
-                readable = uuid.UUID(client_id) if isinstance(client_id, str) else None
-            except ValueError:
-                readable = None
-            results.append(
-                BatchResult(client_id=readable, status=BatchStatus.rejected, id=None, errors=p)
-            )
+            results.append(rejected(client_id_of(item), p))
             continue
         site = (
             sites_by_id.get(p.site_id)
@@ -76,22 +73,12 @@ def add_visits(
         if site is None or not may_add_visit(observer, site):
             field = "site_id" if p.site_id is not None else "site_client_id"
             message = "No site of yours has this id."
-            results.append(
-                BatchResult(
-                    client_id=p.client_id,
-                    status=BatchStatus.rejected,
-                    id=None,
-                    errors=[FieldError(field=field, message=message, code="visit.unknown_site")],
-                )
-            )
+            error = FieldError(field=field, message=message, code="visit.unknown_site")
+            results.append(rejected(p.client_id, [error]))
             continue
         counts, errors = check_counts(SiteKind(site.kind), p.counts, by_id, by_cd_nom)
         if errors:
-            results.append(
-                BatchResult(
-                    client_id=p.client_id, status=BatchStatus.rejected, id=None, errors=errors
-                )
-            )
+            results.append(rejected(p.client_id, errors))
             continue
         visit_id, created = insert_visit(
             session,

@@ -16,7 +16,7 @@ from app.core.deps import SessionDep
 from app.core.errors import Forbidden, NotFound
 from app.core.pagination import UpdatedSinceQuery, parse_updated_since
 from app.core.viewer import Viewer, is_staff
-from app.observations.models import ObservationStatus
+from app.records.models import ObservationStatus
 from app.surveys import sites, visits
 from app.surveys.models import Site, Visit
 from app.surveys.sites import SiteFilters, can_see_site

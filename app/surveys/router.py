@@ -13,7 +13,7 @@ from app.accounts.dependencies import PUPILS_ADMITTED, CurrentUser, CurrentViewe
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_doc
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
-from app.observations.schemas import BatchResponse
+from app.records.schemas import BatchResponse
 from app.surveys import presenting, site_values, sites, visits
 from app.surveys.batch import add_visits
 from app.surveys.dependencies import (

@@ -33,7 +33,6 @@ from shapely.validation import explain_validity
 
 from app.core.numbers import JSON_NUMBER
 from app.core.patching import refuse_null
-from app.observations.models import ObservationStatus
 from app.observations.schemas import (
     EARLIEST_OBSERVED_AT,
     FUTURE_TOLERANCE,
@@ -46,6 +45,7 @@ from app.observations.schemas import (
     check_text,
     require_text,
 )
+from app.records.models import ObservationStatus
 from app.surveys.models import VisitFlag, Wind
 from app.surveys.yearly import SiteKind
 

@@ -13,7 +13,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.core.settings import Settings
-from app.observations.models import ObservationStatus
+from app.records.models import ObservationStatus
 from app.species.models import Species
 from app.surveys.models import Site, Visit, VisitCount
 from app.surveys.schemas import YearlyItem, YearlyResponse

@@ -16,11 +16,12 @@ from typing import Any
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
-from app.core.db import insert_if_absent, new_id, utcnow
-from app.core.errors import Conflict, FieldError
+from app.core.db import new_id, utcnow
+from app.core.errors import FieldError
 from app.core.settings import Settings
 from app.core.viewer import Viewer, is_staff
-from app.surveys.common import SITES, raise_for, table_of
+from app.records.lifecycle import live, raise_for, tombstone
+from app.surveys.common import SITE_CAPTURE, SITES
 from app.surveys.models import Site, Visit
 from app.surveys.presenting import present_site
 from app.surveys.schemas import (
@@ -37,20 +38,6 @@ from app.zones import service as zones_service
 
 def can_see_site(viewer: Viewer | None, site: Site) -> bool:
     return viewer is not None and (viewer.id == site.owner_id or is_staff(viewer))
-
-
-SITE_TABLE = table_of(Site)
-
-
-def _stored_site(session: Session, *, owner_id: uuid.UUID, client_id: uuid.UUID) -> Site:
-    statement = select(Site).where(col(Site.owner_id) == owner_id, col(Site.client_id) == client_id)
-    site = session.exec(statement).one_or_none()
-    if site is None:
-        raise Conflict(
-            "Another request with this client_id was in progress; send it again.",
-            code="site.client_id_in_flight",
-        )
-    return site
 
 
 def create_site(
@@ -82,18 +69,17 @@ def create_site(
         "updated_at": now,
         "deleted_at": None,
     }
-    created = insert_if_absent(session, SITE_TABLE, row, unique=("owner_id", "client_id"))
-    if created:
+    if SITE_CAPTURE.insert_missing(session, [row]):
         return present_site(Site.model_validate(row)), True
-    return present_site(_stored_site(session, owner_id=owner_id, client_id=data.client_id)), False
+    stored: Site = SITE_CAPTURE.stored(
+        session, select(Site), owner_id=owner_id, client_id=data.client_id
+    )
+    return present_site(stored), False
 
 
 def get_site(session: Session, site_id: uuid.UUID) -> Site | None:
     """The site, None when unknown or deleted."""
-    site = session.get(Site, site_id)
-    if site is None or site.deleted_at is not None:
-        return None
-    return site
+    return live(session, Site, site_id)
 
 
 def update_site(
@@ -126,12 +112,8 @@ def delete_site(session: Session, *, site: Site) -> None:
     for visit in session.exec(
         select(Visit).where(col(Visit.site_id) == site.id, col(Visit.deleted_at).is_(None))
     ):
-        visit.deleted_at = now
-        visit.updated_at = now
-        session.add(visit)
-    site.deleted_at = now
-    site.updated_at = now
-    session.add(site)
+        tombstone(session, visit, now)
+    tombstone(session, site, now)
     session.flush()
 
 

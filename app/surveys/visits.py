@@ -14,17 +14,24 @@ from sqlalchemy import ColumnElement, or_
 from sqlmodel import Session, col, select
 
 from app.accounts.models import User
-from app.audit import service as audit
-from app.audit.models import AuditAction, AuditEntity
-from app.audit.service import diff, snapshot
-from app.core.db import insert_if_absent, new_id, utcnow
-from app.core.errors import Conflict
+from app.audit.models import AuditEntity
+from app.audit.service import snapshot
+from app.core.db import new_id, utcnow
 from app.core.settings import Settings
 from app.core.viewer import Viewer, is_staff
-from app.observations.models import EDITABLE_STATUSES, ObservationStatus
+from app.records.lifecycle import (
+    audit_update,
+    back_to_review,
+    delete_audited,
+    ensure_editable,
+    live,
+    raise_for,
+    table_of,
+)
+from app.records.models import ObservationStatus
 from app.species.models import Species
 from app.surveys.checks import check_counts, flags_for, species_lookup
-from app.surveys.common import VISITS, raise_for, table_of
+from app.surveys.common import VISIT_CAPTURE, VISITS
 from app.surveys.models import Site, Visit, VisitCount
 from app.surveys.presenting import counts_of, present_visit, read_visit
 from app.surveys.schemas import (
@@ -51,7 +58,6 @@ VISIT_AUDITED_FIELDS = (
     "deleted_at",
 )
 
-VISIT_TABLE = table_of(Visit)
 COUNT_TABLE = table_of(VisitCount)
 
 
@@ -80,19 +86,6 @@ def _weather_columns(weather: Weather | None) -> dict[str, Any]:
         "wind": weather.wind.value if weather and weather.wind else None,
         "cloud_pct": weather.cloud_pct if weather else None,
     }
-
-
-def _stored_visit(session: Session, *, observer_id: uuid.UUID, client_id: uuid.UUID) -> Visit:
-    statement = select(Visit).where(
-        col(Visit.observer_id) == observer_id, col(Visit.client_id) == client_id
-    )
-    visit = session.exec(statement).one_or_none()
-    if visit is None:
-        raise Conflict(
-            "Another request with this client_id was in progress; send it again.",
-            code="visit.client_id_in_flight",
-        )
-    return visit
 
 
 def insert_visit(
@@ -126,8 +119,10 @@ def insert_visit(
         "updated_at": now,
         "deleted_at": None,
     }
-    if not insert_if_absent(session, VISIT_TABLE, row, unique=("observer_id", "client_id")):
-        stored = _stored_visit(session, observer_id=observer_id, client_id=data.client_id)
+    if not VISIT_CAPTURE.insert_missing(session, [row]):
+        stored: Visit = VISIT_CAPTURE.stored(
+            session, select(Visit), owner_id=observer_id, client_id=data.client_id
+        )
         return stored.id, False
     rows = _count_rows(row["id"], kind, counts)
     if rows:
@@ -172,8 +167,8 @@ def may_add_visit(user: Viewer, site: Site) -> bool:
 
 def get_visit(session: Session, visit_id: uuid.UUID) -> tuple[Visit, Site] | None:
     """The visit and its site, None when unknown or deleted."""
-    visit = session.get(Visit, visit_id)
-    if visit is None or visit.deleted_at is not None:
+    visit = live(session, Visit, visit_id)
+    if visit is None:
         return None
     site = session.get(Site, visit.site_id)
     assert site is not None
@@ -199,11 +194,7 @@ def update_visit(
 ) -> VisitPublic:
     """Applies a PATCH of the observer's; ``counts``, when given, replaces the visit's, and a
     validated visit goes back to pending for another review."""
-    if visit.status not in EDITABLE_STATUSES:
-        raise Conflict(
-            f"A visit that is {visit.status} can no longer be edited.",
-            code="visit.not_editable",
-        )
+    ensure_editable(visit, kind="A visit", code="visit.not_editable")
     kind = SiteKind(site.kind)
     changes = data.model_fields_set
     before = snapshot(visit, VISIT_AUDITED_FIELDS)
@@ -225,40 +216,20 @@ def update_visit(
         for name, value in _weather_columns(data.weather).items():
             setattr(visit, name, value)
     visit.flags = flags_for(kind, visit.started_at, settings.tz)
-    if visit.status == ObservationStatus.validated.value:
-        visit.status = ObservationStatus.pending.value
-    visit.updated_at = utcnow()
+    back_to_review(visit)
     session.add(visit)
     session.flush()
     after = snapshot(visit, VISIT_AUDITED_FIELDS)
     after["counts"] = _counts_snapshot(session, visit.id)
-    changed = diff(before, after)
-    if changed:
-        audit.record(
-            session,
-            actor_id=editor.id,
-            entity=AuditEntity.visit,
-            entity_id=visit.id,
-            action=AuditAction.update,
-            changes=changed,
-        )
+    audit_update(
+        session, actor=editor, entity=AuditEntity.visit, record=visit, before=before, after=after
+    )
     return read_visit(session, visit=visit, site=site)
 
 
 def delete_visit(session: Session, *, visit: Visit, actor: User) -> None:
-    now = utcnow()
-    visit.deleted_at = now
-    visit.updated_at = now
-    session.add(visit)
-    audit.record(
-        session,
-        actor_id=actor.id,
-        entity=AuditEntity.visit,
-        entity_id=visit.id,
-        action=AuditAction.delete,
-        changes={"deleted_at": [None, now]},
-    )
-    session.flush()
+    """Soft delete, audited: phones syncing with ``updated_since`` learn of it."""
+    delete_audited(session, visit, actor=actor, entity=AuditEntity.visit)
 
 
 @dataclass(frozen=True, slots=True)
