@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
 from app.accounts.models import User
+from app.accounts.schemas import looks_like_contact
 from app.core.db import Database
 from app.core.viewer import Viewer, is_staff
 from app.media.models import ObservationPhoto
@@ -44,16 +44,6 @@ from app.zones.models import Zone
 
 CHUNK_ROWS = 1000
 E = TypeVar("E")
-
-# What a display name must not be published as: an e-mail address, or a phone number (eight
-# digits or more, with the usual separators). Checked on every output, older accounts included.
-_EMAIL_LIKE = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+|[^\s@]+@[^\s@]+$")
-_PHONE_LIKE = re.compile(r"(?:\+|00)?\d(?:[\s./()-]*\d){7,}")
-
-
-def looks_like_contact(name: str) -> bool:
-    """Whether a display name would give its owner's e-mail address or phone number away."""
-    return bool(_EMAIL_LIKE.search(name) or _PHONE_LIKE.search(name))
 
 
 def observer_pseudonym(observer_id: uuid.UUID | None, key: bytes = b"") -> str:

@@ -326,3 +326,25 @@ def test_publish_builds_a_snapshot_anyone_can_download(
 @pytest.fixture
 def world(client: TestClient, session: Session, settings: Settings) -> World:
     return build_world(client, session, settings)
+
+
+# --- display names that give a contact away are refused -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["camille@laposte.net", "Camille (06 12 34 56 78)", "+33612345678", "Camille x@y"]
+)
+def test_a_display_name_that_is_an_address_is_refused_at_registration_and_edit(
+    client: TestClient, session: Session, settings: Settings, world: World, name: str
+) -> None:
+    body = {"email": f"{uuid.uuid4().hex[:8]}@example.net", "password": "un mot de passe long"}
+    answer = client.post("/auth/register", json={**body, "display_name": name})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"][0]["code"] == "user.display_name_contact"
+    fine = client.post("/auth/register", json={**body, "display_name": "Camille, rue 12"})
+    assert fine.status_code == 201, fine.text
+    mine = auth_headers(world.observer, settings)
+    edit = client.patch("/me", json={"display_name": name}, headers=mine)
+    assert edit.status_code == 422, edit.text
+    assert edit.json()["errors"][0]["code"] == "user.display_name_contact"
+    assert client.get("/me", headers=mine).json()["display_name"] == "Camille"
