@@ -504,6 +504,12 @@ def export_command(
     if not output.parent.exists():
         raise _fail(f"the folder {output.parent} does not exist")
     settings = _load_settings()
+    if format_ == "sinp" and settings.sinp_dataset_id is None:
+        err.print(
+            "[yellow]warning:[/] jddMetaId is the derived default, which no SINP platform "
+            "knows: register the dataset with the regional platform's metadata application and "
+            "set SENTINELLES_SINP_DATASET_ID to the UUID it gives (docs/open-data.md)."
+        )
     with _engine(settings) as engine:
         db = Database(engine)
         with db.session() as session:
@@ -566,6 +572,71 @@ def export_command(
             ("observations", f"{total:,}"),
             ("file", str(output)),
             ("size", f"{written / 1024:,.1f} KiB"),
+        ],
+    )
+
+
+@cli.command("publish")
+def publish_command(
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir",
+            "-o",
+            help="Where the snapshot is kept (default: SENTINELLES_OPEN_DATA_DIR, which "
+            "GET /api/v1/open-data serves).",
+            file_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Publish the open-data snapshot: a GBIF-ready Darwin Core Archive, a CSV and a GeoJSON.
+
+    Validated data only. The archive has an Event core (the protocols' visits with their
+    sampling protocol and effort, and each casual sighting), an Occurrence extension and a
+    Simple Multimedia extension (each photo with its own licence, creator and public URL).
+    Sensitive species and homes (gardens) are at their Lambert-93 grid cell, with
+    informationWithheld and dataGeneralizations; observers appear by a stable pseudonym.
+
+    The new snapshot is written beside the current one and replaces it in one atomic rename:
+    the previous one is served until then. Refuses while SENTINELLES_DATASET_CONTACT_EMAIL is
+    still the placeholder. See docs/open-data.md for sending it to GBIF.
+    """
+    from app.core.db import Database
+    from app.exports import publish
+
+    settings = _load_settings()
+    for problem in publish.problems(settings):
+        raise _fail(problem)
+    with _engine(settings) as engine:
+        db = Database(engine)
+        total = publish.planned_rows(db, settings)
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+        ) as progress:
+            task = progress.add_task("Publishing the open data", total=total)
+            try:
+                snapshot = publish.publish(
+                    db,
+                    settings,
+                    root=output_dir,
+                    on_rows=lambda n: progress.advance(task, n),
+                )
+            except AppError as exc:
+                _print_problem(exc)
+                raise typer.Exit(code=1) from None
+    for warning in snapshot.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
+    _summary(
+        "Open data published",
+        [
+            ("folder", str(snapshot.directory)),
+            *((f.name, f"{f.records:,} records, {f.size / 1024:,.1f} KiB") for f in snapshot.files),
+            ("licence", snapshot.licence),
         ],
     )
 

@@ -15,6 +15,7 @@ from app.baselines import errors as baselines
 from app.classes import errors as classes
 from app.core import catalogue as core
 from app.core.catalogue import ErrorSpec
+from app.exports import errors as exports
 from app.media import errors as media
 from app.observations import errors as observations
 from app.privacy import errors as privacy
@@ -38,6 +39,7 @@ DECLARATIONS: tuple[ModuleType, ...] = (
     stats,
     baselines,
     zones,
+    exports,
 )
 
 

@@ -27,6 +27,7 @@ from app.core.middleware import BodySizeLimit
 from app.core.routing import add_schemas
 from app.core.settings import Settings, get_settings
 from app.core.validation import StorableText
+from app.exports.router import open_data_router
 from app.exports.router import router as exports_router
 from app.health.router import router as health_router
 from app.observations.photos_router import router as photos_router
@@ -173,6 +174,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         review_router,
         baselines_router,
         exports_router,
+        open_data_router,
         classes_router,
         classwork_router,
         invitations_router,

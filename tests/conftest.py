@@ -108,6 +108,7 @@ def app_settings(media_dir: Path) -> Settings:
         argon2_time_cost=1,
         argon2_memory_kib=8,
         media_dir=media_dir,
+        open_data_dir=media_dir.parent / "open-data",
         reference_cache_seconds=0,
     )
 

@@ -42,6 +42,13 @@ ERRORS = (
         "Sign-up with an address another account uses.",
     ),
     E(
+        "user.display_name_contact",
+        422,
+        "Choisissez un nom d'affichage qui ne soit ni une adresse e-mail ni un numéro de "
+        "téléphone : il est visible des autres participants.",
+        "Field-level: the display name looks like an e-mail address or a phone number.",
+    ),
+    E(
         "auth.email_invalid",
         422,
         "Cette adresse e-mail n'est pas valable.",

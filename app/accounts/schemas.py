@@ -53,6 +53,27 @@ def normalise_email(value: str) -> str:
     return email
 
 
+# What a display name must not be: it is shown to others and written in the exports, so an
+# e-mail address or a phone number (nine digits or more, whatever separates them) would give its
+# owner's contact away. The exports apply the same rule to older accounts.
+CONTACT_EMAIL_LIKE = re.compile(r"\S+@\S+")
+CONTACT_PHONE_LIKE = re.compile(r"(?:\+|00)?\d(?:[\s./()-]*\d){8,}")
+
+
+def looks_like_contact(value: str) -> bool:
+    """Whether a display name looks like an e-mail address or a phone number."""
+    return bool(CONTACT_EMAIL_LIKE.search(value) or CONTACT_PHONE_LIKE.search(value))
+
+
+def check_display_name(value: str) -> str:
+    if looks_like_contact(value):
+        raise PydanticCustomError(
+            "user.display_name_contact",
+            "A display name must not be an e-mail address or a phone number.",
+        )
+    return value
+
+
 def check_password(value: str) -> str:
     if len(value) < PASSWORD_MIN_LENGTH:
         raise PydanticCustomError(
@@ -88,7 +109,12 @@ Password = Annotated[
 DisplayName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=DISPLAY_NAME_MAX_LENGTH),
-    Field(examples=["Camille"]),
+    AfterValidator(check_display_name),
+    Field(
+        examples=["Camille"],
+        description="Shown to others and in the exports: refused when it looks like an e-mail "
+        "address or a phone number (`user.display_name_contact`).",
+    ),
 ]
 
 

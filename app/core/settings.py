@@ -254,6 +254,15 @@ class Settings(BaseSettings):
     )
     """The dataset's identifier (`datasetID`, SINP `jddMetaId`). Unset: a UUID derived from the
     territory's name, stable from one export to the next."""
+    sinp_dataset_id: uuid.UUID | None = Field(
+        default=None, examples=["4d331cae-65e4-4948-b0b2-a11bc5bb46c2"]
+    )
+    """The SINP dataset (`jddMetaId`) the regional platform registered for these data (its
+    metadata application gives the UUID). Unset: `SENTINELLES_DATASET_ID`'s value or the derived
+    one, which no platform knows: `sentinelles export --format sinp` then warns."""
+    open_data_dir: Path = Path("./var/open-data")
+    """Where `sentinelles publish` keeps the open-data snapshot that `GET /open-data` serves
+    (the Darwin Core Archive, CSV and GeoJSON of the validated records)."""
     sinp_public_status: Literal["Pu", "Re", "Ac", "Pr", "NSP"] = "Pr"
     """SINP `dSPublique`: who the data belong to (`Pr` a private body, such as an association;
     `Pu` public)."""
@@ -346,6 +355,17 @@ class Settings(BaseSettings):
         if database is not None:
             return database.parent / "secret-key"
         return self.media_dir.parent / "secret-key"
+
+    @property
+    def sinp_dataset_uuid(self) -> uuid.UUID:
+        return self.sinp_dataset_id or self.dataset_uuid
+
+    @property
+    def dataset_contact_is_placeholder(self) -> bool:
+        """Whether the dataset's contact is still the shipped example (nothing to publish)."""
+        email = self.dataset_contact_email.strip().lower()
+        domain = email.rpartition("@")[2]
+        return not email or domain in ("example.org", "example.com", "example.net")
 
     @property
     def dataset_uuid(self) -> uuid.UUID:

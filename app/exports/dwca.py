@@ -31,11 +31,12 @@ from __future__ import annotations
 import json
 import math
 import re
+import tempfile
 import uuid
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import IO, cast
 from xml.etree import ElementTree as ET
 
@@ -43,12 +44,13 @@ import shapely
 from shapely.geometry import shape
 
 from app.core.settings import Settings
-from app.exports.rows import ObservationRow, Taxon, VisitRow
+from app.exports.rows import ObservationRow, Photo, Taxon, VisitRow, decimals_for
 
 PIECE_ROWS = 250
 
 DWC = "http://rs.tdwg.org/dwc/terms/"
 DCTERMS = "http://purl.org/dc/terms/"
+GBIF_MULTIMEDIA = "http://rs.gbif.org/terms/1.0/Multimedia"
 TEXT_NS = "http://rs.tdwg.org/dwc/text/"
 EML_NS = "eml://ecoinformatics.org/eml-2.1.1"
 EML_SCHEMA = "http://rs.gbif.org/schema/eml-gbif-profile/1.1/eml.xsd"
@@ -133,6 +135,8 @@ EVENT_TERMS = (
     DWC + "coordinateUncertaintyInMeters",
     DWC + "footprintWKT",
     DWC + "footprintSRS",
+    DWC + "informationWithheld",
+    DWC + "dataGeneralizations",
 )
 OCCURRENCE_TERMS = (
     DWC + "eventID",
@@ -158,6 +162,21 @@ OCCURRENCE_TERMS = (
     DWC + "informationWithheld",
     DWC + "dataGeneralizations",
 )
+
+# GBIF Simple Multimedia: one row per photo, with its own licence and creator.
+MULTIMEDIA_TERMS = (
+    DCTERMS + "type",
+    DCTERMS + "format",
+    DCTERMS + "identifier",
+    DCTERMS + "references",
+    DCTERMS + "title",
+    DCTERMS + "created",
+    DCTERMS + "creator",
+    DCTERMS + "license",
+    DCTERMS + "rightsHolder",
+)
+HOME_WITHHELD = "Precise location withheld: the site is a private home (a garden)"
+HOME_GENERALISED = "Coordinates generalised to the 1 km Lambert-93 grid cell"
 
 # Tabs and line breaks (Unicode's too: some readers split lines on them) end a column or a row.
 _BREAKS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
@@ -189,8 +208,19 @@ def _uncertainty(metres: float | None, default: float) -> str:
     return _decimal(max(metres, 1.0), 1)
 
 
-def _instant(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _instant(at: datetime, tz: tzinfo = UTC) -> str:
+    """ISO 8601 to the second: the territory's local time with its offset (``tz``), so that a
+    sighting at 00:30 on 1 July is on 1 July here as in every other export; ``Z`` in UTC."""
+    local = at.astimezone(tz)
+    if local.utcoffset() == timedelta(0) and tz is UTC:
+        return local.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return local.isoformat(timespec="seconds")
+
+
+def _coordinate(value: float, uncertainty_m: float) -> str:
+    """A coordinate to the decimals its uncertainty supports (a 10 km cell's centre to the
+    hundred metres, a GPS fix to the metre)."""
+    return _decimal(value, decimals_for(uncertainty_m))
 
 
 def _metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -265,8 +295,8 @@ def _line(values: Sequence[object]) -> bytes:
     return ("\t".join(clean(v) for v in values) + "\n").encode("utf-8", "replace")
 
 
-def _header(terms: Sequence[str]) -> bytes:
-    return _line([t.rsplit("/", 1)[-1] for t in terms])
+def _header(terms: Sequence[str], key: str = "") -> bytes:
+    return _line(([key] if key else []) + [t.rsplit("/", 1)[-1] for t in terms])
 
 
 # --- what the passes remember -------------------------------------------------------------------
@@ -298,11 +328,15 @@ class _Campaign:
 
 @dataclass
 class _Seen:
+    taxa: dict[int, Taxon] = field(default_factory=dict)
     extent: _Extent = field(default_factory=_Extent)
     first: datetime | None = None
     last: datetime | None = None
     campaigns: dict[tuple[int, str], _Campaign] = field(default_factory=dict)
     visits: set[uuid.UUID] = field(default_factory=set)
+    events: int = 0
+    occurrences: int = 0
+    media: int = 0
 
     def when(self, start: datetime, end: datetime) -> None:
         self.first = start if self.first is None else min(self.first, start)
@@ -321,6 +355,9 @@ class _Place:
 
 
 def _site_place(visit: VisitRow) -> _Place:
+    if visit.accuracy_m is not None and visit.accuracy_m > 0:
+        # Generalised (a home, a sensitive species): the cell says it all, no footprint.
+        return _Place(visit.latitude, visit.longitude, math.ceil(visit.accuracy_m), "")
     reach = float(SITE_UNCERTAINTY_M)
     footprint = ""
     if visit.geometry:
@@ -341,12 +378,13 @@ def _observation_place(row: ObservationRow) -> _Place:
     return _Place(row.latitude, row.longitude, accuracy, "")
 
 
-def _visit_dates(visit: VisitRow) -> tuple[datetime, datetime, str]:
-    start = visit.started_at.astimezone(UTC)
+def _visit_dates(visit: VisitRow, tz: tzinfo = UTC) -> tuple[datetime, datetime, str]:
+    """The visit's start and end in the territory's time, and its ``eventDate``."""
+    start = visit.started_at.astimezone(tz)
     if visit.duration_min <= 0:
-        return start, start, _instant(start)
+        return start, start, _instant(start, tz)
     end = start + timedelta(minutes=visit.duration_min)
-    return start, end, f"{_instant(start)}/{_instant(end)}"
+    return start, end, f"{_instant(start, tz)}/{_instant(end, tz)}"
 
 
 def _effort(visit: VisitRow) -> str:
@@ -372,7 +410,7 @@ def _changed_since(row: ObservationRow, at: datetime) -> bool:
 
 def _visit_event(visit: VisitRow, settings: Settings, seen: _Seen) -> list[object]:
     place = _site_place(visit)
-    start, end, event_date = _visit_dates(visit)
+    start, end, event_date = _visit_dates(visit, settings.tz)
     seen.visits.add(visit.id)
     seen.when(start, end)
     seen.extent.add(place.latitude, place.longitude)
@@ -384,7 +422,9 @@ def _visit_event(visit: VisitRow, settings: Settings, seen: _Seen) -> list[objec
     campaign.reach_m = max(campaign.reach_m, place.uncertainty_m)
     # A garden is a home: its name may be its household's, the point says enough.
     locality = (
-        f"Garden, {settings.territory_name}" if visit.site_kind == "garden" else visit.site_name
+        f"Garden, {settings.territory_name}"
+        if visit.site_kind == "garden"
+        else (settings.territory_name if visit.withheld else visit.site_name)
     )
     return [
         f"urn:uuid:{visit.id}",
@@ -400,11 +440,13 @@ def _visit_event(visit: VisitRow, settings: Settings, seen: _Seen) -> list[objec
         _effort(visit),
         f"urn:uuid:{visit.site_id}",
         locality,
-        _decimal(place.latitude),
-        _decimal(place.longitude),
+        _coordinate(place.latitude, place.uncertainty_m),
+        _coordinate(place.longitude, place.uncertainty_m),
         _uncertainty(place.uncertainty_m, SITE_UNCERTAINTY_M),
         place.footprint,
         "EPSG:4326" if place.footprint else "",
+        visit.withheld,
+        visit.generalisations,
     ]
 
 
@@ -426,24 +468,26 @@ def _campaign_event(campaign: _Campaign, settings: Settings) -> list[object]:
         "",
         "",
         settings.territory_name,
-        _decimal(latitude),
-        _decimal(longitude),
+        _coordinate(latitude, reach),
+        _coordinate(longitude, reach),
         _uncertainty(math.ceil(reach), SITE_UNCERTAINTY_M),
+        "",
+        "",
         "",
         "",
     ]
 
 
-def _observation_event(row: ObservationRow, seen: _Seen) -> list[object]:
+def _observation_event(row: ObservationRow, seen: _Seen, tz: tzinfo = UTC) -> list[object]:
     place = _observation_place(row)
-    at = row.observed_at.astimezone(UTC)
+    at = row.observed_at.astimezone(tz)
     seen.when(at, at)
     seen.extent.add(place.latitude, place.longitude)
     return [
         f"urn:uuid:{row.id}",
         "",
         "Observation",
-        _instant(at),
+        _instant(at, tz),
         at.year,
         at.month,
         at.day,
@@ -453,12 +497,18 @@ def _observation_event(row: ObservationRow, seen: _Seen) -> list[object]:
         "",
         "",
         row.zone_name or "",
-        _decimal(place.latitude),
-        _decimal(place.longitude),
+        _coordinate(place.latitude, place.uncertainty_m),
+        _coordinate(place.longitude, place.uncertainty_m),
         _uncertainty(place.uncertainty_m, OBSERVATION_UNCERTAINTY_M),
         "",
         "",
+        WITHHELD if row.generalised else "",
+        _generalisation(row.taxon) if row.generalised else "",
     ]
+
+
+def _generalisation(taxon: Taxon) -> str:
+    return GENERALISATIONS.get(taxon.generalisation, "Coordinates generalised")
 
 
 # --- occurrence.txt -----------------------------------------------------------------------------
@@ -478,6 +528,8 @@ def _occurrence(
     status: str,
     media: str = "",
     generalised: bool = False,
+    withheld: str = "",
+    generalisations: str = "",
     settings: Settings,
 ) -> list[object]:
     count = max(count, 0)
@@ -500,8 +552,8 @@ def _occurrence(
         taxon.kingdom or GROUP_KINGDOMS.get(taxon.group, ""),
         taxon.vernacular_name or "",
         event_date,
-        _decimal(place.latitude),
-        _decimal(place.longitude),
+        _coordinate(place.latitude, place.uncertainty_m),
+        _coordinate(place.longitude, place.uncertainty_m),
         _uncertainty(place.uncertainty_m, default_uncertainty),
         individuals,
         quantity,
@@ -510,14 +562,14 @@ def _occurrence(
         observer,
         VERIFICATION.get(status, "unverified"),
         media,
-        WITHHELD if generalised else "",
-        GENERALISATIONS.get(taxon.generalisation, "Coordinates generalised") if generalised else "",
+        WITHHELD if generalised else withheld,
+        _generalisation(taxon) if generalised else generalisations,
     ]
 
 
 def _visit_occurrences(visit: VisitRow, settings: Settings) -> Iterator[list[object]]:
     place = _site_place(visit)
-    _, _, event_date = _visit_dates(visit)
+    _, _, event_date = _visit_dates(visit, settings.tz)
     nests = visit.site_kind == "nest_site"
     figures = [(c.taxon, c.count) for c in visit.counts]
     figures += [(taxon, 0) for taxon in visit.absent] if visit.complete else []
@@ -533,6 +585,8 @@ def _visit_occurrences(visit: VisitRow, settings: Settings) -> Iterator[list[obj
             nests=nests,
             observer=visit.observer,
             status=visit.status,
+            withheld=visit.withheld,
+            generalisations=visit.generalisations,
             settings=settings,
         )
 
@@ -542,7 +596,7 @@ def _observation_occurrence(row: ObservationRow, settings: Settings) -> list[obj
         event_id=f"urn:uuid:{row.id}",
         occurrence_id=f"urn:uuid:{row.id}",
         taxon=row.taxon,
-        event_date=_instant(row.observed_at),
+        event_date=_instant(row.observed_at, settings.tz),
         place=_observation_place(row),
         default_uncertainty=OBSERVATION_UNCERTAINTY_M,
         count=row.count,
@@ -553,6 +607,27 @@ def _observation_occurrence(row: ObservationRow, settings: Settings) -> list[obj
         generalised=row.generalised,
         settings=settings,
     )
+
+
+# --- multimedia.txt -----------------------------------------------------------------------------
+
+
+def _photo_row(row: ObservationRow, photo: Photo, tz: tzinfo) -> list[object]:
+    """A photo under its own licence and by its own creator, which need not be the record's."""
+    licence = LICENCES.get(photo.licence, ("", ""))[0] or photo.licence
+    title = row.taxon.vernacular_name or row.taxon.scientific_name
+    return [
+        f"urn:uuid:{row.id}",
+        "StillImage",
+        photo.media_type,
+        photo.url,
+        "",
+        f"{title} ({row.taxon.scientific_name})",
+        _instant(photo.created, tz) if photo.created else "",
+        photo.creator or row.observer,
+        licence,
+        photo.creator or row.observer,
+    ]
 
 
 # --- meta.xml and eml.xml -----------------------------------------------------------------------
@@ -578,7 +653,10 @@ def _file_section(
     key: str,
     terms: Sequence[str],
     constants: Sequence[tuple[str, str]],
+    first_term: int = 0,
 ) -> None:
+    """A file's section of ``meta.xml``: its key in column 0, its terms from ``first_term`` on
+    (0 when the key column is a term too, as ``eventID``)."""
     section = _sub(
         parent,
         tag,
@@ -591,7 +669,7 @@ def _file_section(
     )
     _sub(_sub(section, "files"), "location", location)
     _sub(section, key, index="0")
-    for index, term in enumerate(terms):
+    for index, term in enumerate(terms, first_term):
         _sub(section, "field", index=str(index), term=term)
     for term, value in constants:
         _sub(section, "field", term=term, default=clean(value))
@@ -631,6 +709,16 @@ def meta_xml(settings: Settings) -> bytes:
             (DWC + "datasetID", dataset_id),
             (DCTERMS + "license", licence),
         ],
+    )
+    _file_section(
+        root,
+        "extension",
+        GBIF_MULTIMEDIA,
+        "multimedia.txt",
+        "coreid",
+        MULTIMEDIA_TERMS,
+        [(DCTERMS + "publisher", settings.dataset_publisher)],
+        first_term=1,
     )
     return _xml(root)
 
@@ -690,7 +778,7 @@ def eml_xml(settings: Settings, generated_at: datetime, seen: _Seen) -> bytes:
     _sub(dataset, "title", settings.dataset_title, **{"xml:lang": "fr"})
     _party(dataset, "creator", settings)
     _party(dataset, "metadataProvider", settings)
-    published = generated_at.astimezone(UTC).date()
+    published = generated_at.astimezone(settings.tz).date()
     _sub(dataset, "pubDate", published.isoformat())
     _sub(dataset, "language", "fr")
     _para(dataset, "abstract", settings.dataset_abstract)
@@ -735,7 +823,7 @@ def eml_xml(settings: Settings, generated_at: datetime, seen: _Seen) -> bytes:
         QUALITY.format(publisher=settings.dataset_publisher),
     )
     gbif = _sub(_sub(_sub(root, "additionalMetadata"), "metadata"), "gbif")
-    _sub(gbif, "dateStamp", generated_at.astimezone(UTC).isoformat(timespec="seconds"))
+    _sub(gbif, "dateStamp", generated_at.astimezone(settings.tz).isoformat(timespec="seconds"))
     _sub(gbif, "hierarchyLevel", "dataset")
     return _xml(root)
 
@@ -759,14 +847,117 @@ def _coverage(settings: Settings, seen: _Seen) -> ET.Element | None:
     _sub(bounds, "northBoundingCoordinate", _decimal(box.north))
     _sub(bounds, "southBoundingCoordinate", _decimal(box.south))
     dates = _sub(_sub(coverage, "temporalCoverage"), "rangeOfDates")
-    first: date = seen.first.astimezone(UTC).date()
-    last: date = seen.last.astimezone(UTC).date()
+    first: date = seen.first.astimezone(settings.tz).date()
+    last: date = seen.last.astimezone(settings.tz).date()
     _sub(_sub(dates, "beginDate"), "calendarDate", first.isoformat())
     _sub(_sub(dates, "endDate"), "calendarDate", last.isoformat())
+    if seen.taxa:
+        taxonomic = _sub(coverage, "taxonomicCoverage")
+        kingdoms = sorted(
+            {t.kingdom or GROUP_KINGDOMS.get(t.group, "") for t in seen.taxa.values()} - {""}
+        )
+        _sub(
+            taxonomic,
+            "generalTaxonomicCoverage",
+            f"{len(seen.taxa)} taxa (TAXREF) of the kingdoms {', '.join(kingdoms)}: birds of "
+            "the nest counts, butterflies of the garden counts and the species residents report.",
+        )
+        for taxon in sorted(seen.taxa.values(), key=lambda t: t.scientific_name):
+            classification = _sub(taxonomic, "taxonomicClassification")
+            _sub(
+                classification,
+                "taxonRankName",
+                RANKS.get((taxon.rank or "").upper(), "species"),
+            )
+            _sub(classification, "taxonRankValue", taxon.scientific_name)
+            if taxon.vernacular_name:
+                _sub(classification, "commonName", taxon.vernacular_name)
     return coverage
 
 
 # --- the archive --------------------------------------------------------------------------------
+
+
+def _members(
+    archive: zipfile.ZipFile,
+    take: Callable[[], bytes],
+    observations: Callable[[], Iterable[ObservationRow]],
+    visits: Callable[[], Iterable[VisitRow]],
+    settings: Settings,
+    generated_at: datetime,
+    seen: _Seen,
+) -> Iterator[bytes]:
+    """Write every member of the archive into ``archive``, yielding what ``take`` hands over
+    every :data:`PIECE_ROWS` rows.
+
+    No member is forced to ZIP64: written to an unseekable sink, zipfile then follows each
+    member with a 32-bit data descriptor, which every streaming reader accepts (Java's
+    ``ZipInputStream``, GBIF's tools, refuses a ZIP64 local header whose sizes come after the
+    data). Written to a file, zipfile goes back and puts the sizes in the local headers."""
+    tz = settings.tz
+
+    def rows_out(out: IO[bytes], lines: Iterable[Sequence[object]]) -> Iterator[bytes]:
+        for n, values in enumerate(lines, 1):
+            out.write(_line(values))
+            if n % PIECE_ROWS == 0:
+                piece = take()
+                if piece:
+                    yield piece
+
+    def events() -> Iterator[Sequence[object]]:
+        for visit in visits():
+            seen.events += 1
+            yield _visit_event(visit, settings, seen)
+        for key in sorted(seen.campaigns):
+            seen.events += 1
+            yield _campaign_event(seen.campaigns[key], settings)
+        for row in observations():
+            if not _changed_since(row, generated_at):
+                seen.events += 1
+                yield _observation_event(row, seen, tz)
+
+    def occurrences() -> Iterator[Sequence[object]]:
+        for visit in visits():
+            if visit.id in seen.visits:
+                for line in _visit_occurrences(visit, settings):
+                    seen.occurrences += 1
+                    yield line
+                for count in visit.counts:
+                    seen.taxa.setdefault(count.taxon.cd_nom, count.taxon)
+        for row in observations():
+            if not _changed_since(row, generated_at):
+                seen.occurrences += 1
+                seen.taxa.setdefault(row.taxon.cd_nom, row.taxon)
+                for photo in row.photos:
+                    seen.media += 1
+                    photos.write(_line(_photo_row(row, photo, tz)))
+                yield _observation_occurrence(row, settings)
+
+    # The photos are met with their observations in the occurrences' pass: their lines wait
+    # in a spooled file (in memory up to a megabyte, on disk beyond) rather than a third
+    # reading of every observation.
+    photos = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 (closed below)
+
+    with archive.open(_member("meta.xml", generated_at), "w") as out:
+        out.write(meta_xml(settings))
+    with photos:
+        for name, terms, lines in (
+            ("event.txt", EVENT_TERMS, events),
+            ("occurrence.txt", OCCURRENCE_TERMS, occurrences),
+        ):
+            with archive.open(_member(name, generated_at), "w") as out:
+                out.write(_header(terms))
+                yield from rows_out(out, lines())
+        with archive.open(_member("multimedia.txt", generated_at), "w") as out:
+            out.write(_header(MULTIMEDIA_TERMS, key="coreid"))
+            photos.seek(0)
+            while chunk := photos.read(1 << 16):
+                out.write(chunk)
+                piece = take()
+                if piece:
+                    yield piece
+    with archive.open(_member("eml.xml", generated_at), "w") as out:
+        out.write(eml_xml(settings, generated_at, seen))
 
 
 def dwca_pieces(
@@ -778,42 +969,32 @@ def dwca_pieces(
 ) -> Iterator[bytes]:
     """The archive's bytes, a piece every :data:`PIECE_ROWS` rows; joined, a valid zip."""
     sink = _Sink()
-    seen = _Seen()
-
-    def rows_out(out: IO[bytes], lines: Iterable[Sequence[object]]) -> Iterator[bytes]:
-        for n, values in enumerate(lines, 1):
-            out.write(_line(values))
-            if n % PIECE_ROWS == 0:
-                piece = sink.take()
-                if piece:
-                    yield piece
-
-    def events() -> Iterator[Sequence[object]]:
-        for visit in visits():
-            yield _visit_event(visit, settings, seen)
-        for key in sorted(seen.campaigns):
-            yield _campaign_event(seen.campaigns[key], settings)
-        for row in observations():
-            if not _changed_since(row, generated_at):
-                yield _observation_event(row, seen)
-
-    def occurrences() -> Iterator[Sequence[object]]:
-        for visit in visits():
-            if visit.id in seen.visits:
-                yield from _visit_occurrences(visit, settings)
-        for row in observations():
-            if not _changed_since(row, generated_at):
-                yield _observation_occurrence(row, settings)
-
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        with archive.open(_member("meta.xml", generated_at), "w") as out:
-            out.write(meta_xml(settings))
-        with archive.open(_member("event.txt", generated_at), "w", force_zip64=True) as out:
-            out.write(_header(EVENT_TERMS))
-            yield from rows_out(out, events())
-        with archive.open(_member("occurrence.txt", generated_at), "w", force_zip64=True) as out:
-            out.write(_header(OCCURRENCE_TERMS))
-            yield from rows_out(out, occurrences())
-        with archive.open(_member("eml.xml", generated_at), "w") as out:
-            out.write(eml_xml(settings, generated_at, seen))
+        yield from _members(
+            archive, sink.take, observations, visits, settings, generated_at, _Seen()
+        )
     yield sink.take()
+
+
+@dataclass(frozen=True)
+class ArchiveCounts:
+    events: int
+    occurrences: int
+    media: int
+
+
+def write_dwca(
+    file: IO[bytes],
+    observations: Callable[[], Iterable[ObservationRow]],
+    visits: Callable[[], Iterable[VisitRow]],
+    *,
+    settings: Settings,
+    generated_at: datetime,
+) -> ArchiveCounts:
+    """The archive written to a seekable file: every local header then holds its member's sizes
+    and CRC (no data descriptor), which the simplest streaming reader can follow."""
+    seen = _Seen()
+    with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for _ in _members(archive, lambda: b"", observations, visits, settings, generated_at, seen):
+            pass
+    return ArchiveCounts(seen.events, seen.occurrences, seen.media)

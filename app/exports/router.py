@@ -8,18 +8,20 @@ runs, ``app.classes.scope``). Open data for the public is another matter, built 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse, StreamingResponse
 
 from app.accounts.dependencies import EcologistUser
 from app.accounts.models import User
 from app.core.deps import SettingsDep
-from app.core.errors import problem_doc
+from app.core.errors import NotFound, problem_doc
 from app.core.settings import Settings
 from app.core.viewer import Viewer
-from app.exports import service
+from app.exports import publish, service
+from app.exports.schemas import OpenDataFile, OpenDataSnapshot
 from app.exports.service import ExportFormat
 from app.observations.dependencies import ObservationFiltersDep
 from app.observations.schemas import ObservationFilters
@@ -150,3 +152,98 @@ _file_export(
     "`nivVal` (from the review status). ",
     media_type="text/csv",
 )
+
+
+# --- the open-data snapshot ---------------------------------------------------------------------
+
+open_data_router = APIRouter(prefix="/open-data", tags=["open data"])
+OPEN_DATA_FILE = Literal["dwca.zip", "observations.csv", "observations.geojson"]
+
+
+def _snapshot_answer(snapshot: publish.Snapshot | None, request: Request) -> OpenDataSnapshot:
+    if snapshot is None:
+        return OpenDataSnapshot(generated_at=None)
+    base = str(request.url_for("open_data_file", name="dwca.zip")).rsplit("/", 1)[0]
+    return OpenDataSnapshot(
+        generated_at=snapshot.generated_at,
+        licence=snapshot.licence,
+        dataset_id=snapshot.dataset_id,
+        files=[OpenDataFile(url=f"{base}/{f.name}", **asdict(f)) for f in snapshot.files],
+        warnings=snapshot.warnings,
+    )
+
+
+@router.post(
+    "/publish",
+    status_code=201,
+    summary="Publish the open-data snapshot",
+    description="Builds the snapshot `GET /open-data` serves to anyone, from validated data "
+    "only: a Darwin Core Archive (Event core with the protocols' visits and the casual "
+    "sightings, Occurrence and Simple Multimedia extensions), a CSV and a GeoJSON of the "
+    "sightings. Sensitive species and homes (gardens) at their grid cell, with "
+    "`informationWithheld`/`dataGeneralizations`; observers by a stable pseudonym. The previous "
+    "snapshot is served until the new one is complete. For ecologists and admins; 409 while "
+    "the dataset's contact is still the placeholder, or while another build runs. Answers the "
+    "new snapshot, as `GET /open-data` will.",
+    response_model=OpenDataSnapshot,
+    responses={
+        401: RESPONSES[401],
+        403: RESPONSES[403],
+        409: problem_doc(
+            "The dataset's contact is a placeholder (`open_data.contact_placeholder`), or a "
+            "build runs (`open_data.publish_running`)."
+        ),
+    },
+)
+def publish_open_data(
+    request: Request, settings: SettingsDep, viewer: EcologistUser
+) -> OpenDataSnapshot:
+    snapshot = publish.publish(request.app.state.db, settings)
+    return _snapshot_answer(snapshot, request)
+
+
+@open_data_router.get(
+    "",
+    summary="The open-data snapshot's files",
+    description="Anyone, no token: the files of the last published snapshot (`POST "
+    "/exports/publish`, `sentinelles publish`) with their size, SHA-256, record count, licence "
+    "and date; `generated_at` is null and `files` empty until one is published. Reads no "
+    "database.",
+    response_model=OpenDataSnapshot,
+)
+def open_data(request: Request, settings: SettingsDep) -> OpenDataSnapshot:
+    return _snapshot_answer(publish.current(settings), request)
+
+
+@open_data_router.get(
+    "/{name}",
+    name="open_data_file",
+    summary="A file of the open-data snapshot",
+    description="Anyone, no token: `dwca.zip`, `observations.csv` or `observations.geojson` "
+    "of the current snapshot, served from disk with `ETag` (its SHA-256) and "
+    "`Last-Modified`; `If-None-Match` answers 304. 404 before anything is published.",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {t: {} for t in publish.FILES.values()}},
+        304: {"description": "Not modified (`If-None-Match` holds the current `ETag`)."},
+        404: problem_doc("Nothing published yet (`open_data.not_found`)."),
+    },
+)
+def open_data_file(name: OPEN_DATA_FILE, request: Request, settings: SettingsDep) -> Response:
+    snapshot = publish.current(settings)
+    published = snapshot.file(name) if snapshot is not None else None
+    if snapshot is None or snapshot.directory is None or published is None:
+        raise NotFound("Nothing of that name is published yet.", code="open_data.not_found")
+    etag = f'"{published.sha256}"'
+    headers = {"ETag": etag, "Cache-Control": "public, max-age=300"}
+    asked = request.headers.get("if-none-match", "")
+    if etag in [tag.strip() for tag in asked.split(",")] or asked.strip() == "*":
+        return Response(status_code=304, headers=headers)
+    path = snapshot.directory / name
+    return FileResponse(
+        path,
+        media_type=published.media_type,
+        filename=f"sentinelles-{name}",
+        headers=headers,
+        stat_result=path.stat(),
+    )

@@ -15,6 +15,9 @@ for their observer and staff only, the generalised one for everyone else. Survey
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import math
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +29,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
 from app.accounts.models import User
+from app.accounts.schemas import looks_like_contact
 from app.core.db import Database
 from app.core.viewer import Viewer, is_staff
 from app.media.models import ObservationPhoto
@@ -40,6 +44,22 @@ from app.zones.models import Zone
 
 CHUNK_ROWS = 1000
 E = TypeVar("E")
+
+
+def observer_pseudonym(observer_id: uuid.UUID | None, key: bytes = b"") -> str:
+    """A stable identifier for an observer that says nothing of them: a keyed hash of their
+    account id (the key is the deployment's secret, so nobody can link it to an account id
+    seen elsewhere). The same from one export to the next while the secret stays."""
+    digest = hmac.new(key, f"observer:{observer_id}".encode(), hashlib.sha256).hexdigest()
+    return f"Sentinelle {digest[:10]}"
+
+
+def published_observer(name: str, observer_id: uuid.UUID | None, key: bytes = b"") -> str:
+    """The name an export writes for an observer: their display name, unless it looks like an
+    e-mail address or a phone number, which are replaced by the pseudonym."""
+    if looks_like_contact(name):
+        return observer_pseudonym(observer_id, key)
+    return name
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +81,9 @@ class Taxon:
 class Photo:
     url: str
     licence: str
+    media_type: str = ""
+    creator: str = ""  # the observer as published: pseudonym, never an address
+    created: datetime | None = None
 
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, and one is made
@@ -82,6 +105,8 @@ class ObservationRow:
     observer: str  # the pseudonym
     updated_at: datetime
     photos: tuple[Photo, ...] = ()
+    observer_id: uuid.UUID | None = None
+    observer_role: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +136,12 @@ class VisitRow:
     # A complete visit counted every species of its protocol: those counted at the site at
     # some visit but not at this one were absent (the yearly rules' zeros).
     absent: tuple[Taxon, ...] = field(default=())
+    observer_id: uuid.UUID | None = None
+    # Set when the site's position is generalised (a home, a sensitive species counted there):
+    # the uncertainty is then the cell's, and these say why in the published records.
+    accuracy_m: float | None = None
+    withheld: str = ""
+    generalisations: str = ""
 
 
 def _taxon(species: Any) -> Taxon:
@@ -197,8 +228,10 @@ def observation_rows(
     filters: ObservationFilters,
     base_url: str,
     chunk: int = CHUNK_ROWS,
+    observer_key: bytes = b"",
 ) -> Iterator[ObservationRow]:
-    """The observations ``viewer`` may see under ``filters``, oldest first."""
+    """The observations ``viewer`` may see under ``filters``, oldest first. ``observer_key``
+    keys the pseudonyms of observers whose display name looks like an address."""
     taxa: dict[int, Taxon] = {}
     base = base_url.rstrip("/") + PHOTOS_PATH
     # Who sees this row exactly, decided by the database: a boolean per row rather than the
@@ -220,6 +253,8 @@ def observation_rows(
             col(Zone.code).label("zone_code"),
             col(Zone.name).label("zone_name"),
             col(User.display_name).label("observer"),
+            col(Observation.observer_id).label("observer_id"),
+            col(User.role).label("observer_role"),
         )
         .join(Species, col(Species.id) == col(Observation.species_id))
         .join(User, col(User.id) == col(Observation.observer_id))
@@ -238,23 +273,29 @@ def observation_rows(
                 sa_select(Species).where(col(Species.cd_nom).in_(list(missing)))
             ):
                 taxa[species.cd_nom] = _taxon(species)
-        for photo_id, observation_id, licence in session.execute(
+        for photo_id, observation_id, licence, media_type, created in session.execute(
             sa_select(
                 col(ObservationPhoto.id),
                 col(ObservationPhoto.observation_id),
                 col(ObservationPhoto.licence),
+                col(ObservationPhoto.media_type),
+                col(ObservationPhoto.created_at),
             )
             .where(col(ObservationPhoto.observation_id).in_([r.id for r in rows]))
             .order_by(col(ObservationPhoto.observation_id), col(ObservationPhoto.position))
         ):
-            photos.setdefault(observation_id, []).append(Photo(f"{base}/{photo_id}", licence))
+            photos.setdefault(observation_id, []).append(
+                Photo(f"{base}/{photo_id}", licence, media_type, "", created)
+            )
         return photos
 
     order = (col(Observation.observed_at), col(Observation.id))
     pages = _pages(db, statement, order, lambda r: (r.observed_at, r.id), chunk, photos_of)
     for rows, photos in pages:
         for row in rows:
-            yield _observation_row(row, taxa[row.cd_nom], bool(row.exact), photos.get(row.id, ()))
+            yield _observation_row(
+                row, taxa[row.cd_nom], bool(row.exact), photos.get(row.id, ()), observer_key
+            )
 
 
 _OBSERVATION_COLUMNS = (
@@ -275,7 +316,7 @@ _OBSERVATION_COLUMNS = (
 
 
 def _observation_row(
-    obs: Any, taxon: Taxon, exact: bool, photos: Sequence[Photo]
+    obs: Any, taxon: Taxon, exact: bool, photos: Sequence[Photo], observer_key: bytes = b""
 ) -> ObservationRow:
     if exact:
         lat, lon, accuracy, generalised = obs.latitude, obs.longitude, obs.accuracy_m, False
@@ -293,6 +334,10 @@ def _observation_row(
                 generalisation=taxon.generalisation,
             )
             lat, lon, accuracy, generalised = late.latitude, late.longitude, late.accuracy_m, True
+    if generalised:
+        # The cell's centre to the metre it stands for, not to fifteen decimals.
+        lat, lon = rounded(lat, accuracy), rounded(lon, accuracy)
+    observer = published_observer(obs.observer, obs.observer_id, observer_key)
     return ObservationRow(
         id=obs.id,
         observed_at=obs.observed_at,  # UTC, as every stored instant
@@ -307,10 +352,27 @@ def _observation_row(
         zone_code=None if generalised else obs.zone_code,
         zone_name=None if generalised else obs.zone_name,
         status=obs.status,
-        observer=obs.observer,
+        observer=observer,
         updated_at=obs.updated_at,
-        photos=tuple(photos),
+        photos=tuple(
+            Photo(p.url, p.licence, p.media_type, p.creator or observer, p.created) for p in photos
+        ),
+        observer_id=obs.observer_id,
+        observer_role=obs.observer_role,
     )
+
+
+def decimals_for(uncertainty_m: float | None) -> int:
+    """The decimals of a degree a position of this uncertainty supports: one more than the
+    place where a degree's step (about 111 km) falls under the uncertainty, seven at most."""
+    if uncertainty_m is None or not math.isfinite(uncertainty_m) or uncertainty_m <= 0:
+        return 5
+    return max(1, min(7, math.ceil(math.log10(111_320 / uncertainty_m)) + 1))
+
+
+def rounded(value: float, uncertainty_m: float | None) -> float:
+    """A coordinate rounded to what its uncertainty supports."""
+    return round(value, decimals_for(uncertainty_m))
 
 
 def visit_rows(
@@ -319,6 +381,7 @@ def visit_rows(
     viewer: Viewer | None,
     filters: ObservationFilters,
     chunk: int = CHUNK_ROWS,
+    observer_key: bytes = b"",
 ) -> Iterator[VisitRow]:
     """The survey visits ``viewer`` may see (their own sites', or every site for staff) under
     the same filters: status (validated by default), year of the visit (UTC, as the lists),
@@ -412,7 +475,8 @@ def visit_rows(
                 observers=visit.observers,
                 complete=visit.complete,
                 status=visit.status,
-                observer=observer,
+                observer=published_observer(observer, visit.observer_id, observer_key),
+                observer_id=visit.observer_id,
                 counts=tuple(VisitCountRow(taxa[sid], figure) for sid, figure in figures.items()),
                 absent=tuple(taxa[sid] for sid in counted_at.get(site.id, ()) if sid not in figures)
                 if visit.complete

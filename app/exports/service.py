@@ -6,6 +6,7 @@ here, before the first byte is sent: once a streamed answer has begun, its statu
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +55,14 @@ def _encoded(pieces: Iterator[str]) -> Iterator[bytes]:
             yield piece.encode("utf-8")
 
 
+def observer_key(settings: Settings) -> bytes:
+    """The key of the observers' pseudonyms: derived from the deployment's secret, so that a
+    pseudonym cannot be computed from an account id by anyone else."""
+    return hashlib.sha256(
+        b"sentinelles-observer-pseudonym:" + settings.secret_key.encode()
+    ).digest()
+
+
 def filename(kind: ExportFormat, settings: Settings, at: datetime) -> str:
     territory = "".join(c if c.isalnum() else "-" for c in settings.territory_name.lower())
     return f"sentinelles-{territory}-{at:%Y%m%d}-{SUFFIXES[kind]}"
@@ -80,7 +89,9 @@ def export(
     now = utcnow()
 
     def observations() -> Iterator[ObservationRow]:
-        rows = observation_rows(db, viewer=viewer, filters=filters, base_url=base)
+        rows = observation_rows(
+            db, viewer=viewer, filters=filters, base_url=base, observer_key=observer_key(settings)
+        )
         if on_rows is None:
             yield from rows
             return
@@ -101,15 +112,18 @@ def export(
             tabular.sinp_pieces(
                 observations(),
                 tz=tz,
-                dataset_id=str(settings.dataset_uuid),
+                dataset_id=str(settings.sinp_dataset_uuid),
                 public_status=settings.sinp_public_status,
                 taxref_version=settings.taxref_version,
+                organisation=settings.dataset_publisher,
             )
         )
     else:
         pieces = dwca.dwca_pieces(
             observations,
-            lambda: visit_rows(db, viewer=viewer, filters=filters),
+            lambda: visit_rows(
+                db, viewer=viewer, filters=filters, observer_key=observer_key(settings)
+            ),
             settings=settings,
             generated_at=now,
         )

@@ -203,6 +203,8 @@ SINP_COLUMNS = (
     "nomCite",
     "dateDebut",
     "dateFin",
+    "heureDebut",
+    "heureFin",
     "cdNom",
     "cdRef",
     "versionTAXREF",
@@ -215,13 +217,24 @@ SINP_COLUMNS = (
     "objDenbr",
     "typDenbr",
     "obsId",
+    "obsNomOrg",
     "detId",
     "natObjGeo",
     "WKT",
+    "precisGeo",
     "sensiNiveau",
     "diffusionNiveauPrecision",
     "dEEFloutage",
     "nivVal",
+    # The descriptive nomenclatures of the standard, as their codes: what a sighting of the
+    # application says (or does not say) of the organism.
+    "ocEtatBio",
+    "ocNat",
+    "ocSex",
+    "ocStade",
+    "ocStatBio",
+    "preuveOui",
+    "preuvNum",
 )
 # SINP sensitivity levels (0 none … 4 no diffusion) and the precision a record is diffused at
 # (1 commune, 2 10 km cell, 5 precise), from the species' generalisation.
@@ -230,6 +243,20 @@ PRECISION = {"grid_1km": "1", "commune": "1", "grid_10km": "2"}
 # The review status as the SINP validation level: 1 certain, 0 not yet assessed, 4 invalid.
 VALIDATION = {"validated": "1", "pending": "0", "needs_info": "0", "rejected": "4"}
 OBJECT = {"nests": "NID", "individuals": "IND"}
+# SINP nomenclature codes (standard « Occurrences de taxon » v2, as GeoNature stores them):
+# METH_OBS 0 « Vu »; ETA_BIO 1 « Non renseigné »; NATURALITE 1 « Sauvage »; SEXE 6 « Non
+# renseigné »; STADE_VIE 0 « Inconnu »; STATUT_BIO 1 « Non renseigné »; PREUVE_EXIST 1 « Oui »
+# (a photo), 2 « Non ».
+OBS_TECH_SEEN = "0"
+ETAT_BIO_UNKNOWN = "1"
+NATURALNESS_WILD = "1"
+SEX_NOT_GIVEN = "6"
+STAGE_UNKNOWN = "0"
+STATUT_BIO_NOT_GIVEN = "1"
+PROOF = {True: "1", False: "2"}
+# A resident takes part on their own account: no organisation; staff belong to the publisher.
+INDEPENDENT = "Indépendant"
+STAFF = frozenset({"ecologist", "admin"})
 
 
 def sinp_pieces(
@@ -239,13 +266,17 @@ def sinp_pieces(
     dataset_id: str,
     public_status: str,
     taxref_version: str,
+    organisation: str = "NSP",
 ) -> Iterator[str]:
-    """The Occtax export layout, piece by piece."""
+    """The Occtax export layout, piece by piece: dates as GeoNature writes them (the local
+    date, ``YYYY-MM-DD``, and the local hour, ``HH:MM``, in columns of their own), every coded
+    column as its nomenclature's code. ``organisation`` is the staff's (the publisher)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     writer.writerow(SINP_COLUMNS)
     for n, row in enumerate(rows, 1):
-        local = row.observed_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+        at = row.observed_at.astimezone(tz)
+        day, hour = at.strftime("%Y-%m-%d"), at.strftime("%H:%M")
         taxon = row.taxon
         name = taxon.scientific_name
         if taxon.authority and taxon.authority not in name:
@@ -256,27 +287,38 @@ def sinp_pieces(
                     str(row.id),
                     "Pr" if row.count > 0 else "No",
                     name,
-                    local,
-                    local,
+                    day,
+                    day,
+                    hour,
+                    hour,
                     taxon.cd_nom,
                     taxon.cd_ref,
                     taxon.taxref_version or taxref_version,
                     public_status,
                     dataset_id,
                     "Te",
-                    "Vu",
+                    OBS_TECH_SEEN,
                     row.count,
                     row.count,
                     OBJECT.get(row.count_unit, "IND"),
                     "Co",
                     row.observer,
+                    organisation if row.observer_role in STAFF else INDEPENDENT,
                     row.observer,
                     "St",
                     f"POINT({row.longitude!r} {row.latitude!r})",
+                    "" if row.accuracy_m is None else max(1, round(row.accuracy_m)),
                     SENSITIVITY.get(taxon.generalisation, "2") if taxon.sensitive else "0",
                     PRECISION.get(taxon.generalisation, "2") if row.generalised else "5",
                     "OUI" if row.generalised else "NON",
                     VALIDATION.get(row.status, "0"),
+                    ETAT_BIO_UNKNOWN,
+                    NATURALNESS_WILD,
+                    SEX_NOT_GIVEN,
+                    STAGE_UNKNOWN,
+                    STATUT_BIO_NOT_GIVEN,
+                    PROOF[bool(row.photos)],
+                    " ".join(p.url for p in row.photos),
                 )
             )
         )

@@ -398,6 +398,14 @@ MATRIX: dict[tuple[str, str], tuple[Call, tuple[int, ...]]] = {
         Call(lambda w: "/exports/sinp.csv"),
         (401, 403, 403, 403, 200, 200),
     ),
+    # The shipped placeholder contact: staff are refused with 409 before anything is built.
+    ("POST", "/exports/publish"): (
+        Call(lambda w: "/exports/publish"),
+        (401, 403, 403, 403, 409, 409),
+    ),
+    # --- open data: anyone, nothing published yet in the test world
+    ("GET", "/open-data"): (Call(lambda w: "/open-data"), (200,) * 6),
+    ("GET", "/open-data/{name}"): (Call(lambda w: "/open-data/dwca.zip"), (404,) * 6),
     # --- sites and visits: the owner's and the staff's
     ("POST", "/sites"): (
         Call(

@@ -33,6 +33,7 @@ COMMANDS = [
     "import-baselines",
     "demo",
     "trim",
+    "publish",
     "trends",
     "export",
     "erase-pupils",
@@ -392,3 +393,28 @@ def test_export_writes_each_format_with_a_progress_bar(
         refused = run(migrated, "export", "-o", str(tmp_path / "x.csv"), *args)
         assert refused.exit_code == 1, args
         assert message in refused.output, refused.output
+
+
+def test_publish_refuses_the_placeholder_contact_then_writes_a_snapshot(
+    migrated: dict[str, str], tmp_path: Path
+) -> None:
+    import json
+    import zipfile
+
+    folder = tmp_path / "open-data"
+    env = {**migrated, "SENTINELLES_OPEN_DATA_DIR": str(folder)}
+    refused = run(env, "publish")
+    assert refused.exit_code == 1
+    assert "placeholder" in refused.output and "SENTINELLES_DATASET_CONTACT_EMAIL" in refused.output
+    assert not (folder / "current.json").exists()
+
+    env["SENTINELLES_DATASET_CONTACT_EMAIL"] = "donnees@cpie-terrils.fr"
+    result = run(env, "publish")
+    assert result.exit_code == 0, result.output
+    assert "Open data published" in result.output and "dwca.zip" in result.output
+    current = json.loads((folder / "current.json").read_text())["snapshot"]
+    with zipfile.ZipFile(folder / current / "dwca.zip") as archive:
+        assert {"meta.xml", "eml.xml", "event.txt", "occurrence.txt", "multimedia.txt"} <= set(
+            archive.namelist()
+        )
+    assert (folder / current / "observations.csv").read_text().startswith("id,observed_at")

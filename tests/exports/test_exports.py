@@ -355,13 +355,22 @@ def test_sinp_layout(client: TestClient, db: Any, settings: Settings, world: Wor
     assert swallow["statObs"] == "Pr" and swallow["statSource"] == "Te"
     assert (swallow["cdNom"], swallow["cdRef"]) == (str(SWALLOW), str(SWALLOW))
     assert swallow["nomCite"].startswith("Hirundo rustica")
-    assert swallow["dateDebut"] == swallow["dateFin"] == "2025-05-10 08:30:00"
+    # As GeoNature writes them: the local date, and the local hour in a column of its own.
+    assert swallow["dateDebut"] == swallow["dateFin"] == "2025-05-10"
+    assert swallow["heureDebut"] == swallow["heureFin"] == "08:30"
+    # Every coded column holds its nomenclature's code, not its label.
+    assert swallow["obsTech"] == "0"  # METH_OBS « Vu »
+    assert swallow["ocEtatBio"] == "1" and swallow["ocNat"] == "1"
+    assert swallow["ocSex"] == "6" and swallow["ocStade"] == "0" and swallow["ocStatBio"] == "1"
+    assert swallow["preuveOui"] == "2"  # no photo
+    assert swallow["obsNomOrg"] == "Indépendant"  # a resident, on their own account
+    assert swallow["precisGeo"] == "8"  # the GPS accuracy, in metres
     assert (swallow["denbrMin"], swallow["denbrMax"], swallow["objDenbr"]) == ("3", "3", "IND")
     assert swallow["typDenbr"] == "Co" and swallow["natObjGeo"] == "St"
     assert swallow["WKT"] == f"POINT({LOOS[1]} {LOOS[0]})"
     assert swallow["nivVal"] == "1" and swallow["sensiNiveau"] == "0"
     assert swallow["dEEFloutage"] == "NON" and swallow["diffusionNiveauPrecision"] == "5"
-    assert swallow["jddMetaId"] == str(settings.dataset_uuid)
+    assert swallow["jddMetaId"] == str(settings.dataset_uuid)  # no SINP dataset set
     assert swallow["dSPublique"] == settings.sinp_public_status
     assert swallow["versionTAXREF"]
     assert swallow["obsId"] == "Mésange du Terril"

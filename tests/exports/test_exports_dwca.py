@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
+from zoneinfo import ZoneInfo
 
 import pytest
 from dwca.read import DwCAReader
@@ -44,6 +45,8 @@ from tests.factories import auth_headers, create_user
 DWC = "http://rs.tdwg.org/dwc/terms/"
 LICENSE = "http://purl.org/dc/terms/license"
 EVENT, OCCURRENCE = DWC + "Event", DWC + "Occurrence"
+MULTIMEDIA = "http://rs.gbif.org/terms/1.0/Multimedia"
+DC = "http://purl.org/dc/terms/"
 
 SWALLOW = 3696  # Hirondelle rustique
 HOUSE_MARTIN = 459478  # Hirondelle de fenêtre
@@ -95,6 +98,7 @@ class Archive:
     occurrence_terms: set[str]
     events: dict[str, dict[str, str]]
     occurrences: dict[str, dict[str, str]]  # by occurrenceID, with the row's "coreid"
+    media: list[dict[str, str]]  # the multimedia rows, with their "coreid"
     occurrence_lines: int
     orphans: dict[str, Any]
     eml: ET.Element
@@ -117,14 +121,19 @@ def read_archive(data: bytes, tmp_path: Path) -> Archive:
     with DwCAReader(str(path)) as reader:
         events: dict[str, dict[str, str]] = {}
         occurrences: dict[str, dict[str, str]] = {}
+        media: list[dict[str, str]] = []
         for row in reader:
             assert row.id not in events, f"event {row.id} twice"
             events[row.id] = dict(row.data)
             for extension in row.extensions:
+                if extension.rowtype == MULTIMEDIA:
+                    media.append({**extension.data, "coreid": extension.core_id})
+                    continue
+                assert extension.rowtype == OCCURRENCE
                 occurrence = {**extension.data, "coreid": extension.core_id}
                 assert occurrence[DWC + "occurrenceID"] not in occurrences
                 occurrences[occurrence[DWC + "occurrenceID"]] = occurrence
-        (extension_descriptor,) = reader.descriptor.extensions
+        (extension_descriptor,) = [e for e in reader.descriptor.extensions if e.type == OCCURRENCE]
         archive = Archive(
             core_type=reader.descriptor.core.type,
             extension_types=[e.type for e in reader.descriptor.extensions],
@@ -132,6 +141,7 @@ def read_archive(data: bytes, tmp_path: Path) -> Archive:
             occurrence_terms={t.rsplit("/", 1)[-1] for t in extension_descriptor.terms},
             events=events,
             occurrences=occurrences,
+            media=media,
             occurrence_lines=len(texts["occurrence.txt"].splitlines()) - 1,
             orphans=reader.orphaned_extension_rows(),
             eml=ET.fromstring(texts["eml.xml"]),
@@ -178,7 +188,8 @@ def point(record: dict[str, str]) -> tuple[float, float]:
 
 
 def instant(value: str) -> str:
-    return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The local date-time with its offset, as the archive writes it."""
+    return datetime.fromisoformat(value).astimezone(ZoneInfo("Europe/Paris")).isoformat()
 
 
 # --- the data -----------------------------------------------------------------------------------
@@ -377,7 +388,7 @@ def test_the_archive_read_back_holds_the_stored_data(
     archive = read_archive(download(client, auth_headers(world.ecologist, settings)), tmp_path)
 
     assert archive.core_type == EVENT
-    assert archive.extension_types == [OCCURRENCE]
+    assert archive.extension_types == [OCCURRENCE, MULTIMEDIA]
     assert archive.core_terms >= EVENT_TERMS
     assert archive.occurrence_terms >= OCCURRENCE_TERMS
     assert not any(archive.orphans.values()), archive.orphans
@@ -388,9 +399,10 @@ def test_the_archive_read_back_holds_the_stored_data(
     facade, garden = world.sites["facade"], world.sites["garden"]
     for name, stored in world.visits.items():
         event = archive.events[URN + stored["id"]]
-        start = datetime.fromisoformat(stored["started_at"]).astimezone(UTC)
+        # The territory's local time with its offset, as every other export's day.
+        start = datetime.fromisoformat(stored["started_at"]).astimezone(settings.tz)
         end = start + timedelta(minutes=stored["duration_min"])
-        assert event[DWC + "eventDate"] == f"{start:%Y-%m-%dT%H:%M:%SZ}/{end:%Y-%m-%dT%H:%M:%SZ}"
+        assert event[DWC + "eventDate"] == f"{start.isoformat()}/{end.isoformat()}"
         assert event[DWC + "year"] == str(start.year)
         assert event[DWC + "month"] == str(start.month)
         assert event[DWC + "day"] == str(start.day)
@@ -458,7 +470,7 @@ def test_the_archive_read_back_holds_the_stored_data(
     # Casual observations: an event of their own.
     seen = world.observations["swallow"]
     event = archive.events[URN + seen["id"]]
-    assert event[DWC + "eventDate"] == instant(seen["observed_at"]) == "2025-05-03T05:45:00Z"
+    assert event[DWC + "eventDate"] == instant(seen["observed_at"]) == "2025-05-03T07:45:00+02:00"
     assert event[DWC + "parentEventID"] == "" and event[DWC + "locationID"] == ""
     assert "opportunistic" in event[DWC + "samplingProtocol"].lower()
     assert point(event) == pytest.approx(SWALLOW_AT, abs=1e-7)
@@ -477,6 +489,13 @@ def test_the_archive_read_back_holds_the_stored_data(
     assert occurrence[DWC + "recordedBy"] == "Camille"
     assert occurrence[DWC + "identificationVerificationStatus"] == "verified"
     assert occurrence[DWC + "associatedMedia"].endswith(world.photo["url"])
+    # The photo in the multimedia extension, under its own licence and by its creator.
+    (photo,) = [m for m in archive.media if m["coreid"] == URN + seen["id"]]
+    assert photo[DC + "identifier"].endswith(world.photo["url"])
+    assert photo[DC + "type"] == "StillImage" and photo[DC + "format"] == "image/jpeg"
+    assert photo[DC + "license"] == "https://creativecommons.org/licenses/by/4.0/legalcode"
+    assert photo[DC + "creator"] == "Camille"
+    assert photo[DC + "publisher"] == settings.dataset_publisher
     assert occurrence[DWC + "informationWithheld"] == ""
     nests = archive.occurrences[URN + world.observations["nests"]["id"]]
     assert nests[DWC + "organismQuantity"] == "2"
@@ -664,9 +683,16 @@ def test_a_sensitive_species_is_generalised_for_the_public_only(
     assert occurrence[DWC + "dataGeneralizations"] == (
         "Coordinates generalised to the 10 km Lambert-93 grid cell"
     )
+    # The casual sighting's event says it too (a reader of the core alone must know).
+    assert (
+        public.events[falcon][DWC + "informationWithheld"]
+        == occurrence[DWC + "informationWithheld"]
+    )
     latitude, longitude, radius = generalise(*FALCON_AT, CELL_10KM)
     for record in (occurrence, public.events[falcon]):
-        assert point(record) == pytest.approx((latitude, longitude), abs=1e-6)
+        # The cell's centre to the hundred metres its 7 km uncertainty supports.
+        assert point(record) == pytest.approx((latitude, longitude), abs=1e-3)
+        assert len(record[DWC + "decimalLatitude"].partition(".")[2]) <= 3
         assert float(record[DWC + "coordinateUncertaintyInMeters"]) == pytest.approx(radius)
     exact = (f"{FALCON_AT[0]:.4f}", f"{FALCON_AT[1]:.4f}")
     assert not any(v in text for text in public.texts.values() for v in exact)
@@ -838,6 +864,7 @@ def test_the_archive_is_streamed_in_pieces(settings: Settings, tmp_path: Path) -
     assert max(len(p) for p in pieces) < len(data) / 3
     archive = read_archive(data, tmp_path)
     assert len(archive.events) == rows + 300 + 5  # observations, visits, five campaigns
+    assert len(archive.media) == rows  # a photo each
     assert len(archive.occurrences) == archive.occurrence_lines == rows + 300
     assert not any(archive.orphans.values())
     absent = [o for o in archive.occurrences.values() if o[DWC + "occurrenceStatus"] == "absent"]
