@@ -63,9 +63,12 @@ def test_the_api_documentation_works_without_internet(browser: Browser, live_ser
     asked: list[str] = []
     page.on("request", lambda r: asked.append(r.url))
     page.goto("/docs")
-    expect(page.locator(".swagger-ui .title").first).to_contain_text("Sentinelles API")
+    # Swagger UI and ReDoc are 1.4 and 0.9 MB of script: parsing them is slow on a busy machine.
+    expect(page.locator(".swagger-ui .title").first).to_contain_text(
+        "Sentinelles API", timeout=30_000
+    )
     page.goto("/redoc")
-    expect(page.locator("h1").first).to_contain_text("Sentinelles API")
+    expect(page.locator("h1").first).to_contain_text("Sentinelles API", timeout=30_000)
     context.close()
     # ReDoc's own branding points at its CDN; the policy blocks it before any request leaves.
     outside = [
