@@ -119,7 +119,9 @@ CHANGES: dict[str, list[dict[str, Any]]] = {
         {"sensitive": True, "generalisation": "grid_1km"},
     ],
 }
-SAME_PLACE_M = 2.0
+# An allowed position as written: exports round a blurred centre to what its blur supports
+# (4 decimals for a 1 km cell, 3 for a commune), which tells no more than the centre itself.
+SAME_PLACE_M = 10.0
 NARROW = 0.001  # degrees each side of a secret: a box about 220 m by 140 m
 HEAP_HALF = 0.002  # degrees each side of the validated nest: a slag heap
 WIDE_BBOX = "2.60,50.25,3.00,50.60"
@@ -328,9 +330,13 @@ class Rule:
         for point, where in found.points:
             near = [(metres(point, s.point), s) for s in self.secrets]
             near = [(d, s) for d, s in near if d < s.radius_m]
-            if not near or any(metres(point, a) <= SAME_PLACE_M for a in self.allowed):
+            if not near:
                 continue
             distance, secret = min(near, key=lambda pair: pair[0])
+            # Written rounded to what its blur supports (a twentieth of it at most).
+            same_place = max(SAME_PLACE_M, secret.radius_m / 20)
+            if any(metres(point, a) <= same_place for a in self.allowed):
+                continue
             out.append(
                 f"{where}: ({point[0]}, {point[1]}) is {distance:.0f} m from the "
                 f"{secret.name} (blur {secret.radius_m:.0f} m)"
@@ -707,6 +713,9 @@ def build_world(client: TestClient, session: Session, settings: Settings) -> Wor
         "observer_id": [str(observer.id)],
         # A class's pages answer its teacher and pupils only; the walker's callers are neither.
         "class_id": [str(uuid.uuid4())],
+        # The open-data snapshot's files (``sentinelles publish``; none built in this world,
+        # and ``tests/exports/test_open_data.py`` reads what a built one publishes).
+        "name": ["dwca.zip", "observations.csv", "observations.geojson"],
     }
     narrow = [
         f"{p[1] - NARROW},{p[0] - NARROW},{p[1] + NARROW},{p[0] + NARROW}"

@@ -6,20 +6,25 @@ from __future__ import annotations
 import html
 import io
 import re
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from playwright.sync_api import Page, expect
 from sqlalchemy import Engine
+from sqlalchemy import delete as sa_delete
 from sqlmodel import Session, col, select
 
 from app.core.settings import Settings
 from app.observations.models import Observation
 from app.records.models import ReviewDecision
 from app.surveys.models import Visit
+from app.zones.models import Zone
 from tests.browser import axe_violations, screenshots
+from tests.conftest import wipe_committed_rows
 from tests.factories import (
     auth_headers,
     create_observation,
@@ -53,18 +58,29 @@ def api_observation(page: Page, headers: dict[str, str], observation_id: Any) ->
     return result
 
 
+@pytest.fixture
+def terril(committed: Engine) -> Iterator[uuid.UUID]:
+    """A committed zone: zones are reference data, which the wipe after a test keeps, so this
+    one is removed here (its observations are wiped first, by the autouse fixture's order)."""
+    with Session(committed) as session:
+        zone_id = create_zone(session, name="Terrils jumeaux", half=0.004).id
+        session.commit()
+    yield zone_id
+    wipe_committed_rows(committed)
+    with committed.begin() as conn:
+        conn.execute(sa_delete(Zone).where(col(Zone.id) == zone_id))
+
+
 def test_an_ecologist_validates_an_observation_with_the_keyboard(
     page: Page,
     account: Callable[..., Any],
     sign_in: Callable[..., None],
     committed: Engine,
     settings: Settings,
+    terril: uuid.UUID,
 ) -> None:
     ecologist = account("ecologist", ECOLOGIST, "Ève (CPIE)")
     lucie = account("sentinel", "lucie@example.org", "Lucie M.")
-    with Session(committed) as session:
-        terril = create_zone(session, name="Terrils jumeaux", half=0.004).id
-        session.commit()
     first = pending(
         committed,
         lucie,
