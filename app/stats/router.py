@@ -19,7 +19,13 @@ from app.stats.schemas import (
     TrendResponse,
     YearlyStatsResponse,
 )
-from app.stats.trends import TrendRequest, fit_species_trend, parse_changepoints, trend_response
+from app.stats.trends import (
+    TrendRequest,
+    fit_species_trend,
+    parse_changepoints,
+    parse_slope_intervals,
+    trend_response,
+)
 
 router = APIRouter(prefix="/stats", tags=["statistics"])
 
@@ -168,6 +174,25 @@ def trend_request(
     ] = None,
     overdispersion: bool = True,
     serial_correlation: bool = True,
+    stepwise: Annotated[
+        bool,
+        Query(
+            description="Model 2: keep only the changepoints the data support, as TRIM's "
+            "stepwise selection (remove the least significant change of slope while its Wald "
+            "p > 0.20, put back one whose score test gives p < 0.15). Without `changepoints`, "
+            "it starts from every year but the last. The first year is kept."
+        ),
+    ] = False,
+    slope_intervals: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Years separated by commas: also give the overall slope from the first "
+            "year to the first given, then to the next, … to the last year (both ends "
+            "included), in `slope_intervals`.",
+            examples=["2015,2020"],
+        ),
+    ] = None,
 ) -> TrendRequest:
     return TrendRequest(
         species_id=species_id,
@@ -179,6 +204,8 @@ def trend_request(
         covariate=covariate,
         overdispersion=overdispersion,
         serial_correlation=serial_correlation,
+        stepwise=stepwise,
+        slope_intervals=parse_slope_intervals(slope_intervals),
     )
 
 
@@ -187,7 +214,9 @@ TREND_ERRORS: dict[int | str, dict[str, Any]] = {
     422: problem_doc(
         "No species given, or the data cannot support a trend: no survey site counted it "
         "(`trim.no_sites`), no positive count (`trim.no_positive_counts`), too few years "
-        "(`trim.too_few_years`), a year without any count (model 3)…; `detail` says which."
+        "(`trim.too_few_years`), a year without any count (model 3)…; `detail` says which. "
+        "`stepwise` with model 3 (`trim.stepwise_model`); `slope_intervals` not years of the "
+        "series (`trim.bad_slope_intervals`) or not years at all (`stats.invalid_slope_intervals`)."
     )
 }
 
@@ -204,7 +233,9 @@ TREND_ERRORS: dict[int | str, dict[str, Any]] = {
     "as its first years, missing years imputed. Overdispersion and serial correlation "
     "estimated by GEE. Returns σ², ρ, goodness of fit, the time totals and the indices "
     "(model and imputed) with standard errors, and the overall multiplicative slope with its "
-    "class. No sign-in needed.",
+    "class and p value (t on n − 2 df). With `stepwise`, the changepoints kept (`changepoints`) "
+    "and the steps (`stepwise`); with `slope_intervals`, the slope of each interval. No "
+    "sign-in needed.",
     responses=TREND_ERRORS,
 )
 def trends(session: SessionDep, settings: SettingsDep, request: TrendRequestDep) -> TrendResponse:
