@@ -8,6 +8,7 @@ A database that does not answer is one line on stderr and exit code 1, never a t
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -375,14 +376,29 @@ def import_baselines_command(
     )
 
 
+class TrendConvention(StrEnum):
+    """The trend label's convention (``app.stats.labels.Convention``, without importing SciPy)."""
+
+    pecbms = "pecbms"
+    rtrim = "rtrim"
+
+
 @cli.command("trends")
 def trends_command(
     species: Annotated[
         int, typer.Option("--species", help="The species' TAXREF id (cd_nom).", show_default=False)
     ],
     model: Annotated[
-        int, typer.Option(min=2, max=3, help="3: a parameter per year; 2: linear.")
-    ] = 2,
+        int,
+        typer.Option(min=2, max=3, help="3: a parameter per year (the API's default); 2: linear."),
+    ] = 3,
+    convention: Annotated[
+        TrendConvention,
+        typer.Option(
+            help="The trend label's convention: pecbms (TRIM 3, the European schemes) or "
+            "rtrim (t on n − 2 df), as the API's convention parameter.",
+        ),
+    ] = TrendConvention.pecbms,
     csv_output: Annotated[
         bool, typer.Option("--csv", help="Print the indices and totals as CSV instead of a table.")
     ] = False,
@@ -403,6 +419,7 @@ def trends_command(
             covariate=None,
             overdispersion=True,
             serial_correlation=True,
+            convention=convention.value,
         )
         try:
             taxon, result, sites = trends.fit_species_trend(session, settings, request)
@@ -433,11 +450,22 @@ def trends_command(
             f"{total.imputed_se:.0f}",
         )
     out.print(table)
+    from app.stats import labels
+
     slope = result.slope_imputed
     if slope is not None:
+        label = labels.trend_label(result, slope, convention=convention.value)
+        verdict = slope.slope_class.value if label is None else label.text
+        if label is not None and label.p is not None:
+            verdict += f", p = {label.p:.4f} ({label.convention.value})"
+        if label is not None and label.reason:
+            verdict += f": {label.reason}"
         out.print(
-            f"slope: ×{slope.mul:.4f} a year (se {slope.mul_se:.4f}): {slope.slope_class.value}"
+            f"slope: ×{slope.mul:.4f} a year (se {slope.mul_se:.4f}): {verdict}", markup=False
         )
+    warning = labels.sigma2_warning(result)
+    if warning:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 @cli.command("export")
