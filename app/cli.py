@@ -15,13 +15,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.progress import (
-    BarColumn,
     DownloadColumn,
     MofNCompleteColumn,
-    Progress,
     TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
     TransferSpeedColumn,
 )
 from rich.table import Table
@@ -29,7 +25,16 @@ from sqlmodel import Session
 
 from app import __version__
 from app.cli_backup import backup_command, restore_command
-from app.cli_support import _engine, _fail, _load_settings, _safe_url, _summary, err, out
+from app.cli_support import (
+    _engine,
+    _fail,
+    _load_settings,
+    _progress,
+    _safe_url,
+    _summary,
+    err,
+    out,
+)
 from app.core.db import make_engine
 from app.core.errors import AppError
 from app.core.migrations import current_revision, head_revision, upgrade
@@ -273,15 +278,7 @@ def import_species_command(
 
 @contextmanager
 def _byte_progress(path: Path) -> Iterator[Callable[[int, int], None]]:
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
+    with _progress(DownloadColumn(), TransferSpeedColumn(), transient=True) as progress:
         task = progress.add_task(f"Reading {path.name}", total=path.stat().st_size)
 
         def on_progress(done: int, total: int) -> None:
@@ -567,14 +564,7 @@ def export_command(
         total = count_observations(db, viewer=viewer, filters=filters)
         passes = 2 if kind is exports_service.ExportFormat.dwca else 1
         written = 0
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=False,
-        ) as progress:
+        with _progress(MofNCompleteColumn()) as progress:
             task = progress.add_task(f"Exporting to {output.name}", total=total * passes)
 
             def on_rows(n: int) -> None:
@@ -638,14 +628,7 @@ def publish_command(
     with _engine(settings) as engine:
         db = Database(engine)
         total = publish.planned_rows(db, settings)
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=False,
-        ) as progress:
+        with _progress(MofNCompleteColumn()) as progress:
             task = progress.add_task("Publishing the open data", total=total)
             try:
                 snapshot = publish.publish(
@@ -714,14 +697,7 @@ def demo(
 
     settings = _load_settings()
     with _engine(settings) as engine, Session(engine) as session:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TaskProgressColumn(),
-            console=err,
-            transient=True,
-        ) as progress:
+        with _progress(MofNCompleteColumn(), TaskProgressColumn(), transient=True) as progress:
             task = progress.add_task("Demo sightings", total=observations)
 
             def on_progress(done: int, total: int) -> None:
