@@ -776,7 +776,7 @@ def fit_trim(
             code="trim.stepwise_model",
         )
     if stepwise and not changepoints:
-        changepoints = list(range(1, len(data.years)))  # every time point but the last
+        changepoints = list(data.years[:-1])  # every year but the last
     bounds = (
         _interval_bounds(slope_intervals, tuple(data.years))
         if slope_intervals is not None

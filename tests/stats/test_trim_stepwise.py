@@ -186,6 +186,10 @@ def test_stepwise_without_changepoints_starts_from_every_year() -> None:
     assert result.changepoints == (1984, 1985)
     assert result.stepwise is not None
     assert [s.p for s in result.stepwise] == pytest.approx([p for _, p in case["deleted"]], abs=TOL)
+    # Whatever the years are called: from 0 on, the last year is still no changepoint.
+    from_zero = TrimData(data.sites, tuple(range(len(data.years))), data.counts)
+    again = fit_trim(from_zero, model=2, stepwise=True)
+    assert again.changepoints == (0, 1)
 
 
 def test_a_single_changepoint_has_nothing_to_select() -> None:
