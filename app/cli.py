@@ -758,6 +758,8 @@ def demo(
         out.print(
             f"Created {report.observations_created:,} observations of the {report.year} season."
         )
+    if report.photos_created:
+        out.print(f"Attached {report.photos_created:,} photos to validated observations.")
 
 
 # --- statistics --------------------------------------------------------------------------------

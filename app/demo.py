@@ -87,6 +87,7 @@ class DemoReport:
     baselines_created: int = 0
     classes_created: int = 0
     class_observations_created: int = 0
+    photos_created: int = 0
 
 
 # --- who ---------------------------------------------------------------------------------------
@@ -294,6 +295,12 @@ def load_demo(
         year=year,
         now=now,
         on_progress=on_progress,
+    )
+    session.flush()
+    from app.demo_photos import attach_demo_photos
+
+    report.photos_created = attach_demo_photos(
+        session, settings, random.Random(f"photos-{year}"), observer_ids=[o.id for o in observers]
     )
     return report
 

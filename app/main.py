@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI
@@ -27,6 +30,7 @@ from app.core.middleware import BodySizeLimit
 from app.core.routing import add_schemas
 from app.core.settings import Settings, get_settings
 from app.core.validation import StorableText
+from app.exports.publish import rebuild_when_due
 from app.exports.router import open_data_router
 from app.exports.router import router as exports_router
 from app.health.router import router as health_router
@@ -76,6 +80,29 @@ class SentinellesAPI(FastAPI):
         )
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The scheduled open-data rebuild, when a setting asks for one: a thread of its own, so
+    that building never holds the event loop."""
+    settings: Settings = app.state.settings
+    stop = threading.Event()
+    worker = None
+    if settings.open_data_rebuild_hours:
+        worker = threading.Thread(
+            target=rebuild_when_due,
+            args=(app.state.db, settings, stop),
+            name="open-data-rebuild",
+            daemon=True,
+        )
+        worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        if worker is not None:
+            worker.join(timeout=5)
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     if database is None:
@@ -94,6 +121,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app = SentinellesAPI(
         # A pupil's token reaches only the routes that admit pupils (app.classes.scope).
         dependencies=[Depends(pupil_gate)],
+        lifespan=lifespan,
         title="Sentinelles API",
         version=__version__,
         description=DESCRIPTION,

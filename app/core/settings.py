@@ -263,6 +263,10 @@ class Settings(BaseSettings):
     open_data_dir: Path = Path("./var/open-data")
     """Where `sentinelles publish` keeps the open-data snapshot that `GET /open-data` serves
     (the Darwin Core Archive, CSV and GeoJSON of the validated records)."""
+    open_data_rebuild_hours: int = Field(default=0, ge=0, le=24 * 366)
+    """Rebuild the open-data snapshot once it is this many hours old (24: every day), in the
+    app's own processes; 0 (the default): only when `sentinelles publish` or the ecologists'
+    button asks."""
     sinp_public_status: Literal["Pu", "Re", "Ac", "Pr", "NSP"] = "Pr"
     """SINP `dSPublique`: who the data belong to (`Pr` a private body, such as an association;
     `Pu` public)."""

@@ -22,6 +22,11 @@ Nobody is named without consent and no home is shown:
 The snapshot is written to a folder of its own beside the current one; ``current.json`` is then
 replaced in one atomic rename, so that a download never sees a half-written file. The previous
 snapshot stays on disk (a download begun on it completes), older ones are removed.
+
+With ``SENTINELLES_OPEN_DATA_REBUILD_HOURS`` set, every app process runs
+:func:`rebuild_when_due` in a thread: the snapshot is rebuilt once it is that old. The
+build's lock and a second look at the snapshot's age once it is held make one build, whatever
+the number of processes sharing the folder.
 """
 
 from __future__ import annotations
@@ -30,11 +35,13 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from app.core.db import Database, utcnow
@@ -67,6 +74,7 @@ FILES = {
 }
 HOME_KINDS = frozenset({"garden"})
 CELLS = {"grid_1km": CELL_1KM, "grid_10km": CELL_10KM, "commune": CELL_10KM}
+log = logging.getLogger(__name__)
 SENSITIVE_WITHHELD = "Precise coordinates withheld: sensitive species counted at the site"
 
 
@@ -223,6 +231,57 @@ def publish(
 ) -> Snapshot:
     """Build the snapshot from validated data and make it the current one. ``on_rows`` is told
     of every hundred rows read (the progress bar of :func:`planned_rows`)."""
+    snapshot = _publish(db, settings, root=root, on_rows=on_rows, now=now, older_than=None)
+    assert snapshot is not None
+    return snapshot
+
+
+def _age(snapshot: Snapshot | None, now: datetime) -> timedelta | None:
+    if snapshot is None:
+        return None
+    return now - datetime.fromisoformat(snapshot.generated_at)
+
+
+def rebuild_if_due(
+    db: Database, settings: Settings, *, now: datetime | None = None
+) -> Snapshot | None:
+    """Publish when the current snapshot is older than ``open_data_rebuild_hours`` (or there is
+    none); None when it is fresh, another build runs, or the contact is still a placeholder."""
+    if not settings.open_data_rebuild_hours or problems(settings):
+        return None
+    every = timedelta(hours=settings.open_data_rebuild_hours)
+    now = now or utcnow()
+    age = _age(current(settings), now)
+    if age is not None and age < every:
+        return None
+    try:
+        return _publish(db, settings, root=None, on_rows=None, now=now, older_than=every)
+    except Conflict:
+        return None  # another process is building it
+
+
+def rebuild_when_due(db: Database, settings: Settings, stop: threading.Event) -> None:
+    """The scheduled rebuild's loop (a thread of each app process), until ``stop`` is set.
+    Looks every few minutes, so that a process started late or a failed build catches up."""
+    while not stop.is_set():
+        try:
+            snapshot = rebuild_if_due(db, settings)
+            if snapshot is not None:
+                log.info("open data rebuilt: %s", snapshot.directory)
+        except Exception:
+            log.exception("the scheduled open-data rebuild failed; next attempt in 5 minutes")
+        stop.wait(min(300.0, settings.open_data_rebuild_hours * 3600 / 4))
+
+
+def _publish(
+    db: Database,
+    settings: Settings,
+    *,
+    root: Path | None,
+    on_rows: Callable[[int], None] | None,
+    now: datetime | None,
+    older_than: timedelta | None,
+) -> Snapshot | None:
     found = problems(settings)
     if found:
         raise Conflict(found[0], code="open_data.contact_placeholder")
@@ -254,6 +313,10 @@ def publish(
             yield _published_visit(row, key)
 
     with _lock(root):
+        if older_than is not None:
+            age = _age(current(settings, root), now)
+            if age is not None and age < older_than:
+                return None  # built by another process while this one waited
         building = root / f".building-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         building.mkdir(parents=True)
         try:

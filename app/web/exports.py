@@ -1,7 +1,9 @@
 """``/exports``: the filters of ``GET /api/v1/exports/*``, how many observations the file will
 hold (``app.exports.rows.count_observations`` under the exports' own filters), and the files
 themselves, streamed by ``app.exports.service.export`` as the API streams them, with the
-cookie session (a link sends no bearer header)."""
+cookie session (a link sends no bearer header). Below them, the open-data snapshot that
+``GET /api/v1/open-data`` serves to anyone, and a button that publishes a new one
+(``app.exports.publish``, as ``sentinelles publish`` does)."""
 
 from __future__ import annotations
 
@@ -12,17 +14,18 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlmodel import Session, col, select
 
 from app.core.deps import SessionDep, SettingsDep
-from app.exports import service
+from app.core.errors import AppError
+from app.exports import dwca, publish, service
 from app.exports.rows import count_observations, export_filters
 from app.exports.service import ExportFormat
 from app.observations.models import Observation, ObservationStatus
 from app.observations.schemas import ObservationFilters
 from app.species.models import Species
-from app.web.auth import EcologistPage, viewer
+from app.web.auth import CSRF, EcologistPage, viewer
 from app.web.templating import render
 from app.zones import service as zones_service
 
@@ -117,17 +120,75 @@ FORMATS: tuple[tuple[str, str, str, dict[str, str]], ...] = (
 )
 
 
+OPEN_DATA_LABELS = {
+    "dwca.zip": ("Darwin Core Archive", "pour le GBIF : visites, observations, photos"),
+    "observations.csv": ("CSV", "les observations, pour un tableur"),
+    "observations.geojson": ("GeoJSON", "les observations, pour QGIS"),
+}
+
+
+def _open_data(settings: SettingsDep) -> dict[str, object]:
+    """The current snapshot as the page shows it, and what would keep a new one from being
+    published."""
+    snapshot = publish.current(settings)
+    files = []
+    if snapshot is not None:
+        for f in snapshot.files:
+            label, detail = OPEN_DATA_LABELS.get(f.name, (f.name, ""))
+            files.append(
+                {
+                    "href": f"/api/v1/open-data/{f.name}",
+                    "label": label,
+                    "detail": detail,
+                    "records": f.records,
+                    "size_kib": f.size / 1024,
+                }
+            )
+    licence = snapshot.licence if snapshot else ""
+    short = next((code for code, (url, _) in dwca.LICENCES.items() if url == licence), licence)
+    return {
+        "snapshot": snapshot,
+        "licence": {"code": short.replace("-", " "), "url": licence},
+        "generated": dt.datetime.fromisoformat(snapshot.generated_at) if snapshot else None,
+        "files": files,
+        "blocked": bool(publish.problems(settings)),
+        "rebuild_hours": settings.open_data_rebuild_hours,
+    }
+
+
 @router.get("/exports")
 def exports_page(
     request: Request,
     user: EcologistPage,
     session: SessionDep,
+    settings: SettingsDep,
     year: Annotated[str, Query(max_length=100)] = "",
     status: Annotated[str, Query(max_length=100)] = "",
     zone_id: Annotated[str, Query(max_length=100)] = "",
     species_id: Annotated[str, Query(max_length=100)] = "",
+    publiee: Annotated[str, Query(max_length=10)] = "",
 ) -> Response:
-    choice = read_choice(year, status, zone_id, species_id)
+    return _page(
+        request,
+        session,
+        settings,
+        read_choice(year, status, zone_id, species_id),
+        user=user,
+        published=publiee == "1",
+    )
+
+
+def _page(
+    request: Request,
+    session: Session,
+    settings: SettingsDep,
+    choice: Choice,
+    *,
+    user: EcologistPage,
+    published: bool = False,
+    publish_error: str | None = None,
+    status_code: int | None = None,
+) -> Response:
     rows = None
     if not choice.errors:
         rows = count_observations(
@@ -152,9 +213,30 @@ def exports_page(
             "species": _observed_species(session),
             "downloads": downloads,
             "this_year": dt.date.today().year,
+            "open_data": _open_data(settings),
+            "published": published,
+            "publish_error": publish_error,
         },
-        status_code=422 if choice.errors else 200,
+        status_code=status_code or (422 if choice.errors else 200),
     )
+
+
+@router.post("/exports/publish", dependencies=[CSRF])
+def publish_page(
+    request: Request, user: EcologistPage, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Publishes a new snapshot, then shows it (303 to the page); a refusal (the placeholder
+    contact, a build already running) is said on the page, in French, with a 409."""
+    try:
+        publish.publish(request.app.state.db, settings)
+    except AppError as exc:
+        from app.web.router import french_message
+
+        message = french_message(exc.code, exc.detail)
+        return _page(
+            request, session, settings, Choice(), user=user, publish_error=message, status_code=409
+        )
+    return RedirectResponse("/exports?publiee=1#donnees-ouvertes", status_code=303)
 
 
 def _stream(

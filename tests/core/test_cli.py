@@ -418,3 +418,49 @@ def test_publish_refuses_the_placeholder_contact_then_writes_a_snapshot(
             archive.namelist()
         )
     assert (folder / current / "observations.csv").read_text().startswith("id,observed_at")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'cli.db'}"
+    url: str = request.getfixturevalue("throwaway_postgres")
+    return url
+
+
+def test_publish_on_the_demo_passes_every_reader(any_db_url: str, tmp_path: Path) -> None:
+    """The demo's season published: visits, photos under their own licences and protected
+    species at their cell, through python-dwca-reader, both XSDs and a streaming read."""
+    import json
+
+    from app.exports import dwca
+    from tests.exports.test_exports_dwca import DC, DWC
+    from tests.exports.test_open_data import validated_archive
+
+    folder = tmp_path / "open-data"
+    env = {
+        **_env(any_db_url, tmp_path),
+        "SENTINELLES_OPEN_DATA_DIR": str(folder),
+        "SENTINELLES_DATASET_CONTACT_EMAIL": "donnees@cpie-terrils.fr",
+    }
+    assert run(env, "migrate").exit_code == 0
+    demo = run(env, "demo", "--sentinels", "4", "--observations", "600", "--year", "2025")
+    assert demo.exit_code == 0, demo.output
+    assert "photos" in demo.output
+    result = run(env, "publish")
+    assert result.exit_code == 0, result.output
+
+    current = json.loads((folder / "current.json").read_text())["snapshot"]
+    archive = validated_archive((folder / current / "dwca.zip").read_bytes(), tmp_path)
+    visits = [e for e in archive.events.values() if e[DWC + "parentEventID"]]
+    assert len(visits) >= 20
+    assert all(e[DWC + "sampleSizeValue"] for e in visits)
+    assert len(archive.media) >= 10
+    licences = {m[DC + "license"] for m in archive.media}
+    assert len(licences) >= 2 and licences <= {url for url, _ in dwca.LICENCES.values()}
+    assert all(m["coreid"] in archive.occurrences for m in archive.media)
+    withheld = [o for o in archive.occurrences.values() if o[DWC + "informationWithheld"]]
+    assert withheld and all(o[DWC + "dataGeneralizations"] for o in withheld)
+    assert any("Falco peregrinus" in o[DWC + "scientificName"] for o in withheld)
+    everything = "".join(archive.texts.values())
+    assert "@sentinelles.test" not in everything and "Sentinelle démo" not in everything

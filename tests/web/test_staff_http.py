@@ -175,3 +175,83 @@ def test_a_bad_export_filter_is_named_in_french_and_its_value_kept(
     download = client.get(f"/exports/observations.csv?{query}", headers={"accept": "text/html"})
     assert download.status_code == 422
     assert message in html.unescape(download.text)
+
+
+def test_the_publish_button_refuses_in_french_then_publishes_for_everyone(
+    client: TestClient, session: Session, settings: Settings, app: FastAPI
+) -> None:
+    observer = create_user(session, settings, display_name="Léo")
+    create_observation(session, observer=observer, cd_nom=SWALLOW, status="validated")
+    token = {"csrf_token": client.cookies["sentinelles_csrf"]}
+    text = page(client, "/exports")
+    assert "Rien n'est encore publié." in text
+    assert "SENTINELLES_DATASET_CONTACT_EMAIL" in text  # why the button will refuse
+    # No token, no publishing.
+    assert client.post("/exports/publish", data={}).status_code == 403
+    refused = client.post("/exports/publish", data=token)
+    assert refused.status_code == 409
+    said = re.sub(r"\s+", " ", html.unescape(refused.text))
+    assert 'role="alert" id="publish-error">' in said and "contact" in said
+    assert not (settings.open_data_dir / "current.json").exists()
+
+    settings.dataset_contact_email = "donnees@cpie-terrils.fr"
+    done = client.post("/exports/publish", data=token, follow_redirects=False)
+    assert done.status_code == 303
+    assert done.headers["location"] == "/exports?publiee=1#donnees-ouvertes"
+    text = page(client, "/exports?publiee=1")
+    assert "Les données ouvertes ont été publiées." in text
+    assert "Publiées le" in text and "Rien n'est encore publié." not in text
+    links = re.findall(r'href="(/api/v1/open-data/[a-z.]+)"', text)
+    assert sorted(links) == [
+        "/api/v1/open-data/dwca.zip",
+        "/api/v1/open-data/observations.csv",
+        "/api/v1/open-data/observations.geojson",
+    ]
+    assert "1 enregistrement," in text  # the one validated swallow, in the CSV
+    with TestClient(app) as anyone:  # no cookie: open data is for everyone
+        csv_file = anyone.get("/api/v1/open-data/observations.csv")
+        assert csv_file.status_code == 200
+        assert len(csv_file.text.strip().splitlines()) == 2
+
+
+def test_the_scheduled_rebuild_publishes_once_the_snapshot_is_old(
+    session: Session, settings: Settings, db: object
+) -> None:
+    from datetime import timedelta
+
+    from app.core.db import utcnow
+    from app.exports import publish
+
+    observer = create_user(session, settings, display_name="Léo")
+    create_observation(session, observer=observer, cd_nom=SWALLOW, status="validated")
+    settings.dataset_contact_email = "donnees@cpie-terrils.fr"
+    assert publish.rebuild_if_due(db, settings) is None  # the setting is off by default
+    settings.open_data_rebuild_hours = 24
+    first = publish.rebuild_if_due(db, settings)
+    assert first is not None and publish.current(settings) is not None  # none yet: built
+    assert publish.rebuild_if_due(db, settings) is None  # fresh: left as it is
+    later = utcnow() + timedelta(hours=25)
+    second = publish.rebuild_if_due(db, settings, now=later)
+    assert second is not None and second.generated_at != first.generated_at
+    current = publish.current(settings)
+    assert current is not None and current.generated_at == second.generated_at
+
+
+def test_the_app_rebuilds_on_its_schedule(settings: Settings, db: object, session: Session) -> None:
+    import time
+
+    from app.main import create_app
+
+    settings.dataset_contact_email = "donnees@cpie-terrils.fr"
+    settings.open_data_rebuild_hours = 24
+    with TestClient(create_app(settings, database=db)) as anyone:  # type: ignore[arg-type]
+        deadline = time.monotonic() + 30
+        listing = anyone.get("/api/v1/open-data").json()
+        while not listing["files"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+            listing = anyone.get("/api/v1/open-data").json()
+        assert {f["name"] for f in listing["files"]} == {
+            "dwca.zip",
+            "observations.csv",
+            "observations.geojson",
+        }

@@ -275,3 +275,28 @@ def test_an_export_is_counted_then_downloaded(ecologist_page: Page, sightings: N
     )
     expect(page.get_by_label("Année d'observation")).to_have_value("deux mille")
     assert axe_violations(page) == []
+
+
+def test_the_open_data_is_published_from_the_exports_page(
+    ecologist_page: Page, sightings: None, settings: Any
+) -> None:
+    page = ecologist_page
+    page.goto("/exports#donnees-ouvertes")
+    expect(page.locator("#donnees-ouvertes")).to_contain_text("Rien n'est encore publié.")
+    page.get_by_role("button", name="Publier maintenant").click()
+    expect(page.locator("#publish-error")).to_contain_text("contact")
+    settings.dataset_contact_email = "donnees@cpie-terrils.fr"
+    page.get_by_role("button", name="Publier maintenant").click()
+    expect(page.get_by_role("status").filter(has_text="publiées")).to_have_text(
+        "Les données ouvertes ont été publiées."
+    )
+    section = page.locator("#donnees-ouvertes")
+    expect(section).to_contain_text("Publiées le")
+    expect(section.get_by_role("link", name="Darwin Core Archive")).to_be_visible()
+    assert axe_violations(page) == []
+    screenshots(page, "exports-open-data")
+    href = section.get_by_role("link", name="CSV").get_attribute("href") or ""
+    answer = page.request.get(href)
+    assert answer.status == 200
+    lines = answer.text().strip().splitlines()
+    assert len(lines) == 5  # the header and the four validated sightings
