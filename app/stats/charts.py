@@ -12,7 +12,9 @@ import io
 from collections.abc import Sequence
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
+from app.stats.labels import format_fr, trend_label
 from app.stats.trim import TrimResult
 
 Z95 = 1.96
@@ -51,8 +53,12 @@ def _metadata(fmt: str) -> dict[str, str | None]:
     return {"Date": None} if fmt == "svg" else {}
 
 
-def trend_chart(result: TrimResult, *, title: str, fmt: str = "svg") -> bytes:
-    """The yearly index (imputed) with its 95 % band and the base year's level as a line."""
+def trend_chart(
+    result: TrimResult, *, title: str, fmt: str = "svg", convention: str = "pecbms"
+) -> bytes:
+    """The yearly index (imputed) with its 95 % band and the base year's level as a line; the
+    trend's label (``app.stats.labels``) under the title, or « données insuffisantes pour une
+    tendance » written across the chart when the data are too few for one."""
     years = [p.year for p in result.indices]
     index = [p.imputed for p in result.indices]
     low = [max(0.0, p.imputed - Z95 * p.imputed_se) for p in result.indices]
@@ -68,13 +74,33 @@ def trend_chart(result: TrimResult, *, title: str, fmt: str = "svg") -> bytes:
     )
     axes.set_xlabel("année")
     axes.set_ylabel(f"indice (1 = {result.base_year})")
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_fr(v, 2)))
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}"))
     slope = result.slope_imputed
+    label = trend_label(result, slope, convention=convention)
     subtitle = ""
-    if slope is not None:
-        pct = (slope.mul - 1) * 100
+    if label is not None and label.insufficient:
+        subtitle = "tendance : données insuffisantes"
+        axes.text(
+            0.5,
+            0.5,
+            "données insuffisantes pour une tendance",
+            transform=axes.transAxes,
+            ha="center",
+            va="center",
+            fontsize=14,
+            color="#555",
+            bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "#999"},
+        )
+    elif slope is not None and label is not None and label.interval is not None:
+        verdict = SLOPE_FR.get(label.slope_class, label.slope_class)
+        if label.significance is not None:
+            verdict += f" ({label.significance.replace('0.', '0,')})"
         subtitle = (
-            f"tendance : {SLOPE_FR.get(slope.slope_class.value, slope.slope_class.value)} "
-            f"({pct:+.1f} % par an ± {slope.mul_se * 100 * Z95:.1f})"
+            f"tendance : {verdict}, "
+            f"{format_fr((slope.mul - 1) * 100, 1, signed=True, percent=True)} par an "
+            f"(IC 95 % {format_fr((label.interval.lower - 1) * 100, 1, signed=True)} à "
+            f"{format_fr((label.interval.upper - 1) * 100, 1, signed=True, percent=True)})"
         )
     axes.set_title(f"{title}\n{subtitle}", fontsize=11)
     axes.set_xticks(years[:: max(1, len(years) // 12)])
