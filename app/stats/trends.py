@@ -31,7 +31,7 @@ from app.species.models import Species
 from app.stats import labels
 from app.stats.parameters import invalid, require_species
 from app.stats.schemas import TrendResponse
-from app.stats.trim import TrimData, TrimError, TrimRecord, TrimResult, fit_trim
+from app.stats.trim import SlopeClass, TrimData, TrimError, TrimRecord, TrimResult, fit_trim
 from app.surveys.aggregates import site_year_values, visited_span, visited_years
 from app.surveys.models import Site, Visit
 from app.surveys.sites import live_sites
@@ -385,6 +385,11 @@ def _label_slopes(body: dict[str, Any], result: TrimResult, convention: str) -> 
         label = labels.trend_label(result, slope, convention=convention)
         if label is not None and body["slope"].get(name) is not None:
             body["slope"][name]["label"] = label.to_dict()
+            # The trend's class is the label's: its convention and its σ² rule; "uncertain"
+            # (the data cannot tell) where they are too few for any verdict.
+            body["slope"][name]["class"] = (
+                SlopeClass.uncertain.value if label.insufficient else label.slope_class
+            )
             if name == "imputed" and label.insufficient and label.reason:
                 warnings.append(f"no trend label: {label.reason}")
     sigma2 = labels.sigma2_warning(result)
