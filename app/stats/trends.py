@@ -392,6 +392,24 @@ def _label_slopes(body: dict[str, Any], result: TrimResult, convention: str) -> 
             )
             if name == "imputed" and label.insufficient and label.reason:
                 warnings.append(f"no trend label: {label.reason}")
+    # Each interval's class by the same convention and σ² rule (a two-year interval has no
+    # residual to judge it by: "unknown", as TRIM prints it).
+    fitted_sigma2 = result.sigma2 if result.overdispersion else None
+    for interval in body.get("slope_intervals") or []:
+        for name in ("model", "imputed"):
+            estimate = interval.get(name)
+            if estimate is None or interval["df"] <= 0:
+                continue
+            label = labels.label_slope(
+                estimate["add"],
+                estimate["add_se"],
+                n_years=interval["df"] + 2,
+                convention=convention,
+                sigma2=fitted_sigma2,
+            )
+            estimate["class"] = (
+                SlopeClass.uncertain.value if label.insufficient else label.slope_class
+            )
     sigma2 = labels.sigma2_warning(result)
     if sigma2 is not None:
         warnings.append(sigma2)

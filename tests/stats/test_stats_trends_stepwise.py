@@ -95,3 +95,17 @@ def test_bad_options_are_clear_422s(
     assert body["code"] == code
     assert [e["field"] for e in body["errors"]] == [field]
     assert words in body["detail"] or words in body["errors"][0]["message"]
+
+
+def test_the_chart_marks_the_intervals(client: TestClient, facades: dict[str, Site]) -> None:
+    answer = client.get(
+        f"/stats/trends.svg?cd_nom={HOUSE_MARTIN}&model=2&changepoints=2023"
+        "&slope_intervals=2023"
+    )
+    assert answer.status_code == 200, answer.text
+    svg = answer.text
+    # One interval from the first year to 2023, one from 2023 to the last, each with its
+    # yearly change the French way.
+    assert "2021–2023 : −" in svg and "2023–2025 : −" in svg and "%/an" in svg
+    plain = client.get(f"/stats/trends.svg?cd_nom={HOUSE_MARTIN}&model=2&changepoints=2023")
+    assert "%/an" not in plain.text
