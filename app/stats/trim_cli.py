@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from app.stats.labels import Convention
+
 if TYPE_CHECKING:
     from app.stats.trim import OverallSlope, SlopeEstimate, TimePoint, TrimResult
 
@@ -107,6 +109,14 @@ def trim(
         int | None,
         typer.Option(help="Year whose index is 1 (default: the first year).", show_default=False),
     ] = None,
+    convention: Annotated[
+        Convention,
+        typer.Option(
+            help="The convention of the trend's label in the JSON (slope.*.label): pecbms "
+            "(TRIM 3, the European schemes: the multiplicative slope ± 1.96 SE) or rtrim "
+            "(exp(add ± t·SE), n − 2 degrees of freedom). The class beside it stays TRIM's.",
+        ),
+    ] = Convention.pecbms,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -150,7 +160,15 @@ def trim(
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        from app.stats import labels
+
+        labels.remember_support(result, data)
+        body = result.to_dict()
+        for name, slope in (("model", result.slope_model), ("imputed", result.slope_imputed)):
+            label = labels.trend_label(result, slope, convention=convention)
+            if label is not None and body["slope"].get(name) is not None:
+                body["slope"][name]["label"] = label.to_dict()
+        typer.echo(json.dumps(body, indent=2))
     else:
         _print_result(result, file.name)
 

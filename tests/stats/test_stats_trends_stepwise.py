@@ -99,8 +99,7 @@ def test_bad_options_are_clear_422s(
 
 def test_the_chart_marks_the_intervals(client: TestClient, facades: dict[str, Site]) -> None:
     answer = client.get(
-        f"/stats/trends.svg?cd_nom={HOUSE_MARTIN}&model=2&changepoints=2023"
-        "&slope_intervals=2023"
+        f"/stats/trends.svg?cd_nom={HOUSE_MARTIN}&model=2&changepoints=2023&slope_intervals=2023"
     )
     assert answer.status_code == 200, answer.text
     svg = answer.text

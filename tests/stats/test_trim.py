@@ -726,7 +726,20 @@ def test_cli_json_has_the_documented_keys_and_trims_values() -> None:
         [0.0509, 0.0139, 1.0522, 0.0146], abs=TOL
     )
     assert imputed["class"] == "moderate increase"
-    assert set(payload["slope"]["model"]) == {"add", "add_se", "mul", "mul_se", "class", "p"}
+    assert set(payload["slope"]["model"]) == {
+        "add", "add_se", "mul", "mul_se", "class", "p", "label"
+    }  # fmt: skip
+    # The label says its convention (PECBMS by default), with its p and interval.
+    assert imputed["label"]["convention"] == "pecbms"
+    assert imputed["label"]["text"] == "moderate increase (p<0.01)"
+    assert imputed["label"]["p"] < 0.01
+    rtrim = runner.invoke(
+        cli, ["trim", str(SKYLARK), "--model", "2", "--convention", "rtrim", "--json"]
+    )
+    assert rtrim.exit_code == 0, rtrim.output
+    assert json.loads(rtrim.stdout)["slope"]["imputed"]["label"]["convention"] == "rtrim"
+    wrong = runner.invoke(cli, ["trim", str(SKYLARK), "--convention", "ebcc", "--json"])
+    assert wrong.exit_code == 2 and "pecbms" in wrong.output
 
 
 def test_cli_weights_covariate_changepoints_and_base_year() -> None:
