@@ -3,17 +3,25 @@
 Drawn with matplotlib's object interface (``Figure``, never ``pyplot``: no global state, so that
 requests drawing at once in several threads do not draw on each other's figures, and no screen
 is needed) into SVG or PNG bytes. Each chart says in words what it shows: a teacher projects it
-without a legend to explain.
+without a legend to explain. Numbers are written the French way (``number_fr``: "−8,9 %",
+"1 234"), on the axes too (``french_axis``).
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
 
+from app.stats.schemas import ComparisonItem
 from app.stats.trim import TrimResult
+
+MINUS = "\u2212"  # the minus sign, not the hyphen
+THOUSANDS = "\u202f"  # a narrow no-break space, as the Imprimerie nationale sets them
 
 Z95 = 1.96
 COLOURS = {
@@ -38,6 +46,35 @@ SLOPE_FR = {
     "moderate decline": "déclin modéré",
     "steep decline": "fort déclin",
 }
+
+
+UNIT_FR = {"individuals": "individus", "nests": "nids", "presence": "présence"}
+NOT_REPORTED = "non revue cette année"
+
+
+def number_fr(value: float, digits: int | None = None, *, sign: bool = False) -> str:
+    """``value`` the French way: ``−1 234,5`` (a minus sign, a narrow no-break space between
+    thousands, a decimal comma). ``digits``: decimals to show; None, as many as needed (up to
+    six). ``sign``: a ``+`` before a positive number. Never ``−0``."""
+    shown = round(value, 6 if digits is None else digits)
+    text = f"{abs(shown):,.{6 if digits is None else digits}f}"
+    if digits is None and "." in text:
+        text = text.rstrip("0").rstrip(".")
+    text = text.replace(",", THOUSANDS).replace(".", ",")
+    if shown < 0:
+        return MINUS + text
+    return "+" + text if sign and shown > 0 else text
+
+
+def percent_fr(value: float, digits: int = 0, *, sign: bool = True) -> str:
+    """``−8,9 %`` from ``-8.9`` (a value already in %), the % after a narrow no-break space."""
+    return f"{number_fr(value, digits, sign=sign)}{THOUSANDS}%"
+
+
+def french_axis(digits: int | None = None) -> FuncFormatter:
+    """A tick formatter writing an axis' numbers with ``number_fr``:
+    ``axes.yaxis.set_major_formatter(french_axis())``."""
+    return FuncFormatter(lambda value, _position: number_fr(value, digits))
 
 
 def _render(figure: Figure, fmt: str) -> bytes:
@@ -90,27 +127,114 @@ def trend_chart(result: TrimResult, *, title: str, fmt: str = "svg") -> bytes:
     return _render(figure, fmt)
 
 
-def comparison_chart(
-    rows: Sequence[tuple[str, float | None, str]], *, title: str, fmt: str = "svg"
-) -> bytes:
-    """Each species' change against its baseline, in %, coloured by status;
-    ``rows`` are (name, change in % or None, status)."""
+@dataclass(frozen=True, slots=True)
+class ComparisonBar:
+    """A species' line on the comparison chart: its change in % (None: no bar) and status, or
+    a note written in place of the bar."""
+
+    name: str
+    change_pct: float | None
+    status: str
+    note: str | None = None
+
+
+def comparison_bars(items: Sequence[ComparisonItem]) -> list[ComparisonBar]:
+    """The chart's lines for ``GET /stats/comparison``'s items: a species not reported at all
+    that year gets « non revue cette année » in place of a bar, one reported in another unit
+    than its baseline's a note saying so; neither is a −100 % bar."""
+    bars = []
+    for item in items:
+        note = None
+        if item.compared_figure == "none" and item.baseline_count is not None:
+            note = (
+                f"vue, mais pas de comptage en {UNIT_FR.get(item.unit, item.unit)}"
+                if item.reported and item.unit != "presence"
+                else NOT_REPORTED
+            )
+        bars.append(
+            ComparisonBar(
+                name=item.vernacular_name or item.scientific_name,
+                change_pct=None if note else item.change_pct,
+                status=item.status.value,
+                note=note,
+            )
+        )
+    return bars
+
+
+LEGEND_ORDER = ("increase", "stable", "decline", "new", "not_seen")
+
+
+def comparison_chart(rows: Sequence[ComparisonBar], *, title: str, fmt: str = "svg") -> bytes:
+    """Each species' change against its baseline, in %, coloured by status with a legend of
+    the colours; a species without a comparable figure gets its note written instead of a bar."""
     rows = list(rows)
-    height = max(2.5, 0.35 * len(rows) + 1.2)
+    height = max(2.5, 0.35 * len(rows) + 1.8)
     figure = Figure(figsize=(8, height))
     axes = figure.subplots()
-    names = [name for name, _, _ in rows]
-    values = [pct if pct is not None else 0.0 for _, pct, _ in rows]
-    colours = [COLOURS.get(status, "#607d8b") for _, _, status in rows]
     positions = list(range(len(rows)))
-    axes.barh(positions, values, color=colours)
-    for y, (_, pct, status) in zip(positions, rows, strict=True):
-        label = STATUS_FR.get(status, status) if pct is None else f"{pct:+.0f} %"
-        axes.text(0, y, f" {label}", va="center", fontsize=8)
-    axes.set_yticks(positions, names, fontsize=9)
-    axes.invert_yaxis()
+    values = [row.change_pct if row.change_pct is not None else 0.0 for row in rows]
+    drawn = [i for i, row in enumerate(rows) if row.change_pct is not None]
+    axes.barh(
+        [positions[i] for i in drawn],
+        [values[i] for i in drawn],
+        color=[COLOURS.get(rows[i].status, "#607d8b") for i in drawn],
+    )
+    reach = max([abs(v) for v in values] + [10.0])
+    for y, row in zip(positions, rows, strict=True):
+        if row.note is not None:
+            axes.text(
+                0,
+                y,
+                f" {row.note}",
+                va="center",
+                ha="left",
+                fontsize=8,
+                style="italic",
+                color="#555",
+            )
+        elif row.change_pct is None:  # new, or a baseline of 0
+            axes.text(
+                0,
+                y,
+                f" {STATUS_FR.get(row.status, row.status)}",
+                va="center",
+                fontsize=8,
+                color=COLOURS.get(row.status, "#333"),
+            )
+        else:
+            pct = row.change_pct
+            gap = reach * 0.02
+            axes.text(
+                pct + (gap if pct >= 0 else -gap),
+                y,
+                percent_fr(pct, 0 if float(pct).is_integer() else 1),
+                va="center",
+                ha="left" if pct >= 0 else "right",
+                fontsize=8,
+            )
+    axes.set_xlim(-reach * 1.3, reach * 1.3)
+    axes.set_yticks(positions, [row.name for row in rows], fontsize=9)
+    axes.set_ylim(len(rows) - 0.5, -0.5)  # the first species on top, room for the last
     axes.axvline(0, color="#333", linewidth=0.8)
+    axes.xaxis.set_major_formatter(french_axis())
     axes.set_xlabel("évolution par rapport à l'inventaire de référence (%)")
     axes.set_title(title, fontsize=11)
     axes.grid(axis="x", alpha=0.3)
+    shown = {rows[i].status for i in drawn}
+    handles = [
+        Patch(color=COLOURS[status], label=STATUS_FR[status])
+        for status in LEGEND_ORDER
+        if status in shown
+    ]
+    if handles:
+        axes.legend(
+            handles=handles,
+            loc="upper center",
+            # below the axis' label: about 0.55 inch under the axes, whatever their height
+            bbox_to_anchor=(0.5, -0.55 / (0.77 * height)),
+            ncol=len(handles),
+            fontsize=8,
+            frameon=False,
+        )
     return _render(figure, fmt)

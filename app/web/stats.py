@@ -81,10 +81,7 @@ def _comparison_chart(
     answer = comparison.comparison_statistics(
         session, settings, staff=True, year=year, zone_id=zone_id
     )
-    rows = [
-        (item.vernacular_name or item.scientific_name, item.change_pct, item.status.value)
-        for item in answer.items
-    ]
+    rows = charts.comparison_bars(answer.items)
     title = f"{settings.territory_name} en {answer.year} : évolution depuis l'inventaire"
     return charts.comparison_chart(rows, title=title)
 

@@ -749,7 +749,7 @@ def check_yearly(answer: dict, floor: dict, cd_ref: int) -> list[str]:
     sites, as the floors found them."""
     api = {
         (i["year"], _uuid(i["zone_id"])): (
-            i["observed_count"],
+            i["count"] + i["nests"],  # individuals and nests: every count, as the floor sums
             i["observations"],
             i["observers"],
             i["protocol_value"],
