@@ -180,13 +180,20 @@ def comparison_chart(rows: Sequence[ComparisonBar], *, title: str, fmt: str = "s
         [values[i] for i in drawn],
         color=[COLOURS.get(rows[i].status, "#607d8b") for i in drawn],
     )
-    reach = max([abs(v) for v in values] + [10.0])
+    # The axis spans what is drawn (a decline stops at −100 %), with room for the labels, and
+    # for words written in place of a bar, on the right of 0 to about half the width.
+    low, high = min([*values, 0.0]), max([*values, 0.0])
+    span = max(high - low, 20.0)
+    left, right = low - 0.35 * span, high + 0.25 * span
+    if any(row.change_pct is None for row in rows):
+        right = max(right, -1.25 * left)
+    gap = (right - left) * 0.01
     for y, row in zip(positions, rows, strict=True):
         if row.note is not None:
             axes.text(
-                0,
+                gap,
                 y,
-                f" {row.note}",
+                row.note,
                 va="center",
                 ha="left",
                 fontsize=8,
@@ -195,16 +202,15 @@ def comparison_chart(rows: Sequence[ComparisonBar], *, title: str, fmt: str = "s
             )
         elif row.change_pct is None:  # new, or a baseline of 0
             axes.text(
-                0,
+                gap,
                 y,
-                f" {STATUS_FR.get(row.status, row.status)}",
+                STATUS_FR.get(row.status, row.status),
                 va="center",
                 fontsize=8,
                 color=COLOURS.get(row.status, "#333"),
             )
         else:
             pct = row.change_pct
-            gap = reach * 0.02
             axes.text(
                 pct + (gap if pct >= 0 else -gap),
                 y,
@@ -213,7 +219,7 @@ def comparison_chart(rows: Sequence[ComparisonBar], *, title: str, fmt: str = "s
                 ha="left" if pct >= 0 else "right",
                 fontsize=8,
             )
-    axes.set_xlim(-reach * 1.3, reach * 1.3)
+    axes.set_xlim(left, right)
     axes.set_yticks(positions, [row.name for row in rows], fontsize=9)
     axes.set_ylim(len(rows) - 0.5, -0.5)  # the first species on top, room for the last
     axes.axvline(0, color="#333", linewidth=0.8)

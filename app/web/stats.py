@@ -42,11 +42,14 @@ STATUS_LABELS = {
     "new": "Nouvelle",
     "not_seen": "Non revue",
 }
-SOURCE_LABELS = {
-    "protocol": "protocoles de suivi",
-    "observations": "observations validées",
+# The figure each count is (``compared_figure``): nests with nests, individuals with individuals.
+FIGURE_LABELS = {
+    "protocol_nests": "nids des sites de suivi",
+    "observed_nests": "nids signalés (observations validées)",
+    "protocol_individuals": "jardins et transects suivis",
+    "observed_individuals": "plus grand effectif observé",
     "presence": "présence",
-    "none": "–",
+    "none": "aucun comptage dans cette unité",
 }
 YEARS_BACK = 10
 
@@ -159,7 +162,7 @@ def stats_page(
             "items": items,
             "all_items": answer.items,
             "statuses": STATUS_LABELS,
-            "sources": SOURCE_LABELS,
+            "figures": FIGURE_LABELS,
             "trend_classes": charts.SLOPE_FR,
             "units": UNIT_LABELS,
             "comparison_src": "/stats/comparison.svg?" + urlencode(chart_params),

@@ -169,6 +169,36 @@ def test_the_dashboard_shows_the_year_in_french_against_the_inventory(
         assert secret not in html
 
 
+def test_the_dashboard_compares_nests_with_nests_and_says_the_unit(
+    app: FastAPI, session: Session, settings: Settings
+) -> None:
+    year = this_year()
+    camille = create_user(session, settings, display_name="Camille")
+    now = datetime.now(UTC) - timedelta(minutes=30)
+    for count, unit in ((14, "nests"), (200, "individuals")):
+        create_observation(
+            session,
+            observer=camille,
+            cd_nom=HOUSE_MARTIN,
+            observed_at=now,
+            count=count,
+            count_unit=unit,
+            status="validated",
+        )
+    create_baseline(session, year=year - 6, cd_nom=HOUSE_MARTIN, count=20, unit="nests")
+    create_baseline(session, year=year - 6, cd_nom=SWALLOW, count=10, unit="individuals")
+    session.commit()
+
+    html = _pages(app).get("/").text
+    table = " ".join(re.sub(r"<[^>]+>", " ", html.split('class="comparison"')[1]).split())
+    # 14 nests against 20 (the 200 birds are not nests): −30 %.
+    assert "20 nids" in table and "14 nids" in table and "-30 %" in table
+    # The swallow has a baseline but nothing this year: said in words.
+    assert "non revue cette année" in table
+    chart = _pages(app).get(f"/dashboard/comparison.svg?year={year}").text
+    assert "<!-- non revue cette année -->" in chart and "<!-- −30 % -->" in chart
+
+
 def test_the_map_data_show_a_protected_species_only_as_its_cell(
     app: FastAPI, session: Session, settings: Settings
 ) -> None:
