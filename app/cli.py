@@ -8,19 +8,16 @@ A database that does not answer is one line on stderr and exit code 1, never a t
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.progress import (
-    BarColumn,
     DownloadColumn,
     MofNCompleteColumn,
-    Progress,
     TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
     TransferSpeedColumn,
 )
 from rich.table import Table
@@ -28,7 +25,16 @@ from sqlmodel import Session
 
 from app import __version__
 from app.cli_backup import backup_command, restore_command
-from app.cli_support import _engine, _fail, _load_settings, _safe_url, _summary, err, out
+from app.cli_support import (
+    _engine,
+    _fail,
+    _load_settings,
+    _progress,
+    _safe_url,
+    _summary,
+    err,
+    out,
+)
 from app.core.db import make_engine
 from app.core.errors import AppError
 from app.core.migrations import current_revision, head_revision, upgrade
@@ -272,15 +278,7 @@ def import_species_command(
 
 @contextmanager
 def _byte_progress(path: Path) -> Iterator[Callable[[int, int], None]]:
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
+    with _progress(DownloadColumn(), TransferSpeedColumn(), transient=True) as progress:
         task = progress.add_task(f"Reading {path.name}", total=path.stat().st_size)
 
         def on_progress(done: int, total: int) -> None:
@@ -375,14 +373,29 @@ def import_baselines_command(
     )
 
 
+class TrendConvention(StrEnum):
+    """The trend label's convention (``app.stats.labels.Convention``, without importing SciPy)."""
+
+    pecbms = "pecbms"
+    rtrim = "rtrim"
+
+
 @cli.command("trends")
 def trends_command(
     species: Annotated[
         int, typer.Option("--species", help="The species' TAXREF id (cd_nom).", show_default=False)
     ],
     model: Annotated[
-        int, typer.Option(min=2, max=3, help="3: a parameter per year; 2: linear.")
-    ] = 2,
+        int,
+        typer.Option(min=2, max=3, help="3: a parameter per year (the API's default); 2: linear."),
+    ] = 3,
+    convention: Annotated[
+        TrendConvention,
+        typer.Option(
+            help="The trend label's convention: pecbms (TRIM 3, the European schemes) or "
+            "rtrim (t on n − 2 df), as the API's convention parameter.",
+        ),
+    ] = TrendConvention.pecbms,
     csv_output: Annotated[
         bool, typer.Option("--csv", help="Print the indices and totals as CSV instead of a table.")
     ] = False,
@@ -403,6 +416,7 @@ def trends_command(
             covariate=None,
             overdispersion=True,
             serial_correlation=True,
+            convention=convention.value,
         )
         try:
             taxon, result, sites = trends.fit_species_trend(session, settings, request)
@@ -433,11 +447,22 @@ def trends_command(
             f"{total.imputed_se:.0f}",
         )
     out.print(table)
+    from app.stats import labels
+
     slope = result.slope_imputed
     if slope is not None:
+        label = labels.trend_label(result, slope, convention=convention.value)
+        verdict = slope.slope_class.value if label is None else label.text
+        if label is not None and label.p is not None:
+            verdict += f", p = {label.p:.4f} ({label.convention.value})"
+        if label is not None and label.reason:
+            verdict += f": {label.reason}"
         out.print(
-            f"slope: ×{slope.mul:.4f} a year (se {slope.mul_se:.4f}): {slope.slope_class.value}"
+            f"slope: ×{slope.mul:.4f} a year (se {slope.mul_se:.4f}): {verdict}", markup=False
         )
+    warning = labels.sigma2_warning(result)
+    if warning:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 @cli.command("export")
@@ -539,14 +564,7 @@ def export_command(
         total = count_observations(db, viewer=viewer, filters=filters)
         passes = 2 if kind is exports_service.ExportFormat.dwca else 1
         written = 0
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=False,
-        ) as progress:
+        with _progress(MofNCompleteColumn()) as progress:
             task = progress.add_task(f"Exporting to {output.name}", total=total * passes)
 
             def on_rows(n: int) -> None:
@@ -610,14 +628,7 @@ def publish_command(
     with _engine(settings) as engine:
         db = Database(engine)
         total = publish.planned_rows(db, settings)
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=False,
-        ) as progress:
+        with _progress(MofNCompleteColumn()) as progress:
             task = progress.add_task("Publishing the open data", total=total)
             try:
                 snapshot = publish.publish(
@@ -686,14 +697,7 @@ def demo(
 
     settings = _load_settings()
     with _engine(settings) as engine, Session(engine) as session:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TaskProgressColumn(),
-            console=err,
-            transient=True,
-        ) as progress:
+        with _progress(MofNCompleteColumn(), TaskProgressColumn(), transient=True) as progress:
             task = progress.add_task("Demo sightings", total=observations)
 
             def on_progress(done: int, total: int) -> None:

@@ -16,20 +16,16 @@ import typer
 from rich.console import RenderableType
 from rich.markup import escape
 from rich.progress import (
-    BarColumn,
     DownloadColumn,
     MofNCompleteColumn,
-    Progress,
     ProgressColumn,
     Task,
     TaskID,
     TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
 )
 
 from app.backup.service import Progress as Steps
-from app.cli_support import _engine, _fail, _load_settings, _safe_url, _summary, err
+from app.cli_support import _engine, _fail, _load_settings, _progress, _safe_url, _summary, err
 
 if TYPE_CHECKING:
     from app.core.settings import Settings
@@ -53,15 +49,7 @@ class _AmountColumn(ProgressColumn):
 def _steps() -> Iterator[Steps]:
     """A rich progress bar per step of a backup or restore."""
 
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        _AmountColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    ) as progress:
+    with _progress(TaskProgressColumn(), _AmountColumn()) as progress:
 
         class Bars(Steps):
             task: TaskID | None = None

@@ -12,6 +12,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -31,6 +32,19 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # SQLite's and PostgreSQL's words for a table that is not there: the schema was never migrated.
 _MISSING_TABLE = re.compile(r"no such (table|column)|(relation|column) .* does not exist")
+
+
+def _progress(*amounts: ProgressColumn, transient: bool = False) -> Progress:
+    """The commands' progress bar on stderr: the step's name, the bar, ``amounts`` (counts,
+    bytes, a percentage) and the time left."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        *amounts,
+        TimeRemainingColumn(),
+        console=err,
+        transient=transient,
+    )
 
 
 def _fail(message: str) -> typer.Exit:

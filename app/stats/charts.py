@@ -17,11 +17,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
+from app.stats.labels import format_fr, trend_label
 from app.stats.schemas import ComparisonItem
 from app.stats.trim import TrimResult
-
-MINUS = "\u2212"  # the minus sign, not the hyphen
-THOUSANDS = "\u202f"  # a narrow no-break space, as the Imprimerie nationale sets them
 
 Z95 = 1.96
 COLOURS = {
@@ -53,22 +51,19 @@ NOT_REPORTED = "non revue cette année"
 
 
 def number_fr(value: float, digits: int | None = None, *, sign: bool = False) -> str:
-    """``value`` the French way: ``−1 234,5`` (a minus sign, a narrow no-break space between
-    thousands, a decimal comma). ``digits``: decimals to show; None, as many as needed (up to
-    six). ``sign``: a ``+`` before a positive number. Never ``−0``."""
-    shown = round(value, 6 if digits is None else digits)
-    text = f"{abs(shown):,.{6 if digits is None else digits}f}"
-    if digits is None and "." in text:
-        text = text.rstrip("0").rstrip(".")
-    text = text.replace(",", THOUSANDS).replace(".", ",")
-    if shown < 0:
-        return MINUS + text
-    return "+" + text if sign and shown > 0 else text
+    """``value`` the French way (``app.stats.labels.format_fr``: "−1 234,5", a minus sign, a
+    narrow no-break space between thousands, a decimal comma); ``digits`` None: as many
+    decimals as needed, up to six (for an axis' ticks: "0,5", "1", "1,5")."""
+    if digits is None:
+        shown = round(value, 6)
+        text = f"{shown:.6f}".rstrip("0")
+        digits = len(text.split(".")[1]) if "." in text else 0
+    return format_fr(value, digits, signed=sign)
 
 
 def percent_fr(value: float, digits: int = 0, *, sign: bool = True) -> str:
-    """``−8,9 %`` from ``-8.9`` (a value already in %), the % after a narrow no-break space."""
-    return f"{number_fr(value, digits, sign=sign)}{THOUSANDS}%"
+    """``−8,9 %`` from ``-8.9`` (a value already in %), as ``format_fr`` writes it."""
+    return format_fr(value, digits, signed=sign, percent=True)
 
 
 def french_axis(digits: int | None = None) -> FuncFormatter:
@@ -88,8 +83,12 @@ def _metadata(fmt: str) -> dict[str, str | None]:
     return {"Date": None} if fmt == "svg" else {}
 
 
-def trend_chart(result: TrimResult, *, title: str, fmt: str = "svg") -> bytes:
-    """The yearly index (imputed) with its 95 % band and the base year's level as a line."""
+def trend_chart(
+    result: TrimResult, *, title: str, fmt: str = "svg", convention: str = "pecbms"
+) -> bytes:
+    """The yearly index (imputed) with its 95 % band and the base year's level as a line; the
+    trend's label (``app.stats.labels``) under the title, or « données insuffisantes pour une
+    tendance » written across the chart when the data are too few for one."""
     years = [p.year for p in result.indices]
     index = [p.imputed for p in result.indices]
     low = [max(0.0, p.imputed - Z95 * p.imputed_se) for p in result.indices]
@@ -105,13 +104,33 @@ def trend_chart(result: TrimResult, *, title: str, fmt: str = "svg") -> bytes:
     )
     axes.set_xlabel("année")
     axes.set_ylabel(f"indice (1 = {result.base_year})")
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_fr(v, 2)))
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}"))
     slope = result.slope_imputed
+    label = trend_label(result, slope, convention=convention)
     subtitle = ""
-    if slope is not None:
-        pct = (slope.mul - 1) * 100
+    if label is not None and label.insufficient:
+        subtitle = "tendance : données insuffisantes"
+        axes.text(
+            0.5,
+            0.5,
+            "données insuffisantes pour une tendance",
+            transform=axes.transAxes,
+            ha="center",
+            va="center",
+            fontsize=14,
+            color="#555",
+            bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "#999"},
+        )
+    elif slope is not None and label is not None and label.interval is not None:
+        verdict = SLOPE_FR.get(label.slope_class, label.slope_class)
+        if label.significance is not None:
+            verdict += f" ({label.significance.replace('0.', '0,')})"
         subtitle = (
-            f"tendance : {SLOPE_FR.get(slope.slope_class.value, slope.slope_class.value)} "
-            f"({pct:+.1f} % par an ± {slope.mul_se * 100 * Z95:.1f})"
+            f"tendance : {verdict}, "
+            f"{format_fr((slope.mul - 1) * 100, 1, signed=True, percent=True)} par an "
+            f"(IC 95 % {format_fr((label.interval.lower - 1) * 100, 1, signed=True)} à "
+            f"{format_fr((label.interval.upper - 1) * 100, 1, signed=True, percent=True)})"
         )
     axes.set_title(f"{title}\n{subtitle}", fontsize=11)
     axes.set_xticks(years[:: max(1, len(years) // 12)])

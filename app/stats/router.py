@@ -174,6 +174,14 @@ def trend_request(
     ] = None,
     overdispersion: bool = True,
     serial_correlation: bool = True,
+    convention: Annotated[
+        Literal["pecbms", "rtrim"],
+        Query(
+            description="How the slope's label is computed: `pecbms` (TRIM 3 and the European "
+            "schemes: mul ± 1.96·se, p<0.01 tier at 2.576) or `rtrim` (exp(add ± t·se), t on "
+            "n − 2 df, strength before significance).",
+        ),
+    ] = "pecbms",
 ) -> TrendRequest:
     return TrendRequest(
         species_id=species_id,
@@ -185,6 +193,7 @@ def trend_request(
         covariate=covariate,
         overdispersion=overdispersion,
         serial_correlation=serial_correlation,
+        convention=convention,
     )
 
 
@@ -210,12 +219,14 @@ TREND_ERRORS: dict[int | str, dict[str, Any]] = {
     "as its first years, missing years imputed. Overdispersion and serial correlation "
     "estimated by GEE. Returns σ², ρ, goodness of fit, the time totals and the indices "
     "(model and imputed) with standard errors, and the overall multiplicative slope with its "
-    "class. No sign-in needed.",
+    "class and its `label` (class and significance by `convention`, p-value, 95 % interval; "
+    "`insufficient data` below the documented minimums; σ² below 1 taken as 1, with a "
+    "warning). No sign-in needed.",
     responses=TREND_ERRORS,
 )
 def trends(session: SessionDep, settings: SettingsDep, request: TrendRequestDep) -> TrendResponse:
     species, result, sites = fit_species_trend(session, settings, request)
-    return trend_response(species, result, sites, request.zone_id)
+    return trend_response(species, result, sites, request.zone_id, convention=request.convention)
 
 
 def _picture(body: bytes, fmt: str) -> Response:
@@ -229,7 +240,13 @@ def _trend_picture(
     species, result, _ = fit_species_trend(session, settings, request)
     name = species.vernacular_name or species.scientific_name
     return _picture(
-        charts.trend_chart(result, title=f"{name} à {settings.territory_name}", fmt=fmt), fmt
+        charts.trend_chart(
+            result,
+            title=f"{name} à {settings.territory_name}",
+            fmt=fmt,
+            convention=request.convention,
+        ),
+        fmt,
     )
 
 

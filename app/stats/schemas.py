@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -257,12 +257,47 @@ class TrendPoint(BaseModel):
     imputed_se: float
 
 
+class TrendInterval(BaseModel):
+    level: float = Field(description="0.95: the interval the class is read from.")
+    lower: float
+    upper: float
+
+
+class TrendThresholds(BaseModel):
+    sites: int = Field(description="Sites with a positive count, at least.")
+    years: int = Field(description="Years with a count (zeros included), at least.")
+    positive_counts: int = Field(description="Positive counts, at least.")
+
+
+class TrendLabel(BaseModel):
+    """The verdict on the slope by `convention` (docs/surveys-and-statistics.md): its class, or
+    `insufficient data` with the `reason` and the `thresholds`; standard errors use σ² = 1
+    where the fit estimated σ² below 1 (`sigma2_floored`)."""
+
+    label_class: str = Field(
+        alias="class",
+        serialization_alias="class",
+        description="strong increase … steep decline, or insufficient data.",
+    )
+    significance: str | None = Field(description="p<0.01, p<0.05, or null.")
+    text: str = Field(description="As TRIM prints it: moderate increase (p<0.01).")
+    p: float | None = Field(description="pecbms: normal test of (mul − 1)/se; rtrim: t, n − 2 df.")
+    interval: TrendInterval | None
+    convention: Literal["pecbms", "rtrim"]
+    sigma2_floored: bool
+    reason: str | None
+    thresholds: TrendThresholds | None
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
 class TrendSlope(BaseModel):
     add: float
     add_se: float
     mul: float
     mul_se: float
     slope_class: str = Field(alias="class", serialization_alias="class")
+    label: TrendLabel | None = None
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -319,6 +354,17 @@ class TrendResponse(BaseModel):
                             "mul": 0.97,
                             "mul_se": 0.01,
                             "class": "moderate decline",
+                            "label": {
+                                "class": "moderate decline",
+                                "significance": "p<0.01",
+                                "text": "moderate decline (p<0.01)",
+                                "p": 0.0027,
+                                "interval": {"level": 0.95, "lower": 0.95, "upper": 0.99},
+                                "convention": "pecbms",
+                                "sigma2_floored": False,
+                                "reason": None,
+                                "thresholds": None,
+                            },
                         },
                     },
                     "warnings": [],

@@ -17,6 +17,7 @@ import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
@@ -27,6 +28,7 @@ from app.core.errors import FieldError, Unprocessable
 from app.core.settings import Settings
 from app.observations.models import ObservationStatus
 from app.species.models import Species
+from app.stats import labels
 from app.stats.parameters import invalid, require_species
 from app.stats.schemas import TrendResponse
 from app.stats.trim import TrimData, TrimError, TrimRecord, TrimResult, fit_trim
@@ -144,8 +146,9 @@ def trend_classes(
     until_year: int,
 ) -> dict[int, str]:
     """The TRIM slope class (model 2, overdispersion and serial correlation) up to
-    ``until_year`` of each taxon whose survey sites support a trend; taxa whose data cannot are
-    left out (the comparison then uses its thresholds)."""
+    ``until_year`` of each taxon whose survey sites support a trend; taxa whose data cannot, or
+    are too few for a label (``app.stats.labels``), are left out (the comparison then uses its
+    thresholds). The class is the label's, PECBMS convention, σ² below 1 taken as 1."""
     if not cd_refs:
         return {}
     key = (database_key(session), frozenset(cd_refs), zone_id, until_year, tz.key)
@@ -179,11 +182,15 @@ def _fit_classes(
         if not records:
             continue
         try:
-            result = fit_trim(records, model=2)
+            data = TrimData.from_records(records)
+            result = fit_trim(data, model=2)
         except TrimError:
             continue
-        if result.slope_imputed is not None:
-            classes[ref] = result.slope_imputed.slope_class.value
+        label = labels.trend_label(
+            result, result.slope_imputed, support=labels.remember_support(result, data)
+        )
+        if label is not None and not label.insufficient:
+            classes[ref] = label.slope_class
     return classes
 
 
@@ -242,6 +249,7 @@ def species_trend(
         serial_correlation=serial_correlation,
         base_year=base,
     )
+    labels.remember_support(result, data)
     return result, len(data.sites)
 
 
@@ -259,6 +267,7 @@ class TrendRequest:
     covariate: str | None
     overdispersion: bool
     serial_correlation: bool
+    convention: str = labels.Convention.pecbms.value
 
 
 def parse_changepoints(raw: str | None) -> list[int] | None:
@@ -306,9 +315,15 @@ def fit_species_trend(
 
 
 def trend_response(
-    species: Species, result: TrimResult, sites: int, zone_id: uuid.UUID | None
+    species: Species,
+    result: TrimResult,
+    sites: int,
+    zone_id: uuid.UUID | None,
+    *,
+    convention: str = labels.Convention.pecbms.value,
 ) -> TrendResponse:
     body = result.to_dict()
+    warnings = [*result.warnings, *_label_slopes(body, result, convention)]
     return TrendResponse.model_validate(
         {
             "species_id": species.id,
@@ -318,7 +333,23 @@ def trend_response(
             "changepoints": list(result.changepoints),
             "base_year": result.base_year,
             "sites": sites,
-            "warnings": list(result.warnings),
             **body,
+            "warnings": warnings,
         }
     )
+
+
+def _label_slopes(body: dict[str, Any], result: TrimResult, convention: str) -> list[str]:
+    """Add each overall slope's ``label`` to the JSON body; the warnings the labels call for."""
+    warnings = []
+    slopes = {"model": result.slope_model, "imputed": result.slope_imputed}
+    for name, slope in slopes.items():
+        label = labels.trend_label(result, slope, convention=convention)
+        if label is not None and body["slope"].get(name) is not None:
+            body["slope"][name]["label"] = label.to_dict()
+            if name == "imputed" and label.insufficient and label.reason:
+                warnings.append(f"no trend label: {label.reason}")
+    sigma2 = labels.sigma2_warning(result)
+    if sigma2 is not None:
+        warnings.append(sigma2)
+    return warnings

@@ -466,6 +466,10 @@ def classify_slope(mul: float, mul_se: float) -> SlopeClass:
     population halves in about 14 years at 0.95. A trend is only "stable" when the interval
     both holds 1 and excludes changes of 5 % a year; an interval too wide for either verdict is
     "uncertain", which says the data are too few, not that nothing changes.
+
+    This is the class TRIM reports for the fitted model. The verdict the service shows (the
+    p<0.01 tier, a p-value, rtrim's convention, too few data, σ² below 1) is
+    :mod:`app.stats.labels`'.
     """
     lower, upper = mul - _Z95 * mul_se, mul + _Z95 * mul_se
     if lower > 1.05:

@@ -12,7 +12,7 @@ keyboard shortcuts and the map.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any
@@ -452,25 +452,53 @@ def _observation_page(
         session, observation=observation, viewer=viewer(user)
     )
     species = species_service.get_species(session, observation.species_id)
-    zone = _zone_name(session, observation.zone_id)
-    next_id = _next_observation(session, request, observation, filters)
     context = {
         "record": public,
         "species": species,
         "group_label": GROUPS.get(species.group, species.group),
+        **_decision_context(
+            request,
+            ReviewTarget.observation,
+            record_id=observation.id,
+            next_id=_next_observation(session, request, observation, filters),
+            filters=filters,
+            form=form,
+            zone=_zone_name(session, observation.zone_id),
+            observer=_observer(session, ReviewTarget.observation, observation),
+            flags=public.flags,
+        ),
+    }
+    return render(request, "review/record.html", context, status_code=status_code)
+
+
+def _decision_context(
+    request: Request,
+    target: ReviewTarget,
+    *,
+    record_id: uuid.UUID,
+    next_id: uuid.UUID | None,
+    filters: PageFilters,
+    form: DecisionForm | None,
+    zone: str | None,
+    observer: dict[str, Any],
+    flags: Sequence[str],
+) -> dict[str, object]:
+    """What a record's page (an observation or a visit) shows around the decision form: where
+    it sits, who made it, its flags, the way back to the queue and on to the next record."""
+    path = "/review" if target is ReviewTarget.observation else "/review/visits"
+    return {
         "zone": zone,
-        "observer": _observer(session, ReviewTarget.observation, observation),
-        "flags": service.explain(public.flags),
+        "observer": observer,
+        "flags": service.explain(flags),
         "statuses": STATUSES,
         "filters": filters,
         "back": filters.query(),
-        "next_url": f"/review/{next_id}?{filters.query()}" if next_id else None,
+        "next_url": f"{path}/{next_id}?{filters.query()}" if next_id else None,
         "form": form or DecisionForm(),
-        "notice": _notice(ReviewTarget.observation, request.query_params),
-        "action": f"/review/{observation.id}",
-        "queue_url": f"/review?{filters.query()}",
+        "notice": _notice(target, request.query_params),
+        "action": f"{path}/{record_id}",
+        "queue_url": f"{path}?{filters.query()}",
     }
-    return render(request, "review/record.html", context, status_code=status_code)
 
 
 def _visit_page(
@@ -489,27 +517,24 @@ def _visit_page(
         names = {
             s.id: s for s in session.exec(select(Species).where(col(Species.id).in_(species_ids)))
         }
-    reviews = reviews_of(session, ReviewTarget.visit, [visit.id])[visit.id]
-    zone = _zone_name(session, site.zone_id)
-    next_id = _next_visit(session, request, visit, filters)
     context = {
         "visit": public,
         "site": site,
         "site_kind": SITE_KINDS.get(site.kind, site.kind),
         "nests": site.kind == SiteKind.nest_site.value,
         "species_of": names,
-        "reviews": reviews,
-        "zone": zone,
-        "observer": _observer(session, ReviewTarget.visit, visit),
-        "flags": service.explain(visit.flags or []),
-        "statuses": STATUSES,
-        "filters": filters,
-        "back": filters.query(),
-        "next_url": f"/review/visits/{next_id}?{filters.query()}" if next_id else None,
-        "form": form or DecisionForm(),
-        "notice": _notice(ReviewTarget.visit, request.query_params),
-        "action": f"/review/visits/{visit.id}",
-        "queue_url": f"/review/visits?{filters.query()}",
+        "reviews": reviews_of(session, ReviewTarget.visit, [visit.id])[visit.id],
+        **_decision_context(
+            request,
+            ReviewTarget.visit,
+            record_id=visit.id,
+            next_id=_next_visit(session, request, visit, filters),
+            filters=filters,
+            form=form,
+            zone=_zone_name(session, site.zone_id),
+            observer=_observer(session, ReviewTarget.visit, visit),
+            flags=visit.flags or [],
+        ),
     }
     return render(request, "review/visit.html", context, status_code=status_code)
 

@@ -335,7 +335,13 @@ def test_trends_says_when_there_is_no_series(migrated: dict[str, str]) -> None:
     assert run(migrated, "demo", "--observations", "50").exit_code == 0
     table = run(migrated, "trends", "--species", "459478")
     assert table.exit_code == 0, table.output
-    assert "TRIM model 2" in table.output and "slope:" in table.output
+    # The API's default model and convention, and the label with its p-value.
+    assert "TRIM model 3" in table.output and "slope:" in table.output
+    assert "(pecbms)" in table.output and "p = " in table.output
+    linear = run(migrated, "trends", "--species", "459478", "--model", "2", "--convention", "rtrim")
+    assert linear.exit_code == 0, linear.output
+    assert "TRIM model 2" in linear.output and "(rtrim)" in linear.output
+    assert run(migrated, "trends", "--species", "459478", "--convention", "x").exit_code == 2
     as_csv = run(migrated, "trends", "--species", "459478", "--csv")
     lines = as_csv.output.strip().splitlines()
     assert lines[0] == "year,index,index_se,total,total_se"

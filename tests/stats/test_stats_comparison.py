@@ -365,7 +365,7 @@ def test_the_chart_writes_french_numbers_a_legend_and_the_species_not_reported(
     answer = client.get("/stats/comparison.svg?year=2026")
     assert answer.status_code == 200 and answer.headers["content-type"] == "image/svg+xml"
     texts = _svg_texts(answer.text)
-    assert "−8,9\u202f%" in texts and "+50\u202f%" in texts
+    assert "−8,9\u00a0%" in texts and "+50\u00a0%" in texts
     # The swift (a baseline, nothing validated in 2026): words, not a −100 % bar.
     assert "non revue cette année" in texts
     assert not any("100" in t for t in texts if "%" in t)

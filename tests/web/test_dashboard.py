@@ -196,7 +196,7 @@ def test_the_dashboard_compares_nests_with_nests_and_says_the_unit(
     # The swallow has a baseline but nothing this year: said in words.
     assert "non revue cette année" in table
     chart = _pages(app).get(f"/dashboard/comparison.svg?year={year}").text
-    assert "<!-- non revue cette année -->" in chart and "<!-- −30 % -->" in chart
+    assert "<!-- non revue cette année -->" in chart and "<!-- −30\u00a0% -->" in chart
 
 
 def test_the_map_data_show_a_protected_species_only_as_its_cell(

@@ -37,6 +37,7 @@ def test_signing_in_sets_an_httponly_cookie_and_out_clears_it(
     assert session["httpOnly"] and session["sameSite"] == "Lax"
     assert not session["secure"]  # plain HTTP here; HTTPS gets Secure
     expect(page.locator(".account .who")).to_have_text("Paul B.")
+    expect(page.get_by_role("link", name="Paul B.")).to_have_attribute("href", "/me")
     page.get_by_role("button", name="Se déconnecter").click()
     expect(page.locator(".account").get_by_role("link", name="Se connecter")).to_be_visible()
     assert "sentinelles_session" not in {c["name"] for c in page.context.cookies()}
