@@ -240,7 +240,7 @@ def comparison_chart(rows: Sequence[ComparisonBar], *, title: str, fmt: str = "s
             )
     axes.set_xlim(left, right)
     axes.set_yticks(positions, [row.name for row in rows], fontsize=9)
-    axes.set_ylim(len(rows) - 0.5, -0.5)  # the first species on top, room for the last
+    axes.set_ylim(max(len(rows), 1) - 0.5, -0.5)  # the first species on top, room for the last
     axes.axvline(0, color="#333", linewidth=0.8)
     axes.xaxis.set_major_formatter(french_axis())
     axes.set_xlabel("évolution par rapport à l'inventaire de référence (%)")
