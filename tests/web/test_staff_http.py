@@ -143,7 +143,7 @@ def test_the_comparison_says_which_figure_and_unit(
         if name in row
     }
     martin = " ".join(rows["Hirondelle de fenêtre"].split())
-    assert "40 nids 30 nids nids signalés (observations validées) -25,0 %" in martin
+    assert "40 nids 30 nids nids signalés (observations validées) −25,0 %" in martin
     swallow = " ".join(rows["Hirondelle rustique"].split())
     assert "vue, mais pas de comptage en nids" in swallow and "%" not in swallow
     assert "non revue cette année" in rows["Crapaud commun"]
