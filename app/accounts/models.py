@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, String, Uuid
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, String, Uuid, false
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime, new_id, utcnow
@@ -34,6 +34,9 @@ class User(SQLModel, table=True):
         max_length=16,
         sa_column_kwargs={"server_default": DEFAULT_LICENCE.value},
     )
+    # The person agreed to be credited by their display name in the published open data
+    # (``app.exports.publish``); otherwise a keyed pseudonym stands for them there.
+    credit_by_name: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # Set when the person deleted their account: the row stays, emptied of everything personal,

@@ -67,6 +67,7 @@ async def register(request: Request, body: UserCreate, settings: SettingsDep) ->
             password=body.password,
             display_name=body.display_name,
             password_hash=password_hash,
+            credit_by_name=body.credit_by_name,
         )
         if body.invitation_code is not None:
             service.redeem_invitation(session, body.invitation_code, user)
@@ -138,7 +139,8 @@ def me(user: CurrentUser) -> UserPublic:
 @router.patch(
     "/me",
     response_model=UserPublic,
-    summary="Change the signed-in account's display name or default photo licence",
+    summary="Change the signed-in account's display name, default photo licence or whether "
+    "the open data credits it by name",
     responses={
         401: _UNAUTHENTICATED,
         422: problem_doc(
@@ -149,7 +151,11 @@ def me(user: CurrentUser) -> UserPublic:
 )
 def update_me(body: UserUpdate, user: CurrentUser, session: SessionDep) -> UserPublic:
     user = service.update_profile(
-        session, user=user, display_name=body.display_name, photo_licence=body.photo_licence
+        session,
+        user=user,
+        display_name=body.display_name,
+        photo_licence=body.photo_licence,
+        credit_by_name=body.credit_by_name,
     )
     return UserPublic.model_validate(user)
 

@@ -106,6 +106,12 @@ Password = Annotated[
         examples=["hirondelles-2026"],
     ),
 ]
+CREDIT_BY_NAME_DESCRIPTION = (
+    "Whether the published open data (`GET /open-data`) credits this person by their display "
+    "name; otherwise (the default) a stable anonymous pseudonym stands for them there. The "
+    "staff's exports and every other answer are not affected."
+)
+
 DisplayName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=DISPLAY_NAME_MAX_LENGTH),
@@ -129,6 +135,7 @@ class UserCreate(BaseModel):
                     "email": "camille.durand@example.org",
                     "password": "hirondelles-2026",
                     "display_name": "Camille",
+                    "credit_by_name": False,
                 }
             ]
         },
@@ -137,6 +144,11 @@ class UserCreate(BaseModel):
     email: Email
     password: Password
     display_name: DisplayName
+    credit_by_name: bool = Field(
+        default=False,
+        description=CREDIT_BY_NAME_DESCRIPTION,
+        examples=[False],
+    )
     invitation_code: str | None = Field(
         default=None,
         max_length=32,
@@ -156,6 +168,7 @@ class UserPublic(BaseModel):
                     "display_name": "Camille",
                     "role": "sentinel",
                     "photo_licence": "CC-BY-4.0",
+                    "credit_by_name": False,
                     "created_at": "2026-04-12T05:45:00Z",
                 }
             ]
@@ -169,6 +182,9 @@ class UserPublic(BaseModel):
     photo_licence: PhotoLicence = Field(
         description="The licence of this account's photos unless an upload names another."
     )
+    credit_by_name: bool = Field(
+        default=False, description=CREDIT_BY_NAME_DESCRIPTION, examples=[False]
+    )
     created_at: datetime
 
 
@@ -178,14 +194,21 @@ class UserUpdate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"display_name": "Camille D.", "photo_licence": "CC0-1.0"}]
+            "examples": [
+                {"display_name": "Camille D.", "photo_licence": "CC0-1.0", "credit_by_name": True}
+            ]
         },
     )
 
     display_name: DisplayName | None = None
     photo_licence: Licence | None = None
+    credit_by_name: bool | None = Field(
+        default=None, description=CREDIT_BY_NAME_DESCRIPTION, examples=[True]
+    )
 
-    _no_null = refuse_null("display_name", "photo_licence", code="user.null_not_allowed")
+    _no_null = refuse_null(
+        "display_name", "photo_licence", "credit_by_name", code="user.null_not_allowed"
+    )
 
 
 class UserRoleUpdate(BaseModel):

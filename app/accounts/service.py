@@ -81,6 +81,7 @@ def register_user(
     display_name: str,
     role: Role = Role.sentinel,
     password_hash: str | None = None,
+    credit_by_name: bool = False,
 ) -> User:
     """A new account. The input is checked here as well as by the HTTP schema, so that the
     command line cannot create an account the API would have refused.
@@ -106,6 +107,7 @@ def register_user(
         display_name=data.display_name,
         password_hash=password_hash or hash_password(data.password, settings),
         role=role.value,
+        credit_by_name=credit_by_name,
     )
     try:
         # Two registrations racing for one address: the unique index decides, the loser gets
@@ -280,12 +282,15 @@ def update_profile(
     user: User,
     display_name: str | None = None,
     photo_licence: PhotoLicence | None = None,
+    credit_by_name: bool | None = None,
 ) -> User:
     """Changes what the account holder may change themself; None leaves a field as it is."""
     if display_name is not None:
         user.display_name = display_name
     if photo_licence is not None:
         user.photo_licence = PhotoLicence(photo_licence).value
+    if credit_by_name is not None:
+        user.credit_by_name = credit_by_name
     user.updated_at = utcnow()
     session.add(user)
     session.flush()

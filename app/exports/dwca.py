@@ -739,7 +739,8 @@ QUALITY = (
     "plausibility flags (season, usual counts, position accuracy, duplicates); records "
     "validated by them are marked verified. Sensitive species are published at a generalised "
     "position (a Lambert-93 grid cell or the commune), as the informationWithheld and "
-    "dataGeneralizations terms of their records say. Observers appear by pseudonym only."
+    "dataGeneralizations terms of their records say. Observers appear by a pseudonym, unless "
+    "they chose to be credited by name."
 )
 
 

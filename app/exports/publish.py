@@ -14,8 +14,10 @@ Nobody is named without consent and no home is shown:
   generalisation cell, ``informationWithheld`` and ``dataGeneralizations`` filled;
 - survey visits at a home (a garden) are moved to the centre of their 1 km Lambert-93 cell,
   visits that counted a sensitive species to that species' cell, the uncertainty grown to it;
-- observers appear as a stable keyed pseudonym, never their display name (which may be their
-  real name, or an address).
+- observers appear as a stable keyed pseudonym, unless they chose to be credited by name
+  (``credit_by_name`` on their account): then by their display name (one that looks like an
+  address or a phone number is still replaced). A school class, its pupils and a deleted
+  account are never named.
 
 The snapshot is written to a folder of its own beside the current one; ``current.json`` is then
 replaced in one atomic rename, so that a download never sees a half-written file. The previous
@@ -129,8 +131,16 @@ def warnings(settings: Settings) -> list[str]:
 # --- the rows as they are published -------------------------------------------------------------
 
 
+def _published_name(
+    observer: str, credited: bool, observer_id: uuid.UUID | None, key: bytes
+) -> str:
+    """The observer as the open data names them: their display name as the exports write it
+    (``rows.published_observer``) when they agreed to be credited, the pseudonym otherwise."""
+    return observer if credited else observer_pseudonym(observer_id, key)
+
+
 def _published_observation(row: ObservationRow, key: bytes) -> ObservationRow:
-    observer = observer_pseudonym(row.observer_id, key)
+    observer = _published_name(row.observer, row.observer_credited, row.observer_id, key)
     places = decimals_for(row.accuracy_m)
     return replace(
         row,
@@ -145,7 +155,7 @@ def _published_observation(row: ObservationRow, key: bytes) -> ObservationRow:
 
 def _published_visit(visit: VisitRow, key: bytes) -> VisitRow:
     """A visit as anyone may see it: at its cell when its site is a home or a sensitive species
-    was counted there, by the observer's pseudonym."""
+    was counted there, by the observer's pseudonym (or their name, when they agreed)."""
     sizes: list[int] = []
     withheld: list[str] = []
     notes: list[str] = []
@@ -161,7 +171,10 @@ def _published_visit(visit: VisitRow, key: bytes) -> VisitRow:
         sizes.append(CELLS.get(strictest.generalisation, CELL_10KM))
         withheld.append(SENSITIVE_WITHHELD)
         notes.append(dwca.GENERALISATIONS.get(strictest.generalisation, "Coordinates generalised"))
-    published = replace(visit, observer=observer_pseudonym(visit.observer_id, key))
+    published = replace(
+        visit,
+        observer=_published_name(visit.observer, visit.observer_credited, visit.observer_id, key),
+    )
     if not sizes:
         return published
     size = max(sizes)

@@ -181,7 +181,8 @@ def _snapshot_answer(snapshot: publish.Snapshot | None, request: Request) -> Ope
     "only: a Darwin Core Archive (Event core with the protocols' visits and the casual "
     "sightings, Occurrence and Simple Multimedia extensions), a CSV and a GeoJSON of the "
     "sightings. Sensitive species and homes (gardens) at their grid cell, with "
-    "`informationWithheld`/`dataGeneralizations`; observers by a stable pseudonym. The previous "
+    "`informationWithheld`/`dataGeneralizations`; observers by a stable pseudonym, or by their "
+    "display name when their account agreed to it (`credit_by_name`). The previous "
     "snapshot is served until the new one is complete. For ecologists and admins; 409 while "
     "the dataset's contact is still the placeholder, or while another build runs. Answers the "
     "new snapshot, as `GET /open-data` will.",

@@ -30,6 +30,7 @@ from sqlmodel import Session, col
 
 from app.accounts.models import User
 from app.accounts.schemas import looks_like_contact
+from app.classes.models import SchoolClass
 from app.core.db import Database
 from app.core.viewer import Viewer, is_staff
 from app.media.models import ObservationPhoto
@@ -107,6 +108,8 @@ class ObservationRow:
     photos: tuple[Photo, ...] = ()
     observer_id: uuid.UUID | None = None
     observer_role: str = ""
+    # The observer agreed to be credited by name in the open data (see ``credited``).
+    observer_credited: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +140,24 @@ class VisitRow:
     # some visit but not at this one were absent (the yearly rules' zeros).
     absent: tuple[Taxon, ...] = field(default=())
     observer_id: uuid.UUID | None = None
+    observer_credited: bool = False
     # Set when the site's position is generalised (a home, a sensitive species counted there):
     # the uncertainty is then the cell's, and these say why in the published records.
     accuracy_m: float | None = None
     withheld: str = ""
     generalisations: str = ""
+
+
+def credited(pupil_id: Any) -> Any:
+    """Whether a row's observer is credited by name in the open data, as a column of the row's
+    own statement (joined to ``User``): they agreed (``credit_by_name``), their account was not
+    anonymised, it is not a school class's, and no pupil made the row (``pupil_id``)."""
+    return and_(
+        col(User.credit_by_name),
+        col(User.anonymised_at).is_(None),
+        pupil_id.is_(None),
+        ~sa_select(col(SchoolClass.id)).where(col(SchoolClass.account_id) == col(User.id)).exists(),
+    )
 
 
 def _taxon(species: Any) -> Taxon:
@@ -255,6 +271,7 @@ def observation_rows(
             col(User.display_name).label("observer"),
             col(Observation.observer_id).label("observer_id"),
             col(User.role).label("observer_role"),
+            credited(col(Observation.pupil_id)).label("observer_credited"),
         )
         .join(Species, col(Species.id) == col(Observation.species_id))
         .join(User, col(User.id) == col(Observation.observer_id))
@@ -359,6 +376,7 @@ def _observation_row(
         ),
         observer_id=obs.observer_id,
         observer_role=obs.observer_role,
+        observer_credited=bool(obs.observer_credited),
     )
 
 
@@ -424,7 +442,13 @@ def visit_rows(
         )
     taxa: dict[uuid.UUID, Taxon] = {}
     statement = (
-        sa_select(Visit, Site, col(Zone.code), col(User.display_name))
+        sa_select(
+            Visit,
+            Site,
+            col(Zone.code),
+            col(User.display_name),
+            credited(col(Visit.pupil_id)).label("observer_credited"),
+        )
         .join(Site, col(Site.id) == col(Visit.site_id))
         .join(User, col(User.id) == col(Visit.observer_id))
         .outerjoin(Zone, col(Zone.id) == col(Site.zone_id))
@@ -458,7 +482,7 @@ def visit_rows(
     order = (col(Visit.started_at), col(Visit.id))
     position = lambda row: (row[0].started_at, row[0].id)  # noqa: E731
     for rows, (counts, counted_at) in _pages(db, statement, order, position, chunk, counts_of):
-        for visit, site, zone_code, observer in rows:
+        for visit, site, zone_code, observer, observer_credited in rows:
             figures = counts.get(visit.id, {})
             yield VisitRow(
                 id=visit.id,
@@ -477,6 +501,7 @@ def visit_rows(
                 status=visit.status,
                 observer=published_observer(observer, visit.observer_id, observer_key),
                 observer_id=visit.observer_id,
+                observer_credited=bool(observer_credited),
                 counts=tuple(VisitCountRow(taxa[sid], figure) for sid, figure in figures.items()),
                 absent=tuple(taxa[sid] for sid in counted_at.get(site.id, ()) if sid not in figures)
                 if visit.complete

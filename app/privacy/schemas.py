@@ -34,6 +34,7 @@ EXAMPLE_EXPORT: dict[str, Any] = {
         "display_name": "Camille",
         "role": "sentinel",
         "photo_licence": "CC-BY-4.0",
+        "credit_by_name": False,
         "created_at": "2026-04-01T17:02:00Z",
         "updated_at": "2026-04-12T05:50:00Z",
     },
@@ -104,6 +105,9 @@ class AccountExport(BaseModel):
     display_name: str
     role: Role
     photo_licence: PhotoLicence
+    credit_by_name: bool = Field(
+        default=False, description="Whether the published open data credits them by name."
+    )
     created_at: datetime
     updated_at: datetime
 

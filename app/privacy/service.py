@@ -291,6 +291,9 @@ def anonymise(session: Session, storage: Storage, *, user: User) -> None:
     user.display_name = ANONYMOUS_NAME
     user.password_hash = UNUSABLE_PASSWORD_HASH
     user.role = Role.sentinel.value
+    # The consent to be named goes with the name (the open data never names an anonymised
+    # account anyway).
+    user.credit_by_name = False
     user.anonymised_at = now
     user.updated_at = now
     session.add(user)

@@ -13,6 +13,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
@@ -83,6 +84,29 @@ def _metadata(fmt: str) -> dict[str, str | None]:
     return {"Date": None} if fmt == "svg" else {}
 
 
+def _mark_intervals(axes: Axes, result: TrimResult) -> None:
+    """The slopes per interval (``slope_intervals``): a dotted line at each joint and, above
+    each interval, its yearly change in French (« 2015–2020 : −3,2 %/an »)."""
+    if not result.slope_intervals:
+        return
+    for interval in result.slope_intervals[1:]:
+        axes.axvline(interval.from_year, color="#6a1b9a", linestyle=":", linewidth=1.5)
+    for interval in result.slope_intervals:
+        estimate = interval.imputed
+        text = "—" if estimate is None else format_fr((estimate.mul - 1) * 100, 1, signed=True)
+        axes.text(
+            (interval.from_year + interval.to_year) / 2,
+            0.97,
+            f"{interval.from_year}–{interval.to_year} : {text} %/an",
+            transform=axes.get_xaxis_transform(),
+            ha="center",
+            va="top",
+            fontsize=8,
+            color="#6a1b9a",
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5},
+        )
+
+
 def trend_chart(
     result: TrimResult, *, title: str, fmt: str = "svg", convention: str = "pecbms"
 ) -> bytes:
@@ -132,6 +156,7 @@ def trend_chart(
             f"(IC 95 % {format_fr((label.interval.lower - 1) * 100, 1, signed=True)} à "
             f"{format_fr((label.interval.upper - 1) * 100, 1, signed=True, percent=True)})"
         )
+    _mark_intervals(axes, result)
     axes.set_title(f"{title}\n{subtitle}", fontsize=11)
     axes.set_xticks(years[:: max(1, len(years) // 12)])
     axes.grid(axis="y", alpha=0.3)

@@ -19,7 +19,13 @@ from app.stats.schemas import (
     TrendResponse,
     YearlyStatsResponse,
 )
-from app.stats.trends import TrendRequest, fit_species_trend, parse_changepoints, trend_response
+from app.stats.trends import (
+    TrendRequest,
+    fit_species_trend,
+    parse_changepoints,
+    parse_slope_intervals,
+    trend_response,
+)
 
 router = APIRouter(prefix="/stats", tags=["statistics"])
 
@@ -182,6 +188,25 @@ def trend_request(
             "n − 2 df, strength before significance).",
         ),
     ] = "pecbms",
+    stepwise: Annotated[
+        bool,
+        Query(
+            description="Model 2: keep only the changepoints the data support, as TRIM's "
+            "stepwise selection (remove the least significant change of slope while its Wald "
+            "p > 0.20, put back one whose score test gives p < 0.15). Without `changepoints`, "
+            "it starts from every year but the last. The first year is kept."
+        ),
+    ] = False,
+    slope_intervals: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Years separated by commas: also give the overall slope from the first "
+            "year to the first given, then to the next, … to the last year (both ends "
+            "included), in `slope_intervals`.",
+            examples=["2015,2020"],
+        ),
+    ] = None,
 ) -> TrendRequest:
     return TrendRequest(
         species_id=species_id,
@@ -194,6 +219,8 @@ def trend_request(
         overdispersion=overdispersion,
         serial_correlation=serial_correlation,
         convention=convention,
+        stepwise=stepwise,
+        slope_intervals=parse_slope_intervals(slope_intervals),
     )
 
 
@@ -202,7 +229,9 @@ TREND_ERRORS: dict[int | str, dict[str, Any]] = {
     422: problem_doc(
         "No species given, or the data cannot support a trend: no survey site counted it "
         "(`trim.no_sites`), no positive count (`trim.no_positive_counts`), too few years "
-        "(`trim.too_few_years`), a year without any count (model 3)…; `detail` says which."
+        "(`trim.too_few_years`), a year without any count (model 3)…; `detail` says which. "
+        "`stepwise` with model 3 (`trim.stepwise_model`); `slope_intervals` not years of the "
+        "series (`trim.bad_slope_intervals`) or not years at all (`stats.invalid_slope_intervals`)."
     )
 }
 
@@ -219,9 +248,11 @@ TREND_ERRORS: dict[int | str, dict[str, Any]] = {
     "as its first years, missing years imputed. Overdispersion and serial correlation "
     "estimated by GEE. Returns σ², ρ, goodness of fit, the time totals and the indices "
     "(model and imputed) with standard errors, and the overall multiplicative slope with its "
-    "class and its `label` (class and significance by `convention`, p-value, 95 % interval; "
-    "`insufficient data` below the documented minimums; σ² below 1 taken as 1, with a "
-    "warning). No sign-in needed.",
+    "class, its p value (t on n − 2 df) and its `label` (class and significance by "
+    "`convention`, p-value, 95 % interval; `insufficient data` below the documented minimums; "
+    "σ² below 1 taken as 1, with a warning). With `stepwise`, the changepoints kept "
+    "(`changepoints`) and the steps (`stepwise`); with `slope_intervals`, the slope of each "
+    "interval. No sign-in needed.",
     responses=TREND_ERRORS,
 )
 def trends(session: SessionDep, settings: SettingsDep, request: TrendRequestDep) -> TrendResponse:

@@ -298,6 +298,11 @@ class TrendSlope(BaseModel):
     mul_se: float
     slope_class: str = Field(alias="class", serialization_alias="class")
     label: TrendLabel | None = None
+    p: float | None = Field(
+        default=None,
+        description="Two-sided p of the slope (t on n − 2 degrees of freedom, n years); null "
+        "with fewer than three years.",
+    )
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -305,6 +310,52 @@ class TrendSlope(BaseModel):
 class TrendSlopes(BaseModel):
     model: TrendSlope | None
     imputed: TrendSlope | None
+
+
+class TrendIntervalSlope(BaseModel):
+    add: float
+    add_se: float
+    mul: float
+    mul_se: float
+    p: float | None = Field(description="Null for an interval of two years (no df left).")
+    slope_class: str = Field(
+        alias="class",
+        serialization_alias="class",
+        description="As the overall slope's; `unknown` for an interval of two years.",
+    )
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class TrendSlopeInterval(BaseModel):
+    from_year: int = Field(alias="from", serialization_alias="from")
+    to_year: int = Field(alias="to", serialization_alias="to")
+    df: int = Field(description="Years in the interval minus 2.")
+    model: TrendIntervalSlope | None
+    imputed: TrendIntervalSlope | None = Field(description="Null when a total is zero.")
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class TrendStepTest(BaseModel):
+    changepoint: int
+    statistic: float
+    df: int
+    p: float
+
+
+class TrendStep(BaseModel):
+    iteration: int
+    action: Literal["remove", "add"]
+    changepoint: int = Field(description="The year removed or put back.")
+    test: Literal["wald", "score"] = Field(
+        description="`wald`: the change of slope at the year; `score`: adding it back."
+    )
+    statistic: float
+    df: int
+    p: float
+    changepoints: list[int] = Field(description="The changepoints after the step.")
+    tests: list[TrendStepTest] = Field(description="Every test of the step, all years ranked.")
 
 
 class TrendResponse(BaseModel):
@@ -390,3 +441,12 @@ class TrendResponse(BaseModel):
     indices: list[TrendPoint]
     slope: TrendSlopes
     warnings: list[str]
+    stepwise: list[TrendStep] | None = Field(
+        default=None,
+        description="With `stepwise`: its steps, in order (`changepoints` are those kept).",
+    )
+    slope_intervals: list[TrendSlopeInterval] | None = Field(
+        default=None,
+        description="With `slope_intervals`: the overall slope of each interval; neighbouring "
+        "intervals share their joint year.",
+    )

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
+from app.accounts import service as accounts
 from app.accounts.throttle import PersistentFailure
 from app.core.db import run_unit_of_work
 from app.core.deps import SessionDep, SettingsDep
@@ -108,14 +109,41 @@ def _account_page(
     request: Request,
     *,
     error: str | None = None,
+    notice: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    return render(request, "me/account.html", {"error": error}, status_code=status_code)
+    return render(
+        request, "me/account.html", {"error": error, "notice": notice}, status_code=status_code
+    )
+
+
+CREDIT_NOTICES = {
+    "nom": "C'est noté : les prochaines données ouvertes publiées vous citeront par votre nom.",
+    "pseudonyme": "C'est noté : les données ouvertes publiées vous citeront par un pseudonyme "
+    "anonyme.",
+}
 
 
 @router.get("/me")
-def my_account(request: Request, user: SignedIn) -> Response:
-    return _account_page(request)
+def my_account(
+    request: Request,
+    user: SignedIn,
+    credit: Annotated[str | None, Query(alias="citation", max_length=20)] = None,
+) -> Response:
+    return _account_page(request, notice=CREDIT_NOTICES.get(credit or ""))
+
+
+@router.post("/me/citation", dependencies=[CSRF])
+def my_credit(
+    session: SessionDep,
+    user: SignedIn,
+    credit_by_name: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """The open-data credit (``PATCH /api/v1/me`` with ``credit_by_name``): a checked box
+    sends ``oui``, an unchecked one sends nothing, which is a choice too."""
+    chosen = credit_by_name == "oui"
+    accounts.update_profile(session, user=user, credit_by_name=chosen)
+    return RedirectResponse(f"/me?citation={'nom' if chosen else 'pseudonyme'}", status_code=303)
 
 
 @router.get("/me/export")

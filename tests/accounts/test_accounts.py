@@ -62,8 +62,11 @@ def test_register_sign_in_and_read_me(client: TestClient) -> None:
     created = register(client, email="  Camille.Durand@Example.ORG ", display_name="  Camille ")
     assert created.status_code == 201, created.text
     user = created.json()
-    assert set(user) == {"id", "email", "display_name", "role", "photo_licence", "created_at"}
+    assert set(user) == {
+        "id", "email", "display_name", "role", "photo_licence", "credit_by_name", "created_at"
+    }  # fmt: skip
     assert user["email"] == "camille.durand@example.org"
+    assert user["credit_by_name"] is False  # nobody is named in the open data unless they ask
     assert user["display_name"] == "Camille"
     assert user["role"] == "sentinel"
     assert datetime.fromisoformat(user["created_at"]).utcoffset() == timedelta(0)
@@ -78,6 +81,38 @@ def test_register_sign_in_and_read_me(client: TestClient) -> None:
     me = client.get("/me", headers={"Authorization": f"Bearer {pair['access_token']}"})
     assert me.status_code == 200
     assert me.json() == user
+
+
+def test_register_with_consent_to_be_credited_by_name(client: TestClient) -> None:
+    created = register(client, email="bernadette@example.org", credit_by_name=True)
+    assert created.status_code == 201, created.text
+    assert created.json()["credit_by_name"] is True
+    token = sign_in(client, "bernadette@example.org").json()["access_token"]
+    me = client.get("/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["credit_by_name"] is True
+    refused = register(client, credit_by_name=None)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "credit_by_name"
+
+
+def test_the_profile_edit_toggles_the_credit_by_name(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    user = create_user(session, settings)
+    headers = auth_headers(user, settings)
+    assert client.get("/me", headers=headers).json()["credit_by_name"] is False
+    on = client.patch("/me", json={"credit_by_name": True}, headers=headers)
+    assert on.status_code == 200, on.text
+    assert on.json()["credit_by_name"] is True
+    # A field left out stays as it is; null is refused.
+    renamed = client.patch("/me", json={"display_name": "Camille D."}, headers=headers)
+    assert renamed.json()["credit_by_name"] is True
+    null = client.patch("/me", json={"credit_by_name": None}, headers=headers)
+    assert_problem(null, 422, "user.null_not_allowed")
+    assert client.get("/me", headers=headers).json()["credit_by_name"] is True
+    off = client.patch("/me", json={"credit_by_name": False}, headers=headers)
+    assert off.json()["credit_by_name"] is False
+    assert client.get("/me", headers=headers).json()["credit_by_name"] is False
 
 
 def test_register_refuses_a_taken_email_whatever_its_case(client: TestClient) -> None:

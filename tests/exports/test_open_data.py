@@ -22,7 +22,10 @@ import xmlschema
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from app.accounts.models import User
+from app.classes.models import SchoolClass
 from app.core.settings import Settings
+from app.core.vocabulary import Role
 from app.exports import dwca
 from app.zones.grid import CELL_1KM, CELL_10KM, generalise
 from tests.exports.test_exports_dwca import (
@@ -31,17 +34,20 @@ from tests.exports.test_exports_dwca import (
     FACADE_AT,
     FALCON_AT,
     GARDEN_AT,
+    PEACOCK,
     SWALLOW,
     URN,
     Archive,
     World,
     build_world,
+    jpeg,
     observe,
     point,
+    post,
     read_archive,
     review,
 )
-from tests.factories import auth_headers
+from tests.factories import auth_headers, create_user
 
 SCHEMAS = Path(__file__).parent.parent / "data" / "schemas"
 JAVA_READER = Path(__file__).parent / "java" / "ZipStream.java"
@@ -348,3 +354,123 @@ def test_a_display_name_that_is_an_address_is_refused_at_registration_and_edit(
     assert edit.status_code == 422, edit.text
     assert edit.json()["errors"][0]["code"] == "user.display_name_contact"
     assert client.get("/me", headers=mine).json()["display_name"] == "Camille"
+
+
+# --- credited by name, with consent -------------------------------------------------------------
+
+
+def _registered(client: TestClient, name: str, **extra: object) -> tuple[dict[str, str], str]:
+    """A resident registered through the API, signed in: their headers and their password."""
+    email, password = f"{uuid.uuid4().hex[:10]}@example.net", "un mot de passe long"
+    body = {"email": email, "password": password, "display_name": name, **extra}
+    answer = client.post("/auth/register", json=body)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["credit_by_name"] is bool(extra.get("credit_by_name", False))
+    token = client.post("/auth/token", data={"username": email, "password": password})
+    assert token.status_code == 200, token.text
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}, password
+
+
+def test_the_snapshot_names_only_the_observers_who_agreed(
+    client: TestClient, session: Session, settings: Settings, world: World, tmp_path: Path
+) -> None:
+    staff = auth_headers(world.ecologist, settings)
+    settings.dataset_contact_email = CONTACT
+    # Bernadette agrees at registration; her sighting, its photo and her garden visit name her.
+    bernadette, _ = _registered(client, "Bernadette Lefèvre", credit_by_name=True)
+    seen = observe(client, bernadette, SWALLOW, (50.4570, 2.7850),
+                   observed_at="2025-05-10T08:00:00+02:00")  # fmt: skip
+    photo = client.post(
+        f"/observations/{seen['id']}/photos",
+        files={"file": ("hirondelle.jpg", jpeg(), "image/jpeg")},
+        headers=bernadette,
+    )
+    assert photo.status_code == 201, photo.text
+    garden = post(client, "/sites", bernadette, {
+        "client_id": str(uuid.uuid4()), "kind": "garden", "name": "Jardin de la Fosse 9",
+        "latitude": 50.4602, "longitude": 2.7711,
+    })  # fmt: skip
+    counted = post(client, f"/sites/{garden['id']}/visits", bernadette, {
+        "client_id": str(uuid.uuid4()), "started_at": "2025-07-05T15:00:00+02:00",
+        "duration_min": 20, "observers": 1, "complete": True,
+        "counts": [{"cd_nom": PEACOCK, "count": 2}],
+    })  # fmt: skip
+    # Denis agreed, then deleted his account: his sighting stays, by a pseudonym.
+    denis, password = _registered(client, "Denis Carpentier", credit_by_name=True)
+    gone = observe(client, denis, SWALLOW, (50.4575, 2.7860),
+                   observed_at="2025-05-11T08:00:00+02:00")  # fmt: skip
+    # A class's account never is named, even if its row says yes; nor are its pupils.
+    teacher = create_user(session, settings, role=Role.teacher, display_name="M. Lefebvre")
+    opened = client.post(
+        "/classes",
+        json={"name": "CM1 B", "school": "École Basly", "school_year": "2025-2026"},
+        headers=auth_headers(teacher, settings),
+    )
+    assert opened.status_code == 201, opened.text
+    joined = client.post(
+        "/classes/join", json={"join_code": opened.json()["join_code"], "pseudonym": "Renard"}
+    )
+    assert joined.status_code == 201, joined.text
+    pupil = {"Authorization": f"Bearer {joined.json()['access_token']}"}
+    by_pupil = observe(client, pupil, SWALLOW, (50.4585, 2.7830),
+                       observed_at="2025-05-12T10:00:00+02:00")  # fmt: skip
+    checked = client.post(
+        f"/classes/{opened.json()['id']}/check",
+        json={"ids": [by_pupil["id"]]},
+        headers=auth_headers(teacher, settings),
+    )
+    assert checked.status_code == 200, checked.text
+    class_account = session.get(SchoolClass, uuid.UUID(opened.json()["id"]))
+    assert class_account is not None
+    account = session.get(User, class_account.account_id)
+    assert account is not None
+    account.credit_by_name = True
+    session.add(account)
+    session.commit()
+    for item in (seen, gone, by_pupil):
+        review(client, "observations", item, staff)
+    review(client, "visits", counted, staff)
+    deleted = client.post("/me/delete", json={"password": password}, headers=denis)
+    assert deleted.status_code == 204, deleted.text
+
+    assert client.post("/exports/publish", headers=staff).status_code == 201
+    archive = read_archive(client.get("/open-data/dwca.zip").content, tmp_path)
+    recorded = {o["coreid"]: o[DWC + "recordedBy"] for o in archive.occurrences.values()}
+    assert recorded[URN + seen["id"]] == "Bernadette Lefèvre"
+    assert recorded[URN + counted["id"]] == "Bernadette Lefèvre"  # the visit's occurrence
+    (credited,) = [m for m in archive.media if m["coreid"] == URN + seen["id"]]
+    assert credited[DC + "creator"] == "Bernadette Lefèvre"
+    # Camille (who did not choose), Denis (deleted) and the class: pseudonyms, three of them.
+    camille = (world.observations["swallow"]["id"], world.visits["garden-2025"]["id"])
+    others = {recorded[URN + i] for i in (*camille, gone["id"], by_pupil["id"])}
+    assert all(PSEUDONYM.match(name) for name in others) and len(others) == 3
+    everything = "".join(archive.texts.values())
+    for name in ("Camille", "Denis", "Carpentier", "CM1 B", "Renard", "Participant anonyme"):
+        assert name not in everything, name
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(
+        client.get("/open-data/observations.csv").text))}  # fmt: skip
+    assert rows[seen["id"]]["observer"] == "Bernadette Lefèvre"
+    assert (
+        rows[world.observations["swallow"]["id"]]["observer"]
+        == recorded[URN + world.observations["swallow"]["id"]]
+    )
+    assert PSEUDONYM.match(rows[gone["id"]]["observer"])
+    assert PSEUDONYM.match(rows[by_pupil["id"]]["observer"])
+    geojson = client.get("/open-data/observations.geojson").text
+    assert "Bernadette Lefèvre" in geojson and "Camille" not in geojson
+
+    # Changing her mind: the next snapshot calls her by her pseudonym again.
+    withdrawn = client.patch("/me", json={"credit_by_name": False}, headers=bernadette)
+    assert withdrawn.status_code == 200 and withdrawn.json()["credit_by_name"] is False
+    assert client.post("/exports/publish", headers=staff).status_code == 201
+    again = client.get("/open-data/observations.csv").text
+    assert "Bernadette" not in again
+    archive = read_archive(client.get("/open-data/dwca.zip").content, tmp_path)
+    assert "Bernadette" not in "".join(archive.texts.values())
+
+    # The anonymous API never names her, whatever she chose.
+    client.patch("/me", json={"credit_by_name": True}, headers=bernadette)
+    for url in ("/observations?limit=500", f"/observations/{seen['id']}", "/open-data"):
+        answer = client.get(url)
+        assert answer.status_code == 200, (url, answer.text)
+        assert "Bernadette" not in answer.text, url

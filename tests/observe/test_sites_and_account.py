@@ -3,6 +3,7 @@ tokens' rotation."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 import httpx
@@ -252,3 +253,37 @@ def test_the_apps_leaflet_is_the_release_the_pages_vendor() -> None:
     for name in ("leaflet.js", "leaflet.css", "LICENSE", "VERSION"):
         ours = (web / "observe" / "static" / "vendor" / "leaflet" / name).read_bytes()
         assert ours == (web / "static" / "vendor" / "leaflet" / name).read_bytes(), name
+
+
+CREDIT = "Me citer par mon nom dans les données ouvertes publiées (sinon un pseudonyme anonyme)"
+
+
+def test_registering_in_the_app_asks_before_crediting_by_name(
+    phone: BrowserContext, live_server: str, committed: Engine
+) -> None:
+    page = open_app(phone)
+    emails = {}
+    for name, ticked in (("Noémie", False), ("Gaston", True)):
+        page.goto("/observe/#/inscription")
+        page.wait_for_selector("body[data-ready='oui']")
+        credit = page.get_by_label(CREDIT)
+        expect(credit).not_to_be_checked()  # nobody named unless they tick it
+        expect(credit).to_have_accessible_description(
+            "Votre nom affiché, jamais votre adresse e-mail ; modifiable ensuite dans "
+            "« Mon compte » sur le site."
+        )
+        emails[name] = f"resident-{uuid.uuid4().hex[:8]}@example.org"
+        page.get_by_label("Nom affiché").fill(name)
+        page.get_by_label("Adresse e-mail").fill(emails[name])
+        page.get_by_label("Mot de passe").fill(PASSWORD)
+        if ticked:
+            credit.check()
+        page.get_by_role("button", name="Créer mon compte").click()
+        expect(page.get_by_text("Vous êtes connecté·e.")).to_be_visible()
+        page.get_by_role("link", name="Compte").click()
+        page.get_by_role("button", name="Se déconnecter").click()
+        expect(page.get_by_text("Vous êtes déconnecté·e.", exact=False)).to_be_visible()
+    with Session(committed) as session:
+        for name, ticked in (("Noémie", False), ("Gaston", True)):
+            user = session.execute(select(User).where(User.email == emails[name])).scalars().one()
+            assert user.credit_by_name is ticked, name

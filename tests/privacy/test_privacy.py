@@ -242,6 +242,7 @@ def test_the_export_is_a_json_attachment_named_by_its_date(
         "display_name": NAME,
         "role": "sentinel",
         "photo_licence": "CC-BY-4.0",
+        "credit_by_name": False,
         "created_at": elodie.created_at.isoformat().replace("+00:00", "Z"),
         "updated_at": elodie.updated_at.isoformat().replace("+00:00", "Z"),
     }

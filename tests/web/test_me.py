@@ -111,6 +111,17 @@ def test_a_resident_reads_the_cpie_answer_downloads_their_data_and_leaves(
     expect(page.get_by_role("heading", level=1)).to_have_text("Mon compte")
     assert axe_violations(page) == []
     screenshots(page, "me-account")
+    # Credited by name in the open data: off until she ticks it, and the API agrees.
+    credit = page.get_by_label(
+        "Me citer par mon nom dans les données ouvertes publiées (sinon un pseudonyme anonyme)"
+    )
+    expect(credit).not_to_be_checked()
+    credit.check()
+    page.get_by_role("button", name="Enregistrer ce choix").click()
+    expect(page.get_by_role("status")).to_contain_text("vous citeront par votre nom")
+    expect(credit).to_be_checked()
+    assert page.request.get("/api/v1/me", headers=mine).json()["credit_by_name"] is True
+    assert axe_violations(page) == []
     with page.expect_download() as info:
         page.get_by_role("link", name="Télécharger mes données").click()
     download = info.value
@@ -185,6 +196,35 @@ def test_a_wrong_or_missing_password_deletes_nothing_and_says_so_at_the_field(
     kept = session.get(User, user.id)
     assert kept is not None and kept.email == "paul@example.org" and kept.anonymised_at is None
     assert client.get("/me", headers=HTML).status_code == 200  # still signed in
+
+
+def test_the_account_page_shows_and_changes_the_credit_by_name(
+    app: FastAPI, session: Session, settings: Any
+) -> None:
+    user = create_user(session, settings, email="lea@example.org", display_name="Léa M.")
+    client, token = _signed_in(app, "lea@example.org")
+    page = client.get("/me", headers=HTML)
+    assert "cité·e par un pseudonyme anonyme" in page.text
+    assert 'name="credit_by_name" value="oui"' in page.text
+    assert 'value="oui" aria-describedby="credit-by-name-hint"\n        >' in page.text  # unticked
+
+    forged = client.post("/me/citation", data={"credit_by_name": "oui"}, headers=HTML)
+    assert forged.status_code == 403
+    on = client.post(
+        "/me/citation", data={"csrf_token": token, "credit_by_name": "oui"}, headers=HTML
+    )
+    assert on.status_code == 200 and on.url.path == "/me"
+    assert "noté : les prochaines données ouvertes publiées vous citeront par votre nom." in on.text
+    assert "Vous y êtes cité·e par votre nom affiché, « Léa M. »." in on.text
+    me = TestClient(app).get("/api/v1/me", headers=auth_headers(user, settings))
+    assert me.json()["credit_by_name"] is True
+    # An unticked box sends nothing: that is the choice of a pseudonym.
+    off = client.post("/me/citation", data={"csrf_token": token}, headers=HTML)
+    assert off.status_code == 200
+    assert "vous citeront par un pseudonyme anonyme" in off.text
+    session.expire_all()
+    kept = session.get(User, user.id)
+    assert kept is not None and kept.credit_by_name is False
 
 
 def test_the_sightings_come_twenty_a_page_newest_first_and_only_ones_own(

@@ -151,11 +151,12 @@ export async function signIn(email, password) {
   return me.data;
 }
 
-export async function register(email, password, displayName) {
+// `creditByName`: whether the published open data may name the person (a pseudonym otherwise).
+export async function register(email, password, displayName, creditByName = false) {
   const answer = await send("/auth/register", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ email, password, display_name: displayName }),
+    body: JSON.stringify({ email, password, display_name: displayName, credit_by_name: !!creditByName }),
   });
   const data = await body(answer);
   if (!answer.ok) throw new Problem(answer.status, data);

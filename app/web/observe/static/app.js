@@ -842,18 +842,29 @@ async function viewAccount(mode) {
   const email = h("input", { type: "email", autocomplete: "username", required: true });
   const password = h("input", { type: "password", autocomplete: register ? "new-password" : "current-password", required: true, minlength: register ? "10" : null });
   const name = h("input", { type: "text", autocomplete: "nickname", required: true, maxlength: "100" });
+  // Unchecked unless the person ticks it: the open data names nobody without their consent.
+  const credit = h("input", { type: "checkbox" });
+  const creditId = uid("citation");
+  credit.id = creditId;
+  credit.setAttribute("aria-describedby", `${creditId}-aide`);
   const error = h("p", { class: "error", role: "alert" });
   const form = h("form", { class: "record" },
     register ? field({ id: uid("pseudo"), label: "Nom affiché", input: name, hint: "Un prénom ou un pseudonyme." }) : null,
     field({ id: uid("email"), label: "Adresse e-mail", input: email }),
     field({ id: uid("motdepasse"), label: "Mot de passe", input: password, hint: register ? "10 caractères au moins." : null }),
+    register
+      ? h("div", { class: "check" }, credit,
+        h("div", {},
+          h("label", { for: creditId }, "Me citer par mon nom dans les données ouvertes publiées (sinon un pseudonyme anonyme)"),
+          h("p", { class: "hint", id: `${creditId}-aide` }, "Votre nom affiché, jamais votre adresse e-mail ; modifiable ensuite dans « Mon compte » sur le site.")))
+      : null,
     error,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, register ? "Créer mon compte" : "Se connecter")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
     try {
-      if (register) await api.register(email.value.trim(), password.value, name.value.trim());
+      if (register) await api.register(email.value.trim(), password.value, name.value.trim(), credit.checked);
       else await api.signIn(email.value.trim(), password.value);
       notice = { text: "Vous êtes connecté·e.", kind: "ok" };
       go("#/");
