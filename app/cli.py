@@ -42,6 +42,7 @@ from app.core.settings import Settings
 from app.core.viewer import Viewer
 from app.core.vocabulary import Role
 from app.stats.trim_cli import trim as trim_command
+from app.surveys import rollups
 
 cli = typer.Typer(
     name="sentinelles",
@@ -198,7 +199,7 @@ def create_user(
     if len(password) < MIN_PASSWORD_LENGTH:
         raise _fail(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
     name = display_name or email.split("@", 1)[0]
-    with _engine(settings) as engine, Session(engine) as session:
+    with _engine(settings) as engine, Session(engine, info={"tz": settings.tz}) as session:
         try:
             user = register_user(
                 session,
@@ -248,7 +249,9 @@ def import_species_command(
 
     settings = _load_settings()
     path = file or DEFAULT_SPECIES_FILE
-    with _engine(settings) as engine, Session(engine) as session:
+    with _engine(settings) as engine, Session(engine, info={"tz": settings.tz}) as session:
+        # Names may have changed taxon or sensitivity: the statistics' rollups are recomputed.
+        rollups.mark_everything(session)
         with _byte_progress(path) as on_progress:
             try:
                 report = import_species(
@@ -308,7 +311,7 @@ def import_zones_command(
 
     settings = _load_settings()
     path = file or DEFAULT_ZONES_FILE
-    with _engine(settings) as engine, Session(engine) as session:
+    with _engine(settings) as engine, Session(engine, info={"tz": settings.tz}) as session:
         with err.status(f"Reading {path.name}…"):
             try:
                 report = import_zones(session, path, default_kind=kind)
@@ -351,7 +354,7 @@ def import_baselines_command(
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         text = raw.decode("cp1252", errors="replace")
-    with _engine(settings) as engine, Session(engine) as session:
+    with _engine(settings) as engine, Session(engine, info={"tz": settings.tz}) as session:
         with err.status(f"Checking {file.name}…"):
             try:
                 report = import_baselines(session, text)
@@ -405,7 +408,7 @@ def trends_command(
     from app.stats import trends
 
     settings = _load_settings()
-    with _engine(settings) as engine, Session(engine) as session:
+    with _engine(settings) as engine, Session(engine, info={"tz": settings.tz}) as session:
         request = trends.TrendRequest(
             species_id=None,
             cd_nom=species,
@@ -660,7 +663,7 @@ def erase_pupils_command() -> None:
     from app.classwork.service import erase_expired_pupils
 
     settings = _load_settings()
-    with _engine(settings) as engine, Session(engine) as session:
+    with _engine(settings) as engine, Session(engine, info={"tz": settings.tz}) as session:
         erased = erase_expired_pupils(session, settings)
         session.commit()
     _summary(
@@ -669,6 +672,38 @@ def erase_pupils_command() -> None:
             ("erased", f"{erased:,}"),
             ("retention", f"{settings.pupil_retention_days} days after the class closed"),
         ],
+    )
+
+
+# --- rollups -----------------------------------------------------------------------------------
+
+rollups_cli = typer.Typer(
+    help="The statistics' rollups: the yearly figures /stats/yearly and /stats/comparison read.",
+    no_args_is_help=True,
+)
+cli.add_typer(rollups_cli, name="rollups")
+
+
+@rollups_cli.command("rebuild")
+def rollups_rebuild_command() -> None:
+    """Recompute the rollups from the validated observations and visits, in one transaction.
+
+    Every change keeps them up to date as it is made; this is for a database written to by
+    other means (a bulk load in SQL), or to check them: the figures then stay the same.
+    """
+    settings = _load_settings()
+    with _engine(settings) as engine, Session(engine, info={"tz": settings.tz}) as session:
+        with _progress(MofNCompleteColumn(), TaskProgressColumn(), transient=True) as progress:
+            task = progress.add_task("Rollups", total=None)
+
+            def on_step(what: str, done: int, total: int) -> None:
+                progress.update(task, description=f"Rollups: {what}", completed=done, total=total)
+
+            cells, site_years = rollups.rebuild(session, tz=settings.tz, on_step=on_step)
+        session.commit()
+    _summary(
+        "Rollups rebuilt",
+        [("yearly cells", f"{cells:,}"), ("site-years", f"{site_years:,}")],
     )
 
 
@@ -696,7 +731,7 @@ def demo(
     from app.demo import DEMO_PASSWORD, DemoError, load_demo
 
     settings = _load_settings()
-    with _engine(settings) as engine, Session(engine) as session:
+    with _engine(settings) as engine, Session(engine, info={"tz": settings.tz}) as session:
         with _progress(MofNCompleteColumn(), TaskProgressColumn(), transient=True) as progress:
             task = progress.add_task("Demo sightings", total=observations)
 

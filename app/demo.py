@@ -45,6 +45,7 @@ from app.observations.models import CountUnit, Observation, ObservationStatus
 from app.observations.visibility import public_position
 from app.species.models import Species
 from app.species.service import DEFAULT_SPECIES_FILE, import_species
+from app.surveys import rollups
 from app.zones.models import Zone
 from app.zones.service import DEFAULT_ZONES_FILE, import_zones, locate_zones
 
@@ -391,6 +392,7 @@ def delete_demo_observations(session: Session, observer_ids: Sequence[uuid.UUID]
     result = session.execute(
         delete(Observation).where(col(Observation.observer_id).in_(observer_ids))
     )
+    rollups.mark_everything(session)
     session.flush()
     return int(getattr(result, "rowcount", 0) or 0)
 

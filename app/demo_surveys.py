@@ -26,6 +26,7 @@ from app.baselines.service import import_baselines
 from app.core.settings import Settings
 from app.observations.models import ObservationStatus
 from app.species.models import Species
+from app.surveys import rollups
 from app.surveys.checks import flags_for
 from app.surveys.models import Site, Visit, VisitCount
 from app.surveys.yearly import SiteKind
@@ -74,6 +75,7 @@ def delete_demo_surveys(session: Session, owner_ids: Sequence[uuid.UUID]) -> int
     session.execute(delete(VisitCount).where(col(VisitCount.visit_id).in_(visits)))
     session.execute(delete(Visit).where(col(Visit.site_id).in_(sites)))
     result = session.execute(delete(Site).where(col(Site.owner_id).in_(owner_ids)))
+    rollups.mark_everything(session)
     session.flush()
     return int(getattr(result, "rowcount", 0) or 0)
 

@@ -114,6 +114,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 pool_timeout_seconds=settings.database_pool_timeout_seconds,
             )
         )
+    # The rollups (app.surveys.rollups) compute local years in the territory's time zone.
+    database.session_factory.configure(info={"tz": settings.tz})
     logging.basicConfig(level=logging.INFO if settings.environment != "test" else logging.WARNING)
     # /readyz asks Alembic for the schema's revision: its notes would fill the log each time.
     logging.getLogger("alembic").setLevel(logging.WARNING)

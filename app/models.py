@@ -10,6 +10,7 @@ from app.observations.models import Observation
 from app.records.models import ReviewDecision
 from app.species.models import Species
 from app.surveys.models import Site, Visit, VisitCount
+from app.surveys.rollups import SiteYear, YearlyCell
 from app.zones.models import Zone
 
 __all__ = [
@@ -23,10 +24,12 @@ __all__ = [
     "ReviewDecision",
     "SchoolClass",
     "Site",
+    "SiteYear",
     "Species",
     "TeacherInvitation",
     "User",
     "Visit",
     "VisitCount",
+    "YearlyCell",
     "Zone",
 ]

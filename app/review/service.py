@@ -57,6 +57,7 @@ from app.review.schemas import (
 )
 from app.species.models import Species
 from app.surveys import presenting as surveys_presenting
+from app.surveys import rollups
 from app.surveys.models import Site, Visit, VisitCount
 from app.surveys.schemas import VisitPublic
 from app.surveys.yearly import SiteKind
@@ -175,6 +176,10 @@ def bulk_review(
             errors=errors,
         )
     now = utcnow()
+    if target is ReviewTarget.observation:
+        rollups.mark_observations(session, wanted)
+    else:
+        rollups.mark_visits(session, wanted)
     session.execute(
         update(model).where(col(model.id).in_(wanted)).values(status=decision.value, updated_at=now)
     )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,7 +40,9 @@ from app.observations.models import CountUnit, Observation, ObservationStatus
 from app.species.models import Species
 from app.stats.parameters import accepted_species, invalid, resolve_species, year_range
 from app.stats.schemas import CountSource, YearlyStatsItem, YearlyStatsResponse
+from app.surveys import rollups
 from app.surveys.aggregates import local_year, site_year_values, year_start
+from app.surveys.rollups import SiteYear, YearlyCell
 from app.surveys.yearly import UNITS, SiteKind
 
 
@@ -83,10 +86,77 @@ def yearly_rows(
     cd_ref: int | None,
     zone_id: uuid.UUID | None,
     staff: bool,
+    raw: bool = False,
 ) -> list[YearlyRow]:
-    """The rows of ``GET /stats/yearly``, ordered by year, taxon, zone."""
+    """The rows of ``GET /stats/yearly``, ordered by year, taxon, zone: from the rollups
+    (``app.surveys.rollups``), or with ``raw`` from the observations and visits themselves."""
     rows: dict[tuple[int, int, uuid.UUID | None], YearlyRow] = {}
+    if raw:
+        _raw_observed(
+            session,
+            rows,
+            tz=tz,
+            first=first,
+            last=last,
+            cd_ref=cd_ref,
+            zone_id=zone_id,
+            staff=staff,
+        )
+    else:
+        cells = _cells(staff=staff, first=first, last=last, cd_ref=cd_ref, zone_id=zone_id)
+        for c in session.exec(cells):
+            rows[(c.year, c.cd_ref, c.zone_id)] = YearlyRow(
+                year=c.year,
+                cd_ref=c.cd_ref,
+                zone_id=c.zone_id,
+                individuals=c.individuals,
+                nests=c.nests,
+                observations=c.observations,
+                observers=c.observers,
+            )
+    add_protocols(
+        session,
+        rows,
+        tz=tz,
+        first=first,
+        last=last,
+        cd_ref=cd_ref,
+        zone_id=zone_id,
+        staff=staff,
+        raw=raw,
+    )
+    return [rows[key] for key in sorted(rows, key=lambda k: (k[0], k[1], str(k[2] or "")))]
 
+
+def _cells(
+    *, staff: bool, first: int, last: int, cd_ref: int | None, zone_id: uuid.UUID | None
+) -> Any:
+    """The rollup cells of the audience, years and filters (a sensitive species' public cells
+    are the whole territory's, so a zone's public cells leave it out)."""
+    statement = select(YearlyCell).where(
+        col(YearlyCell.audience) == (rollups.STAFF if staff else rollups.PUBLIC),
+        col(YearlyCell.year) >= first,
+        col(YearlyCell.year) <= last,
+    )
+    if cd_ref is not None:
+        statement = statement.where(col(YearlyCell.cd_ref) == cd_ref)
+    if zone_id is not None:
+        statement = statement.where(col(YearlyCell.zone_id) == zone_id)
+    return statement
+
+
+def _raw_observed(
+    session: Session,
+    rows: dict[tuple[int, int, uuid.UUID | None], YearlyRow],
+    *,
+    tz: ZoneInfo,
+    first: int,
+    last: int,
+    cd_ref: int | None,
+    zone_id: uuid.UUID | None,
+    staff: bool,
+) -> None:
+    """The observations' figures computed from the observations themselves."""
     year = local_year(col(Observation.observed_at), first, last, tz)
     zone: Any = col(Observation.zone_id)
     if not staff:
@@ -130,11 +200,6 @@ def yearly_rows(
             observers=observers,
         )
 
-    add_protocols(
-        session, rows, tz=tz, first=first, last=last, cd_ref=cd_ref, zone_id=zone_id, staff=staff
-    )
-    return [rows[key] for key in sorted(rows, key=lambda k: (k[0], k[1], str(k[2] or "")))]
-
 
 def add_protocols(
     session: Session,
@@ -146,20 +211,30 @@ def add_protocols(
     cd_ref: int | None,
     zone_id: uuid.UUID | None,
     staff: bool,
+    raw: bool = False,
 ) -> None:
     taxa = select(Species)
     if cd_ref is not None:
         taxa = taxa.where(col(Species.cd_ref) == cd_ref)
     species = {s.id: s for s in session.exec(taxa)}
-    values = site_year_values(
-        session,
-        statuses=(ObservationStatus.validated.value,),
-        tz=tz,
-        first=first,
-        last=last,
-        species_ids=None if cd_ref is None else list(species),
-        zone_id=zone_id,
-    )
+    values: Iterable[Any]
+    if raw:
+        values = site_year_values(
+            session,
+            statuses=(ObservationStatus.validated.value,),
+            tz=tz,
+            first=first,
+            last=last,
+            species_ids=None if cd_ref is None else list(species),
+            zone_id=zone_id,
+        )
+    else:
+        stored = select(SiteYear).where(col(SiteYear.year) >= first, col(SiteYear.year) <= last)
+        if cd_ref is not None:
+            stored = stored.where(col(SiteYear.species_id).in_(list(species)))
+        if zone_id is not None:
+            stored = stored.where(col(SiteYear.zone_id) == zone_id)
+        values = session.exec(stored)
     # Per (year, taxon, place) and unit: the sum of the sites' values, and the sites.
     totals: dict[tuple[int, int, uuid.UUID | None], dict[str, tuple[int, set[Any]]]] = defaultdict(
         dict
@@ -196,6 +271,7 @@ def yearly_statistics(
     zone_id: uuid.UUID | None,
     from_year: int | None,
     to_year: int | None,
+    raw: bool = False,
 ) -> YearlyStatsResponse:
     """``GET /stats/yearly``: by default the last 25 years up to the current local year."""
     tz = settings.tz
@@ -209,7 +285,14 @@ def yearly_statistics(
     if species_id is not None or cd_nom is not None:
         cd_ref = resolve_species(session, settings, species_id=species_id, cd_nom=cd_nom).cd_ref
     rows = yearly_rows(
-        session, tz=tz, first=years[0], last=years[1], cd_ref=cd_ref, zone_id=zone_id, staff=staff
+        session,
+        tz=tz,
+        first=years[0],
+        last=years[1],
+        cd_ref=cd_ref,
+        zone_id=zone_id,
+        staff=staff,
+        raw=raw,
     )
     taxa = accepted_species(session, {row.cd_ref for row in rows})
     return YearlyStatsResponse(

@@ -86,10 +86,14 @@ def _materialized(cte: Any, session: Session) -> Any:
     return cte
 
 
-def _site_clauses(zone_id: uuid.UUID | None) -> list[Any]:
+def _site_clauses(
+    zone_id: uuid.UUID | None, site_ids: Collection[uuid.UUID] | None = None
+) -> list[Any]:
     clauses: list[Any] = [col(Site.deleted_at).is_(None)]
     if zone_id is not None:
         clauses.append(col(Site.zone_id) == zone_id)
+    if site_ids is not None:
+        clauses.append(col(Site.id).in_(list(site_ids)))
     return clauses
 
 
@@ -120,10 +124,11 @@ def site_year_values(
     last: int,
     species_ids: Collection[uuid.UUID] | None = None,
     zone_id: uuid.UUID | None = None,
+    site_ids: Collection[uuid.UUID] | None = None,
 ) -> list[SiteYearValue]:
     """Each live site's value per species and local year in ``first..last``, from its visits
-    of these statuses (of the zone's sites, of these species when given)."""
-    if species_ids is not None and not species_ids:
+    of these statuses (of the zone's sites, of these sites, of these species when given)."""
+    if (species_ids is not None and not species_ids) or (site_ids is not None and not site_ids):
         return []
     start, end = _start(first, 1, tz), _start(last + 1, 1, tz)
     visits = _materialized(
@@ -136,7 +141,7 @@ def site_year_values(
         )
         .join(Site, col(Site.id) == col(Visit.site_id))
         .where(
-            *_site_clauses(zone_id),
+            *_site_clauses(zone_id, site_ids),
             *_visit_clauses(statuses),
             col(Visit.started_at) >= start,
             col(Visit.started_at) < end,
@@ -173,7 +178,7 @@ def site_year_values(
         )
         .join(VisitCount, col(VisitCount.visit_id) == col(Visit.id))
         .join(Site, col(Site.id) == col(Visit.site_id))
-        .where(*_site_clauses(zone_id), *_visit_clauses(statuses), *species_clauses)
+        .where(*_site_clauses(zone_id, site_ids), *_visit_clauses(statuses), *species_clauses)
         .distinct()
         .cte("counted")
     )
