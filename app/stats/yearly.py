@@ -105,10 +105,11 @@ def yearly_rows(
     else:
         cells = _cells(staff=staff, first=first, last=last, cd_ref=cd_ref, zone_id=zone_id)
         for c in session.exec(cells):
-            rows[(c.year, c.cd_ref, c.zone_id)] = YearlyRow(
+            zone = None if c.zone_id == rollups.NO_ZONE else c.zone_id
+            rows[(c.year, c.cd_ref, zone)] = YearlyRow(
                 year=c.year,
                 cd_ref=c.cd_ref,
-                zone_id=c.zone_id,
+                zone_id=zone,
                 individuals=c.individuals,
                 nests=c.nests,
                 observations=c.observations,

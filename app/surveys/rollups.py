@@ -41,7 +41,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Index, case, delete, event, func, insert, literal, null
+from sqlalchemy import Index, Uuid, case, delete, event, func, insert, literal
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, SQLModel, col
@@ -54,6 +54,7 @@ from app.surveys.models import Site, Visit, VisitCount
 DEFAULT_TZ = "Europe/Paris"
 VALIDATED = ObservationStatus.validated.value
 STAFF, PUBLIC = "staff", "public"
+NO_ZONE = uuid.UUID(int=0)
 AUDIENCES = (STAFF, PUBLIC)
 
 
@@ -61,16 +62,14 @@ class YearlyCell(SQLModel, table=True):
     """Validated observations' figures per audience, local year, taxon and zone."""
 
     __tablename__ = "stats_yearly_cell"
-    __table_args__ = (
-        Index("ix_stats_yearly_cell_audience_year_cd_ref", "audience", "year", "cd_ref"),
-        Index("ix_stats_yearly_cell_cd_ref_year", "cd_ref", "year"),
-    )
+    __table_args__ = (Index("ix_stats_yearly_cell_cd_ref_year", "cd_ref", "year"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    audience: str = Field(max_length=8)
-    year: int
-    cd_ref: int
-    zone_id: uuid.UUID | None = None
+    audience: str = Field(max_length=8, primary_key=True)
+    year: int = Field(primary_key=True)
+    cd_ref: int = Field(primary_key=True)
+    # ``NO_ZONE`` for observations outside every zone and a sensitive species' public cells:
+    # a key column is never null.
+    zone_id: uuid.UUID = Field(primary_key=True)
     individuals: int = 0
     nests: int = 0
     observations: int = 0
@@ -85,12 +84,11 @@ class SiteYear(SQLModel, table=True):
 
     __tablename__ = "stats_site_year"
 
-    id: int | None = Field(default=None, primary_key=True)
-    site_id: uuid.UUID = Field(index=True)
+    site_id: uuid.UUID = Field(primary_key=True)
+    species_id: uuid.UUID = Field(primary_key=True)
+    year: int = Field(primary_key=True, index=True)
     zone_id: uuid.UUID | None = None
     kind: str = Field(max_length=16)
-    species_id: uuid.UUID
-    year: int = Field(index=True)
     value: int
 
 
@@ -354,9 +352,9 @@ def _cells_select(
 ) -> Any:
     """The cells of ``first..last`` (of these taxa) computed from the observations."""
     year = local_year(col(Observation.observed_at), first, last, tz)
-    zone: Any = col(Observation.zone_id)
+    zone: Any = func.coalesce(col(Observation.zone_id), literal(NO_ZONE, Uuid()))
     if audience == PUBLIC:
-        zone = case((col(Species.sensitive), null()), else_=col(Observation.zone_id))
+        zone = case((col(Species.sensitive), literal(NO_ZONE, Uuid())), else_=zone)
     unit = col(Observation.count_unit)
     individual = unit == CountUnit.individuals.value
     nest = unit == CountUnit.nests.value

@@ -32,11 +32,10 @@ def _tz() -> ZoneInfo:
 def upgrade() -> None:
     op.create_table(
         "stats_yearly_cell",
-        sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("audience", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
         sa.Column("year", sa.Integer(), nullable=False),
         sa.Column("cd_ref", sa.Integer(), nullable=False),
-        sa.Column("zone_id", sa.Uuid(), nullable=True),
+        sa.Column("zone_id", sa.Uuid(), nullable=False),
         sa.Column("individuals", sa.Integer(), nullable=False),
         sa.Column("nests", sa.Integer(), nullable=False),
         sa.Column("observations", sa.Integer(), nullable=False),
@@ -44,26 +43,21 @@ def upgrade() -> None:
         sa.Column("in_nests", sa.Integer(), nullable=False),
         sa.Column("largest", sa.Integer(), nullable=True),
         sa.Column("observers", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_stats_yearly_cell")),
-    )
-    op.create_index(
-        "ix_stats_yearly_cell_audience_year_cd_ref",
-        "stats_yearly_cell",
-        ["audience", "year", "cd_ref"],
+        sa.PrimaryKeyConstraint(
+            "audience", "year", "cd_ref", "zone_id", name=op.f("pk_stats_yearly_cell")
+        ),
     )
     op.create_index("ix_stats_yearly_cell_cd_ref_year", "stats_yearly_cell", ["cd_ref", "year"])
     op.create_table(
         "stats_site_year",
-        sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("site_id", sa.Uuid(), nullable=False),
-        sa.Column("zone_id", sa.Uuid(), nullable=True),
-        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("species_id", sa.Uuid(), nullable=False),
         sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column("zone_id", sa.Uuid(), nullable=True),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("value", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_stats_site_year")),
+        sa.PrimaryKeyConstraint("site_id", "species_id", "year", name=op.f("pk_stats_site_year")),
     )
-    op.create_index(op.f("ix_stats_site_year_site_id"), "stats_site_year", ["site_id"])
     op.create_index(op.f("ix_stats_site_year_year"), "stats_site_year", ["year"])
 
     from sqlmodel import Session
@@ -77,8 +71,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index(op.f("ix_stats_site_year_year"), table_name="stats_site_year")
-    op.drop_index(op.f("ix_stats_site_year_site_id"), table_name="stats_site_year")
     op.drop_table("stats_site_year")
     op.drop_index("ix_stats_yearly_cell_cd_ref_year", table_name="stats_yearly_cell")
-    op.drop_index("ix_stats_yearly_cell_audience_year_cd_ref", table_name="stats_yearly_cell")
     op.drop_table("stats_yearly_cell")

@@ -182,6 +182,11 @@ def populate(url: str, media: Path) -> Instance:
 # --- comparisons -----------------------------------------------------------------------------
 
 
+# Tables computed from the others (the statistics' rollups), which the migration creating them
+# fills: the same rows after an older archive is restored and upgraded.
+DERIVED_TABLES = frozenset({"stats_yearly_cell", "stats_site_year"})
+
+
 def table_rows(url: str) -> dict[str, list[dict[str, Any]]]:
     """Every row of every table of the models, through the models' types, in primary-key order."""
     engine = make_engine(url, pool_size=1)
@@ -609,6 +614,8 @@ def test_an_archive_of_an_older_schema_is_restored_then_upgraded(
     newer_tables = [name for name in expected if name not in schema.tables]
     assert newer_tables, "a migration since the older revision adds a table"
     for name in newer_tables:
+        if name in DERIVED_TABLES:
+            continue  # their migration fills them from the records restored
         assert expected[name] == [], f"the older archive cannot hold {name}'s rows"
 
     def at_older_revision(manifest: dict[str, Any]) -> dict[str, Any]:
