@@ -342,6 +342,7 @@ def load(
     from app.baselines.service import import_baselines
     from app.core.db import make_engine
     from app.species.models import Species
+    from app.surveys import rollups
 
     loaded, world, _people, checks = review.load(db, url, args, rng)
     np_rng = np.random.default_rng(rng.getrandbits(32))
@@ -420,6 +421,21 @@ def load(
     new_tables = ["survey_site", "survey_visit", "survey_visit_count", "baseline"]
     analyze(db, url, new_tables)
     analyze_s = time.perf_counter() - t2
+
+    # The statistics' rollups: the data went in by SQL, past the application that keeps them.
+    t3 = time.perf_counter()
+    engine = make_engine(url, pool_size=1)
+    try:
+        with Session(engine, info={"tz": TZ}) as session:
+            cells, site_years = rollups.rebuild(session, tz=TZ)
+            session.commit()
+    finally:
+        engine.dispose()
+    analyze(db, url, ["stats_yearly_cell", "stats_site_year"])
+    console.log(
+        f"{db}: rollups rebuilt ({cells:,} cells, {site_years:,} site-years) in "
+        f"{time.perf_counter() - t3:.1f} s"
+    )
 
     # The yearly figures' species: the commonest of those the protocols count.
     counted = [c for c, _, _ in NEST_SPECIES] + [c for c, _, _, _ in GARDEN_SPECIES]
