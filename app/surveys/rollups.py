@@ -15,16 +15,19 @@ and every validated visit on each call. They now read two small tables:
 **Kept in the same transaction.** Every change that can move a figure marks what it touches in
 the session (``session.info``): ORM changes are seen by a ``before_flush`` listener (an
 observation, visit, visit count, site or species added, changed or deleted; the values before
-the change are read from the database, which still holds them); the few bulk statements call
-``mark_observations``, ``mark_visits`` or ``mark_everything`` themselves. Just before the commit
-(``before_commit``), the marked cells are recomputed in SQL: for observations, every (local
-year, ``cd_ref``) touched, deleted and inserted again by one ``INSERT ... SELECT`` per year and
+the change are read from the database, which still holds them), and bulk ``UPDATE``, ``DELETE``
+and ``INSERT`` statements on those tables sent through ``Session.execute`` by a
+``do_orm_execute`` listener (the rows they match, before and after). Right after the flush or
+the statement, the marked cells are recomputed in SQL: for observations, every (local year,
+``cd_ref``) touched, deleted and inserted again by one ``INSERT ... SELECT`` per year and
 audience; for sites, every year of each site touched (a complete visit gives zeros to the
 species the site counted in any year, so one visit can move its site's other years). A species
 whose ``cd_ref`` or sensitivity changes recomputes its old and new taxa, all years; a TAXREF
-import, the demo's removals and a backup's restore recompute everything. Zones re-imported and
-accounts erased change no figure: an observation keeps the zone it was placed in and its
-observer's id.
+upsert and the demo's removals recompute everything. Zones re-imported and accounts erased
+change no figure: an observation keeps the zone it was placed in and its observer's id.
+Statements sent on ``session.connection()`` are not seen: the record capture inserts pending
+rows that way, which count for nothing until reviewed; anything else writing validated rows so
+(a bulk load in SQL) calls ``rebuild`` after.
 
 ``rebuild`` recomputes both tables from scratch (``sentinelles rollups rebuild``, the migration
 that creates them); ``expected_cells`` and ``expected_site_years`` give what they should hold,

@@ -37,6 +37,7 @@ COMMANDS = [
     "trends",
     "export",
     "erase-pupils",
+    "rollups",
     "backup",
     "restore",
 ]
@@ -470,3 +471,39 @@ def test_publish_on_the_demo_passes_every_reader(any_db_url: str, tmp_path: Path
     assert any("Falco peregrinus" in o[DWC + "scientificName"] for o in withheld)
     everything = "".join(archive.texts.values())
     assert "@sentinelles.test" not in everything and "Sentinelle démo" not in everything
+
+
+def test_rollups_follow_the_demo_and_rebuild_gives_the_same(
+    env: dict[str, str], db_url: str
+) -> None:
+    """The demo's sightings and visits are in the rollups as loaded; wiped by hand, ``rollups
+    rebuild`` gives them back, the same rows."""
+    from sqlmodel import Session
+
+    from app.surveys import rollups
+
+    assert run(env, "migrate").exit_code == 0
+    demo = run(env, "demo", "--sentinels", "2", "--observations", "120", "--year", "2025")
+    assert demo.exit_code == 0, demo.output
+    engine = create_engine(db_url)
+    try:
+        with Session(engine) as session:
+            kept = rollups.stored_cells(session), rollups.stored_site_years(session)
+            assert kept == (rollups.expected_cells(session), rollups.expected_site_years(session))
+            assert kept[0] and kept[1]
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM stats_yearly_cell"))
+            conn.execute(text("DELETE FROM stats_site_year"))
+    finally:
+        engine.dispose()
+
+    rebuilt = run(env, "rollups", "rebuild")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "Rollups rebuilt" in rebuilt.output and "yearly cells" in rebuilt.output
+    engine = create_engine(db_url)
+    try:
+        with Session(engine) as session:
+            assert (rollups.stored_cells(session), rollups.stored_site_years(session)) == kept
+    finally:
+        engine.dispose()
+    assert "rebuild" in run(env, "rollups", "--help").output
