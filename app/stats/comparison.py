@@ -163,7 +163,9 @@ def _observed(
             .group_by(col(YearlyCell.cd_ref))
         )
         if zone_id is not None:
-            cells = cells.where(col(YearlyCell.zone_id) == zone_id)
+            cells = cells.where(
+                col(YearlyCell.zone_id) == zone_id, col(YearlyCell.zone_id) != rollups.NO_ZONE
+            )
         return {
             ref: _Year(int(n), int(ind), int(nst), int(nests or 0), int(largest or 0))
             for ref, n, ind, nst, nests, largest in session.execute(cells)

@@ -142,7 +142,10 @@ def _cells(
     if cd_ref is not None:
         statement = statement.where(col(YearlyCell.cd_ref) == cd_ref)
     if zone_id is not None:
-        statement = statement.where(col(YearlyCell.zone_id) == zone_id)
+        # The nil id stands for "no zone" in the cells; no zone has it.
+        statement = statement.where(
+            col(YearlyCell.zone_id) == zone_id, col(YearlyCell.zone_id) != rollups.NO_ZONE
+        )
     return statement
 
 

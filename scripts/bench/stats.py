@@ -1051,7 +1051,10 @@ def in_process(db: str, url: str, plan: Plan, repeat: int) -> dict[str, Any]:
             out[name] = {
                 "statements": len(statements),
                 "observation_statements": [
-                    (sql, params) for sql, params in statements if "FROM observation" in sql
+                    (sql, params)
+                    for sql, params in statements
+                    # The observations' figures: from the raw rows, or from the rollups.
+                    if "FROM observation" in sql or "FROM stats_yearly_cell" in sql
                 ],
                 "profile": _profile(in_session(call)),
             }

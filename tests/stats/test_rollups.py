@@ -5,6 +5,7 @@ themselves, and the /stats answers read from them against the raw computation.""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from typing import Any
 
@@ -28,6 +29,7 @@ from app.species.models import Species
 from app.stats.comparison import comparison_statistics
 from app.stats.yearly import yearly_statistics
 from app.surveys import rollups
+from app.zones.models import Zone
 from tests.factories import DEFAULT_PASSWORD, auth_headers, create_user, load_reference_data
 
 SPECIES = (3696, 2938, 608364)  # swallow, peregrine, peacock butterfly
@@ -42,6 +44,7 @@ def test_rollups_follow_every_change(
     session.commit()
     ecologist = create_user(session, settings, role=Role.ecologist)
     staff = auth_headers(ecologist, settings)
+    loos = session.exec(select(Zone.id).where(col(Zone.code) == "62528")).one()
 
     reached = {"cells": 0, "site_years": 0}
 
@@ -225,12 +228,12 @@ def test_rollups_follow_every_change(
             assert site_years == rollups.expected_site_years(session)
             reached["cells"] = max(reached["cells"], len(cells))
             reached["site_years"] = max(reached["site_years"], len(site_years))
-            for staff_ in (False, True):
+            for staff_, zone_id in itertools.product((False, True), (None, loos)):
                 kw: dict[str, Any] = {
                     "staff": staff_,
                     "species_id": None,
                     "cd_nom": None,
-                    "zone_id": None,
+                    "zone_id": zone_id,
                     "from_year": YEARS[0],
                     "to_year": YEARS[-1],
                 }
@@ -238,7 +241,7 @@ def test_rollups_follow_every_change(
                     session, settings, **kw, raw=True
                 )
                 for year in YEARS:
-                    args: dict[str, Any] = {"staff": staff_, "year": year, "zone_id": None}
+                    args: dict[str, Any] = {"staff": staff_, "year": year, "zone_id": zone_id}
                     assert comparison_statistics(
                         session, settings, **args
                     ) == comparison_statistics(session, settings, **args, raw=True)
