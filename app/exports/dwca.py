@@ -29,6 +29,7 @@ hundreds of thousands).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -203,12 +204,16 @@ def _decimal(value: float, places: int = 7) -> str:
     return "0" if text in ("", "-0") else text
 
 
+# The event and the occurrence of an observation, written one after the other, format the same
+# instant and the same coordinates: the second is a cache hit.
+@functools.lru_cache(maxsize=16)
 def _uncertainty(metres: float | None, default: float) -> str:
     if metres is None or not math.isfinite(metres) or metres <= 0:
         metres = default
     return _decimal(max(metres, 1.0), 1)
 
 
+@functools.lru_cache(maxsize=16)
 def _instant(at: datetime, tz: tzinfo = UTC) -> str:
     """ISO 8601 to the second: the territory's local time with its offset (``tz``), so that a
     sighting at 00:30 on 1 July is on 1 July here as in every other export; ``Z`` in UTC."""
@@ -218,6 +223,7 @@ def _instant(at: datetime, tz: tzinfo = UTC) -> str:
     return local.isoformat(timespec="seconds")
 
 
+@functools.lru_cache(maxsize=16)
 def _coordinate(value: float, uncertainty_m: float) -> str:
     """A coordinate to the decimals its uncertainty supports (a 10 km cell's centre to the
     hundred metres, a GPS fix to the metre)."""
@@ -292,8 +298,18 @@ def _member(name: str, at: datetime) -> zipfile.ZipInfo:
     return info
 
 
+# The breaks but the tab: a line joined by tabs holds no other break if none of its values did.
+_BREAKS_BUT_TAB = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+
+
 def _line(values: Sequence[object]) -> bytes:
-    return ("\t".join(clean(v) for v in values) + "\n").encode("utf-8", "replace")
+    """The values as a line of a text file, each ``clean``: joined first, then cleaned value by
+    value only if the line holds a break other than its own tabs (one search a line rather than
+    one per value)."""
+    text = "\t".join(["" if v is None else v if type(v) is str else str(v) for v in values])
+    if text.count("\t") != len(values) - 1 or _BREAKS_BUT_TAB.search(text) is not None:
+        text = "\t".join([clean(v) for v in values])
+    return (text + "\n").encode("utf-8", "replace")
 
 
 def _header(terms: Sequence[str], key: str = "") -> bytes:
@@ -899,12 +915,18 @@ def _members(
     tz = settings.tz
 
     def rows_out(out: IO[bytes], lines: Iterable[Sequence[object]]) -> Iterator[bytes]:
+        # Handed to the member (and its compressor) a piece's lines at a time, not line by line.
+        batch: list[bytes] = []
         for n, values in enumerate(lines, 1):
-            out.write(_line(values))
+            batch.append(_line(values))
             if n % PIECE_ROWS == 0:
+                out.write(b"".join(batch))
+                batch.clear()
                 piece = take()
                 if piece:
                     yield piece
+        if batch:
+            out.write(b"".join(batch))
 
     # The observations are read once: their occurrence lines (and their photos' lines) are
     # written as their events are, into spooled files (in memory up to a megabyte, on disk

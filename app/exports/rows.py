@@ -15,6 +15,7 @@ for their observer and staff only, the generalised one for everyone else. Survey
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import math
@@ -472,6 +473,7 @@ def observation_rows(
             )
 
 
+@functools.lru_cache(maxsize=4096)
 def decimals_for(uncertainty_m: float | None) -> int:
     """The decimals of a degree a position of this uncertainty supports: one more than the
     place where a degree's step (about 111 km) falls under the uncertainty, seven at most."""
