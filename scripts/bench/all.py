@@ -170,7 +170,7 @@ BENCHES = [
         "photos",
         "photo uploads against process_photo",
         quick=["--uploads", "10", "--burst", "10"],
-        smoke=["--uploads", "1", "--burst", "1", "--concurrency", "1"],
+        smoke=["--uploads", "1", "--burst", "2", "--concurrency", "1"],
     ),
 ]
 
