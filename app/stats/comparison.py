@@ -1,14 +1,22 @@
 """A year compared with the CPIE's inventory baselines, species by species.
 
 For each taxon with a baseline or seen that year, the latest baseline up to that year is set
-against the year's value *in the baseline's unit*, so that nests are compared with nests:
+against the year's value *in the baseline's unit*, so that nests are compared with nests; the
+answer names the figure compared (``compared_figure``):
 
-- ``nests``: the protocols' nest value (the sum of the nest sites' yearly values), or where no
-  site counted the species, the validated observations counted in nests;
-- ``individuals``: the protocols' value where any site counted the species, else the largest
-  single validated count of the year (casual sightings of the same birds add up to far more
-  than there are: the largest flock seen is what atlases compare with a census);
-- ``presence``: 1 when the species was reported (a count above 0), else 0.
+- ``nests``: the protocols' nest value (``protocol_nests``: the sum of the nest sites' yearly
+  values), or where no nest site counted the species, the sum of the validated casual
+  observations counted in nests (``observed_nests``);
+- ``individuals``: the protocols' individuals value (``protocol_individuals``: gardens and
+  transects) where any of those sites counted the species, else the largest single validated
+  casual count in individuals (``observed_individuals``: sightings of the same birds add up to
+  far more than there are; the largest flock seen is what atlases compare with a census);
+- ``presence``: 1 when the species was reported (a count above 0, any unit), else 0.
+
+Nests are never compared with individuals: where nothing was counted in the baseline's unit that
+year (``none``), the count is 0 and the change null (there is nothing to compare), and the status
+``not_seen``; ``reported`` says whether the species had validated data in another unit. A species
+without a baseline is compared in individuals where it was counted so, else in nests.
 
 The status, when no trend decides it (see ``trend_classes``): ``new`` (seen, no baseline),
 ``not_seen`` (a baseline, nothing that year: how the CPIE learns that a rare plant has not been
@@ -24,7 +32,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import case, func
@@ -67,6 +75,8 @@ class ComparisonRow:
     change_pct: float | None
     status: str
     source: str
+    compared_figure: str
+    reported: bool
     trend_class: str | None
 
 
@@ -112,15 +122,23 @@ def _latest_baselines(
 
 @dataclass
 class _Year:
-    """A taxon's figures for the year: validated observations (their count sum, number, the
-    sum of those counted in nests, the largest counted in individuals) and the protocols'."""
+    """A taxon's figures for the year: validated casual observations (their number, those in
+    each unit, the sum of those counted in nests, the largest counted in individuals) and the
+    protocols' values per unit."""
 
-    count_sum: int = 0
     observations: int = 0
+    in_individuals: int = 0
+    in_nests: int = 0
     nests: int = 0
     largest: int = 0
-    protocol_value: int | None = None
-    protocol_unit: str | None = None
+    protocol: dict[str, int] = field(default_factory=dict)
+
+    def reported(self) -> bool:
+        """Validated data of the taxon, in any unit, zeros included."""
+        return self.observations > 0 or bool(self.protocol)
+
+    def positive(self) -> bool:
+        return self.largest > 0 or self.nests > 0 or any(v > 0 for v in self.protocol.values())
 
 
 def _observed(
@@ -141,8 +159,9 @@ def _observed(
     statement = (
         sa_select(
             col(Species.cd_ref),
-            func.sum(col(Observation.count)),
             func.count(),
+            func.count(case((unit == CountUnit.individuals.value, 1))),
+            func.count(case((unit == CountUnit.nests.value, 1))),
             func.sum(case((unit == CountUnit.nests.value, col(Observation.count)), else_=0)),
             func.max(case((unit == CountUnit.individuals.value, col(Observation.count)))),
         )
@@ -152,8 +171,8 @@ def _observed(
         .group_by(col(Species.cd_ref))
     )
     return {
-        ref: _Year(int(total or 0), n, int(nests or 0), int(largest or 0))
-        for ref, total, n, nests, largest in session.execute(statement)
+        ref: _Year(n, in_individuals, in_nests, int(nests or 0), int(largest or 0))
+        for ref, n, in_individuals, in_nests, nests, largest in session.execute(statement)
     }
 
 
@@ -174,25 +193,27 @@ def compare(
     add_protocols(
         session, protocols, tz=tz, first=year, last=year, cd_ref=None, zone_id=zone_id, staff=staff
     )
-    for row in protocols.values():
+    for row in protocols.values():  # a zone's values, or with no zone asked, each zone's
         entry = seen.setdefault(row.cd_ref, _Year())
-        if row.protocol_value is not None:
-            entry.protocol_value = (entry.protocol_value or 0) + row.protocol_value
-            entry.protocol_unit = row.protocol_unit
+        for protocol_unit, value in row.protocol.items():
+            entry.protocol[protocol_unit] = entry.protocol.get(protocol_unit, 0) + value
     baselines = _latest_baselines(session, year=year, zone_id=zone_id)
     trends = trend_classes or {}
     rows: list[ComparisonRow] = []
     for cd_ref in sorted(set(seen) | set(baselines)):
         figures = seen.get(cd_ref)
         baseline = baselines.get(cd_ref)
-        unit = BaselineUnit(baseline[0].unit) if baseline else BaselineUnit.individuals
-        count, source = _comparable(unit, figures)
-        reported = count > 0
+        unit = BaselineUnit(baseline[0].unit) if baseline else _unit_without_baseline(figures)
+        count, figure = _comparable(unit, figures)
         base = baseline[0].count if baseline else None
-        change = count - base if base is not None else None
+        comparable = base is not None and figure != "none"
+        change = count - base if comparable and base is not None else None
         change_pct = (
-            round(100 * (count - base) / base, 1) if base is not None and base > 0 else None
+            round(100 * (count - base) / base, 1)
+            if comparable and base is not None and base > 0
+            else None
         )
+        seen_now = count > 0 if baseline else (figures is not None and figures.positive())
         trend = trends.get(cd_ref)
         rows.append(
             ComparisonRow(
@@ -204,28 +225,57 @@ def compare(
                 unit=unit.value,
                 change=change,
                 change_pct=change_pct,
-                status=status_of(base, count, reported, trend),
-                source=source,
+                status=status_of(base, count, seen_now, trend),
+                source=SOURCES[figure],
+                compared_figure=figure,
+                reported=figures is not None and figures.reported(),
                 trend_class=trend,
             )
         )
     return rows
 
 
+# Each figure compared, and the source it comes from (the answer's ``source``).
+SOURCES = {
+    "protocol_nests": "protocol",
+    "protocol_individuals": "protocol",
+    "observed_nests": "observations",
+    "observed_individuals": "observations",
+    "presence": "presence",
+    "none": "none",
+}
+
+
+def _unit_without_baseline(figures: _Year | None) -> BaselineUnit:
+    """Individuals where the species was counted so that year, else nests where it was."""
+    if (
+        figures is not None
+        and not (figures.in_individuals or "individuals" in figures.protocol)
+        and (figures.in_nests or "nests" in figures.protocol)
+    ):
+        return BaselineUnit.nests
+    return BaselineUnit.individuals
+
+
 def _comparable(unit: BaselineUnit, figures: _Year | None) -> tuple[float, str]:
-    """This year's value in the baseline's unit, and where it comes from."""
+    """This year's value in the baseline's unit, and the figure it is (``SOURCES``)."""
     if figures is None:
         return 0.0, "none"
     if unit is BaselineUnit.presence:
-        seen = figures.count_sum > 0 or (figures.protocol_value or 0) > 0
-        return (1.0 if seen else 0.0), "presence"
+        if not figures.reported():
+            return 0.0, "none"
+        return (1.0 if figures.positive() else 0.0), "presence"
     if unit is BaselineUnit.nests:
-        if figures.protocol_value is not None and figures.protocol_unit == "nests":
-            return float(figures.protocol_value), "protocol"
-        return float(figures.nests), "observations"
-    if figures.protocol_value is not None and figures.protocol_unit == "individuals":
-        return float(figures.protocol_value), "protocol"
-    return float(figures.largest), "observations"
+        if "nests" in figures.protocol:
+            return float(figures.protocol["nests"]), "protocol_nests"
+        if figures.in_nests:
+            return float(figures.nests), "observed_nests"
+        return 0.0, "none"
+    if "individuals" in figures.protocol:
+        return float(figures.protocol["individuals"]), "protocol_individuals"
+    if figures.in_individuals:
+        return float(figures.largest), "observed_individuals"
+    return 0.0, "none"
 
 
 # --- the request ----------------------------------------------------------------------------
@@ -270,6 +320,8 @@ def comparison_statistics(
                 change_pct=row.change_pct,
                 status=ComparisonStatus(row.status),
                 source=row.source,
+                compared_figure=row.compared_figure,
+                reported=row.reported,
                 trend_class=row.trend_class,
             )
         )

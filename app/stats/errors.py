@@ -37,6 +37,25 @@ ERRORS = (
         "`changepoints` is not a comma-separated list of years.",
     ),
     E(
+        "stats.invalid_slope_intervals",
+        422,
+        "Les bornes des intervalles de pente doivent être des années séparées par des virgules "
+        "(2012,2018).",
+        "`slope_intervals` is not a comma-separated list of years.",
+    ),
+    E(
+        "trim.bad_slope_intervals",
+        422,
+        "Les bornes des intervalles de pente doivent être des années de la série.",
+        "A year of `slope_intervals` is not one of the series' years.",
+    ),
+    E(
+        "trim.stepwise_model",
+        422,
+        "La sélection pas à pas des années de rupture demande le modèle 2.",
+        "`stepwise` was asked for with model 3, which has no changepoints to select.",
+    ),
+    E(
         "trim.no_sites",
         422,
         "Aucun site de suivi n'a compté cette espèce : pas de tendance possible.",

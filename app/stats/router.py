@@ -19,7 +19,13 @@ from app.stats.schemas import (
     TrendResponse,
     YearlyStatsResponse,
 )
-from app.stats.trends import TrendRequest, fit_species_trend, parse_changepoints, trend_response
+from app.stats.trends import (
+    TrendRequest,
+    fit_species_trend,
+    parse_changepoints,
+    parse_slope_intervals,
+    trend_response,
+)
 
 router = APIRouter(prefix="/stats", tags=["statistics"])
 
@@ -82,12 +88,15 @@ def read_phenology(
     response_model=YearlyStatsResponse,
     summary="Yearly counts per species and zone",
     description="Per year (the territory's local time), taxon (`cd_ref`: synonyms together) and "
-    "zone: the validated observations' count sum, their number and their distinct observers; "
-    "and from the survey protocols, the sum over the zone's sites of their yearly values "
-    "(validated visits) and the number of those sites. `count` is the observations' sum, or "
-    "where a taxon was only counted by the protocols, their value (`count_source`). A "
-    "sensitive species is counted for the whole territory only (`zone_id` null), but for "
-    "staff. By default the last 25 years. No sign-in needed.",
+    "zone, from validated data only, each unit and source apart: `count`, the individuals of "
+    "the casual observations (the sum of their counts in `individuals`); `nests`, the nests "
+    "they reported; `observations` and `observers`, their number and distinct observers; and "
+    "from the survey protocols, `protocol_value` in `protocol_unit` (the sum over the zone's "
+    "sites of their yearly values: nests where a nest site counted the taxon, else "
+    "individuals; both in `protocol_nests` and `protocol_individuals`) with `sites`. No figure "
+    "stands in for another: a year only counted by the protocols has `count` 0 and "
+    "`observations` 0. A sensitive species is counted for the whole territory only "
+    "(`zone_id` null), but for staff. By default the last 25 years. No sign-in needed.",
     responses={422: problem_doc("Unknown species or an invalid range of years.")},
 )
 def yearly_statistics(
@@ -119,11 +128,14 @@ def yearly_statistics(
     summary="A year compared with the inventory baselines",
     description="For each species with a baseline or seen that year (`cd_nom` is the accepted "
     "taxon's), the latest baseline up to that year (of the zone, or of the whole territory) "
-    "against the year's value in the baseline's unit: nests with the protocols' nest counts, "
-    "individuals with the protocols' values where any site counted the species (else the "
-    "validated observations), presence with presence. `status`: `new` (seen, no baseline), "
-    "`not_seen` (a baseline, not seen that year), otherwise `increase` from +20 %, `decline` "
-    "from −20 %, `stable` between. By default the current year. No sign-in needed.",
+    "against the year's value in the baseline's unit, never another's (`compared_figure`): "
+    "nests with the nest sites' counts (else the casual observations' nests), individuals "
+    "with the gardens' and transects' values where any counted the species (else the largest "
+    "casual count in individuals), presence with presence. Where nothing was counted in that "
+    "unit (`compared_figure` `none`), `change` and `change_pct` are null. `status`: `new` "
+    "(seen, no baseline), `not_seen` (a baseline, not seen that year in its unit; `reported` "
+    "says whether the species had other validated data), otherwise `increase` from +20 %, "
+    "`decline` from −20 %, `stable` between. By default the current year. No sign-in needed.",
     responses={422: problem_doc("Invalid year or zone.")},
 )
 def comparison_statistics(
@@ -176,6 +188,25 @@ def trend_request(
             "n − 2 df, strength before significance).",
         ),
     ] = "pecbms",
+    stepwise: Annotated[
+        bool,
+        Query(
+            description="Model 2: keep only the changepoints the data support, as TRIM's "
+            "stepwise selection (remove the least significant change of slope while its Wald "
+            "p > 0.20, put back one whose score test gives p < 0.15). Without `changepoints`, "
+            "it starts from every year but the last. The first year is kept."
+        ),
+    ] = False,
+    slope_intervals: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Years separated by commas: also give the overall slope from the first "
+            "year to the first given, then to the next, … to the last year (both ends "
+            "included), in `slope_intervals`.",
+            examples=["2015,2020"],
+        ),
+    ] = None,
 ) -> TrendRequest:
     return TrendRequest(
         species_id=species_id,
@@ -188,6 +219,8 @@ def trend_request(
         overdispersion=overdispersion,
         serial_correlation=serial_correlation,
         convention=convention,
+        stepwise=stepwise,
+        slope_intervals=parse_slope_intervals(slope_intervals),
     )
 
 
@@ -196,7 +229,9 @@ TREND_ERRORS: dict[int | str, dict[str, Any]] = {
     422: problem_doc(
         "No species given, or the data cannot support a trend: no survey site counted it "
         "(`trim.no_sites`), no positive count (`trim.no_positive_counts`), too few years "
-        "(`trim.too_few_years`), a year without any count (model 3)…; `detail` says which."
+        "(`trim.too_few_years`), a year without any count (model 3)…; `detail` says which. "
+        "`stepwise` with model 3 (`trim.stepwise_model`); `slope_intervals` not years of the "
+        "series (`trim.bad_slope_intervals`) or not years at all (`stats.invalid_slope_intervals`)."
     )
 }
 
@@ -213,9 +248,11 @@ TREND_ERRORS: dict[int | str, dict[str, Any]] = {
     "as its first years, missing years imputed. Overdispersion and serial correlation "
     "estimated by GEE. Returns σ², ρ, goodness of fit, the time totals and the indices "
     "(model and imputed) with standard errors, and the overall multiplicative slope with its "
-    "class and its `label` (class and significance by `convention`, p-value, 95 % interval; "
-    "`insufficient data` below the documented minimums; σ² below 1 taken as 1, with a "
-    "warning). No sign-in needed.",
+    "class, its p value (t on n − 2 df) and its `label` (class and significance by "
+    "`convention`, p-value, 95 % interval; `insufficient data` below the documented minimums; "
+    "σ² below 1 taken as 1, with a warning). With `stepwise`, the changepoints kept "
+    "(`changepoints`) and the steps (`stepwise`); with `slope_intervals`, the slope of each "
+    "interval. No sign-in needed.",
     responses=TREND_ERRORS,
 )
 def trends(session: SessionDep, settings: SettingsDep, request: TrendRequestDep) -> TrendResponse:
@@ -276,7 +313,9 @@ def trends_png(session: SessionDep, settings: SettingsDep, request: TrendRequest
     response_class=Response,
     summary="A year against the inventory baselines as a chart (SVG)",
     description="Each species' change against its baseline in %, coloured by status (green up, "
-    "red down, grey not seen, blue new), labelled in French. Takes the parameters of "
+    "grey-blue stable, red down, grey counted but none seen) with a legend of the colours, "
+    'labelled in French with French numbers ("−8,9 %"); a species not reported that year '
+    "has « non revue cette année » written in place of a bar. Takes the parameters of "
     "`GET /stats/comparison`.",
     responses={200: {"content": {"image/svg+xml": {}}}, 422: problem_doc("Invalid year or zone.")},
 )
@@ -290,9 +329,6 @@ def comparison_svg(
     answer = comparison.comparison_statistics(
         session, settings, staff=is_staff(viewer), year=year, zone_id=zone_id
     )
-    rows = [
-        (item.vernacular_name or item.scientific_name, item.change_pct, item.status.value)
-        for item in answer.items
-    ]
+    rows = charts.comparison_bars(answer.items)
     title = f"{settings.territory_name} en {answer.year} : évolution depuis l'inventaire"
     return _picture(charts.comparison_chart(rows, title=title), "svg")

@@ -87,19 +87,41 @@ class YearlyStatsItem(BaseModel):
         description="Null: the whole territory (always so for a sensitive species, but for staff)."
     )
     count: int = Field(
-        description="The validated observations' count sum; where there is none, the protocols' "
-        "value (`count_source` says which)."
+        description="Individuals: the sum of the validated casual observations' counts in "
+        "`individuals`. Never nests, never the protocols' value: 0 for a year the taxon was "
+        "only reported in nests or only counted by the survey protocols (`observations` and "
+        "`protocol_value` tell these apart)."
     )
-    observations: int
+    observations: int = Field(
+        description="The validated observations, in either unit (0: no casual sighting)."
+    )
     observers: int
-    count_source: CountSource
-    observed_count: int = Field(description="The validated observations' count sum.")
+    nests: int = Field(
+        description="Extension: the sum of the validated casual observations' counts in `nests`."
+    )
+    count_source: CountSource = Field(
+        description="Deprecated: always `observations`, the only source of `count`.",
+        json_schema_extra={"deprecated": True},
+    )
+    observed_count: int = Field(
+        description="Deprecated: the same as `count`.", json_schema_extra={"deprecated": True}
+    )
     protocol_value: int | None = Field(
-        description="The sum over the zone's survey sites of their yearly values (validated "
-        "visits), or null when no site counted the species that year."
+        description="The survey protocols' value in `protocol_unit`: the sum over the zone's "
+        "sites of that unit of their yearly values (validated visits); null when no site "
+        "counted the taxon that year. Nests where any nest site counted it, else individuals "
+        "(gardens, transects); both are in `protocol_nests` and `protocol_individuals`."
     )
     protocol_unit: str | None = Field(description="`nests` or `individuals`.")
     sites: int = Field(description="Survey sites whose yearly value is in `protocol_value`.")
+    protocol_nests: int | None = Field(
+        description="Extension: the sum of the zone's nest sites' yearly values (occupied "
+        "nests), or null when no nest site counted the taxon that year."
+    )
+    protocol_individuals: int | None = Field(
+        description="Extension: the sum of the zone's gardens' and transects' yearly values "
+        "(individuals), or null when none counted the taxon that year."
+    )
 
 
 class YearlyStatsResponse(BaseModel):
@@ -116,11 +138,14 @@ class YearlyStatsResponse(BaseModel):
                             "count": 212,
                             "observations": 57,
                             "observers": 9,
+                            "nests": 12,
                             "count_source": "observations",
                             "observed_count": 212,
                             "protocol_value": 31,
                             "protocol_unit": "nests",
                             "sites": 4,
+                            "protocol_nests": 31,
+                            "protocol_individuals": None,
                         }
                     ]
                 }
@@ -147,13 +172,39 @@ class ComparisonItem(BaseModel):
     baseline_year: int | None
     baseline_count: float | None
     baseline_unit: str | None = Field(description="`nests`, `individuals` or `presence`.")
-    count: float = Field(description="The year's value in the baseline's unit.")
-    unit: str
-    change: float | None
-    change_pct: float | None = Field(description="Null when the baseline is 0 or missing.")
+    count: float = Field(
+        description="The year's value in the baseline's unit (`compared_figure` says which "
+        "figure); 0 when nothing was counted in that unit."
+    )
+    unit: str = Field(
+        description="The unit compared: the baseline's, or for a species without one, "
+        "`individuals` where it was counted so that year, else `nests`."
+    )
+    change: float | None = Field(
+        description="`count` − `baseline_count`; null without a baseline or when nothing was "
+        "counted in its unit that year (`compared_figure` `none`)."
+    )
+    change_pct: float | None = Field(
+        description="The change in % of the baseline; null when the baseline is 0 or missing, "
+        "or when nothing was counted in its unit that year."
+    )
     status: ComparisonStatus
     source: str = Field(
         description="Where `count` comes from: `protocol`, `observations`, `presence` or `none`."
+    )
+    compared_figure: str = Field(
+        description="Extension: the figure in `count`, chosen by the baseline's unit, never "
+        "mixing units: `protocol_nests` (the nest sites' yearly values), `observed_nests` (the "
+        "validated casual observations counted in nests, where no nest site counted the "
+        "species), `protocol_individuals` (the gardens' and transects' yearly values), "
+        "`observed_individuals` (the largest validated casual count in individuals, where no "
+        "such site counted it), `presence`, or `none` (nothing counted in that unit).",
+        examples=["protocol_nests"],
+    )
+    reported: bool = Field(
+        description="Extension: the species has validated data that year (a casual observation "
+        "or a survey count, in any unit, zeros included). `not_seen` with `reported` false: "
+        "not reported at all that year."
     )
     trend_class: str | None = Field(
         description="The TRIM slope class of the species' survey sites, when one decided the "
@@ -183,6 +234,8 @@ class ComparisonResponse(BaseModel):
                             "change_pct": -23.5,
                             "status": "decline",
                             "source": "protocol",
+                            "compared_figure": "protocol_nests",
+                            "reported": True,
                             "trend_class": None,
                         }
                     ],
@@ -245,6 +298,11 @@ class TrendSlope(BaseModel):
     mul_se: float
     slope_class: str = Field(alias="class", serialization_alias="class")
     label: TrendLabel | None = None
+    p: float | None = Field(
+        default=None,
+        description="Two-sided p of the slope (t on n − 2 degrees of freedom, n years); null "
+        "with fewer than three years.",
+    )
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -252,6 +310,52 @@ class TrendSlope(BaseModel):
 class TrendSlopes(BaseModel):
     model: TrendSlope | None
     imputed: TrendSlope | None
+
+
+class TrendIntervalSlope(BaseModel):
+    add: float
+    add_se: float
+    mul: float
+    mul_se: float
+    p: float | None = Field(description="Null for an interval of two years (no df left).")
+    slope_class: str = Field(
+        alias="class",
+        serialization_alias="class",
+        description="As the overall slope's; `unknown` for an interval of two years.",
+    )
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class TrendSlopeInterval(BaseModel):
+    from_year: int = Field(alias="from", serialization_alias="from")
+    to_year: int = Field(alias="to", serialization_alias="to")
+    df: int = Field(description="Years in the interval minus 2.")
+    model: TrendIntervalSlope | None
+    imputed: TrendIntervalSlope | None = Field(description="Null when a total is zero.")
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class TrendStepTest(BaseModel):
+    changepoint: int
+    statistic: float
+    df: int
+    p: float
+
+
+class TrendStep(BaseModel):
+    iteration: int
+    action: Literal["remove", "add"]
+    changepoint: int = Field(description="The year removed or put back.")
+    test: Literal["wald", "score"] = Field(
+        description="`wald`: the change of slope at the year; `score`: adding it back."
+    )
+    statistic: float
+    df: int
+    p: float
+    changepoints: list[int] = Field(description="The changepoints after the step.")
+    tests: list[TrendStepTest] = Field(description="Every test of the step, all years ranked.")
 
 
 class TrendResponse(BaseModel):
@@ -337,3 +441,12 @@ class TrendResponse(BaseModel):
     indices: list[TrendPoint]
     slope: TrendSlopes
     warnings: list[str]
+    stepwise: list[TrendStep] | None = Field(
+        default=None,
+        description="With `stepwise`: its steps, in order (`changepoints` are those kept).",
+    )
+    slope_intervals: list[TrendSlopeInterval] | None = Field(
+        default=None,
+        description="With `slope_intervals`: the overall slope of each interval; neighbouring "
+        "intervals share their joint year.",
+    )

@@ -219,6 +219,8 @@ def species_trend(
     covariate: str | None,
     overdispersion: bool = True,
     serial_correlation: bool = True,
+    stepwise: bool = False,
+    slope_intervals: list[int] | None = None,
 ) -> tuple[TrimResult, int]:
     """TRIM on the taxon's sites; raises :class:`TrimError` when the data cannot support it.
     Returns the result and the number of sites."""
@@ -238,6 +240,13 @@ def species_trend(
             f"({data.years[0]}–{data.years[-1]})",
             code="trim.bad_base_year",
         )
+    outside = [y for y in slope_intervals or () if y not in data.years]
+    if outside:
+        raise TrimError(
+            f"the slope intervals' years {', '.join(map(str, outside))} are not years of the "
+            f"series ({data.years[0]}–{data.years[-1]})",
+            code="trim.bad_slope_intervals",
+        )
     base = base_year if base_year is not None else baseline_year
     if base is not None and base not in data.years:
         base = None
@@ -248,6 +257,8 @@ def species_trend(
         overdispersion=overdispersion,
         serial_correlation=serial_correlation,
         base_year=base,
+        stepwise=stepwise,
+        slope_intervals=slope_intervals,
     )
     labels.remember_support(result, data)
     return result, len(data.sites)
@@ -268,6 +279,8 @@ class TrendRequest:
     overdispersion: bool
     serial_correlation: bool
     convention: str = labels.Convention.pecbms.value
+    stepwise: bool = False
+    slope_intervals: list[int] | None = None
 
 
 def parse_changepoints(raw: str | None) -> list[int] | None:
@@ -287,6 +300,28 @@ def parse_changepoints(raw: str | None) -> list[int] | None:
         ) from None
 
 
+def parse_slope_intervals(raw: str | None) -> list[int] | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise invalid(
+            [
+                FieldError(
+                    field="slope_intervals",
+                    message="Give the slope intervals' bounds as years separated by commas "
+                    "(2012,2018).",
+                    code="stats.invalid_slope_intervals",
+                )
+            ]
+        ) from None
+
+
+#: The request parameter a TRIM error is about, when it is not the species' data.
+_ERROR_FIELDS = {"trim.bad_slope_intervals": "slope_intervals", "trim.stepwise_model": "stepwise"}
+
+
 def fit_species_trend(
     session: Session, settings: Settings, request: TrendRequest
 ) -> tuple[Species, TrimResult, int]:
@@ -304,12 +339,15 @@ def fit_species_trend(
             covariate=request.covariate,
             overdispersion=request.overdispersion,
             serial_correlation=request.serial_correlation,
+            stepwise=request.stepwise,
+            slope_intervals=request.slope_intervals,
         )
     except TrimError as exc:
+        field = _ERROR_FIELDS.get(exc.code, "species_id")
         raise Unprocessable(
             f"No trend can be estimated: {exc}",
             code=exc.code,
-            errors=[FieldError(field="species_id", message=str(exc), code=exc.code)],
+            errors=[FieldError(field=field, message=str(exc), code=exc.code)],
         ) from None
     return species, result, sites
 
@@ -354,6 +392,24 @@ def _label_slopes(body: dict[str, Any], result: TrimResult, convention: str) -> 
             )
             if name == "imputed" and label.insufficient and label.reason:
                 warnings.append(f"no trend label: {label.reason}")
+    # Each interval's class by the same convention and σ² rule (a two-year interval has no
+    # residual to judge it by: "unknown", as TRIM prints it).
+    fitted_sigma2 = result.sigma2 if result.overdispersion else None
+    for interval in body.get("slope_intervals") or []:
+        for name in ("model", "imputed"):
+            estimate = interval.get(name)
+            if estimate is None or interval["df"] <= 0:
+                continue
+            label = labels.label_slope(
+                estimate["add"],
+                estimate["add_se"],
+                n_years=interval["df"] + 2,
+                convention=convention,
+                sigma2=fitted_sigma2,
+            )
+            estimate["class"] = (
+                SlopeClass.uncertain.value if label.insufficient else label.slope_class
+            )
     sigma2 = labels.sigma2_warning(result)
     if sigma2 is not None:
         warnings.append(sigma2)

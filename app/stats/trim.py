@@ -83,19 +83,23 @@ import itertools
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import chdtrc
+from scipy.special import chdtrc, stdtr
 
 __all__ = [
     "Coefficient",
+    "IntervalSlope",
     "OverallSlope",
     "SlopeClass",
+    "SlopeEstimate",
+    "StepTest",
+    "StepwiseStep",
     "TimePoint",
     "TrimCsvError",
     "TrimData",
@@ -114,6 +118,12 @@ BoolArray = NDArray[np.bool_]
 #: A run of years longer than this is a typo (a year 19844), not a monitoring scheme.
 MAX_YEARS = 500
 _Z95 = 1.96
+#: Stepwise selection of changepoints (TRIM's and rtrim's thresholds): a changepoint whose change
+#: of slope has a Wald p above P_REMOVE is removed, a removed one whose score test gives a p
+#: below P_ENTER comes back. The gap between the two keeps the procedure from cycling.
+P_REMOVE = 0.20
+P_ENTER = 0.15
+MAX_STEPWISE_ITERATIONS = 100
 _MISSING = {"", "na", "nan", "null"}
 
 
@@ -124,8 +134,9 @@ class TrimError(ValueError):
     """Data TRIM cannot fit, said so that the person who sent them can act on it.
 
     ``code`` is stable (``trim.no_positive_counts``, ``trim.too_few_years``,
-    ``trim.not_estimable``, ``trim.no_convergence``, ``trim.bad_input``, ``trim.bad_csv``) so
-    that callers can translate or map it, e.g. to a 422 problem+json.
+    ``trim.not_estimable``, ``trim.no_convergence``, ``trim.bad_input``, ``trim.bad_csv``,
+    ``trim.stepwise_model``, ``trim.bad_slope_intervals``) so that callers can translate or map
+    it, e.g. to a 422 problem+json.
     """
 
     def __init__(self, message: str, *, code: str = "trim.bad_input") -> None:
@@ -498,13 +509,75 @@ class TimePoint:
 
 @dataclass(frozen=True)
 class OverallSlope:
-    """Least-squares slope of ln(total) on the year: ``mul`` is the mean yearly growth factor."""
+    """Least-squares slope of ln(total) on the year: ``mul`` is the mean yearly growth factor.
+
+    ``p`` tests the slope against zero with Student's t on n − 2 degrees of freedom (n years),
+    as rtrim's ``overall()``; None with fewer than three years or a zero standard error.
+    """
 
     add: float
     add_se: float
     mul: float
     mul_se: float
     slope_class: SlopeClass
+    p: float | None = None
+
+
+@dataclass(frozen=True)
+class SlopeEstimate:
+    """The slope of ln(total) over an interval; ``slope_class`` None is "unknown": a slope
+    through two points (df = 0) has no residual to judge it by, so no p and no class."""
+
+    add: float
+    add_se: float
+    mul: float
+    mul_se: float
+    p: float | None
+    slope_class: SlopeClass | None
+
+
+@dataclass(frozen=True)
+class IntervalSlope:
+    """The overall slope over the years ``from_year``..``to_year`` (both included; neighbouring
+    intervals share their joint year), of the model and of the imputed totals (None when a
+    total in the interval is zero)."""
+
+    from_year: int
+    to_year: int
+    df: int
+    model: SlopeEstimate | None
+    imputed: SlopeEstimate | None
+
+
+@dataclass(frozen=True)
+class StepTest:
+    """A test of one changepoint during stepwise selection: the Wald test of its change of
+    slope (is it still needed?) or the score test of putting it back (is it missed?)."""
+
+    changepoint: int
+    statistic: float
+    df: int
+    p: float
+
+
+@dataclass(frozen=True)
+class StepwiseStep:
+    """One step of the stepwise selection: ``action`` "remove" (the least significant change of
+    slope, Wald p > 0.20) or "add" (the most significant removed one, score p < 0.15).
+
+    ``statistic``, ``df`` and ``p`` are the deciding test's; ``tests`` every test of that phase
+    (all the changepoints ranked); ``changepoints`` those in the model after the step.
+    """
+
+    iteration: int
+    action: str
+    changepoint: int
+    test: str
+    statistic: float
+    df: int
+    p: float
+    changepoints: tuple[int, ...]
+    tests: tuple[StepTest, ...]
 
 
 @dataclass(frozen=True)
@@ -569,6 +642,10 @@ class TrimResult:
     var_totals_imputed: FloatArray
     iterations: int
     warnings: tuple[str, ...]
+    #: The steps of the stepwise selection of changepoints; None when it was not asked for.
+    stepwise: tuple[StepwiseStep, ...] | None = None
+    #: The overall slopes per interval; None when no intervals were asked for.
+    slope_intervals: tuple[IntervalSlope, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``sentinelles trim --json`` and of the web API."""
@@ -591,8 +668,49 @@ class TrimResult:
                 "mul": s.mul,
                 "mul_se": s.mul_se,
                 "class": s.slope_class.value,
+                "p": s.p,
             }
 
+        def estimate(s: SlopeEstimate | None) -> dict[str, Any] | None:
+            if s is None:
+                return None
+            return {
+                "add": s.add,
+                "add_se": s.add_se,
+                "mul": s.mul,
+                "mul_se": s.mul_se,
+                "p": s.p,
+                "class": s.slope_class.value if s.slope_class is not None else "unknown",
+            }
+
+        def test(t: StepTest) -> dict[str, Any]:
+            return {"changepoint": t.changepoint, "statistic": t.statistic, "df": t.df, "p": t.p}
+
+        def step(s: StepwiseStep) -> dict[str, Any]:
+            return {
+                "iteration": s.iteration,
+                "action": s.action,
+                "changepoint": s.changepoint,
+                "test": s.test,
+                "statistic": s.statistic,
+                "df": s.df,
+                "p": s.p,
+                "changepoints": list(s.changepoints),
+                "tests": [test(t) for t in s.tests],
+            }
+
+        intervals = None
+        if self.slope_intervals is not None:
+            intervals = [
+                {
+                    "from": i.from_year,
+                    "to": i.to_year,
+                    "df": i.df,
+                    "model": estimate(i.model),
+                    "imputed": estimate(i.imputed),
+                }
+                for i in self.slope_intervals
+            ]
         return {
             "sigma2": self.sigma2,
             "rho": self.rho,
@@ -603,6 +721,9 @@ class TrimResult:
             "totals": [point(p) for p in self.totals],
             "indices": [point(p) for p in self.indices],
             "slope": {"model": slope(self.slope_model), "imputed": slope(self.slope_imputed)},
+            "changepoints": list(self.changepoints),
+            "stepwise": None if self.stepwise is None else [step(s) for s in self.stepwise],
+            "slope_intervals": intervals,
         }
 
 
@@ -617,6 +738,8 @@ def fit_trim(
     overdispersion: bool = True,
     serial_correlation: bool = True,
     base_year: int | None = None,
+    stepwise: bool = False,
+    slope_intervals: Sequence[int] | None = None,
     max_iterations: int = 200,
     tolerance: float = 1e-10,
 ) -> TrimResult:
@@ -627,6 +750,17 @@ def fit_trim(
     first year) is the year whose index is 1. With ``overdispersion`` and
     ``serial_correlation`` off the fit is plain Poisson maximum likelihood.
 
+    ``stepwise`` (model 2 only) selects among the changepoints as TRIM does: starting from all
+    of them (every year but the last when none are given), it removes the one whose change of
+    slope is least significant (Wald test, p > 0.20), puts back a removed one whose score test
+    gives p < 0.15, and repeats until neither happens. The first year is never removed. The
+    result's ``changepoints`` are those kept, ``stepwise`` the steps.
+
+    ``slope_intervals`` (years, or time points 1..J) cut the years into intervals: from the first
+    year to the first one given, from there to the next, …, to the last year, both ends in each;
+    the result's ``slope_intervals`` hold each interval's overall slope (rtrim's
+    ``overall(changepoints=)``, TRIM's "overall slope for a selection of intervals").
+
     Raises TrimError (with a ``code``) when the data cannot support the model: no positive
     count, fewer than two years with one, a year (model 3) or segment (model 2) without any
     positive count, too few counts for the parameters, or estimates that do not converge.
@@ -635,8 +769,166 @@ def fit_trim(
         data = TrimData.from_records(data)
     if model not in (2, 3):
         raise TrimError(f"model must be 2 (linear trend) or 3 (a parameter per year), not {model}")
+    if stepwise and model != 2:
+        raise TrimError(
+            "the stepwise selection of changepoints needs model 2 (a linear trend between "
+            "changepoints); model 3 has a parameter for every year and nothing to select",
+            code="trim.stepwise_model",
+        )
+    if stepwise and not changepoints:
+        changepoints = list(data.years[:-1])  # every year but the last
+    bounds = (
+        _interval_bounds(slope_intervals, tuple(data.years))
+        if slope_intervals is not None
+        else None
+    )
     prep = _prepare(data, model, changepoints, base_year)
-    return _Fit(prep, overdispersion, serial_correlation, max_iterations, tolerance).run()
+    fit = _Fit(prep, overdispersion, serial_correlation, max_iterations, tolerance)
+    fit.estimate()
+    steps: tuple[StepwiseStep, ...] | None = None
+    warnings: list[str] = []
+    if stepwise:
+        fit, steps, warnings = _stepwise(fit)
+    result = fit.results()
+    if warnings:
+        result = replace(result, warnings=(*result.warnings, *warnings))
+    if bounds is not None:
+        result = replace(result, slope_intervals=_interval_slopes(result, bounds))
+    return replace(result, stepwise=steps)
+
+
+def _interval_bounds(values: Sequence[int], years: tuple[int, ...]) -> tuple[int, ...]:
+    """The 0-based joints of the slope intervals: the first year, the values given (years of the
+    data, or time points 1..J), the last year."""
+    try:
+        given = sorted({int(v) for v in values})
+    except (TypeError, ValueError):
+        raise TrimError(
+            "the slope intervals are given by whole years", code="trim.bad_slope_intervals"
+        ) from None
+    J = len(years)
+    if all(v in years for v in given):
+        idx = [years.index(v) for v in given]
+    elif all(1 <= v <= J for v in given):
+        idx = [v - 1 for v in given]
+    else:
+        outside = [v for v in given if v not in years]
+        raise TrimError(
+            f"the slope intervals' years {', '.join(map(str, outside))} are not years of the data "
+            f"({years[0]}-{years[-1]}) nor time points 1-{J}",
+            code="trim.bad_slope_intervals",
+        )
+    return tuple(sorted({0, *idx, J - 1}))
+
+
+def _interval_slopes(result: TrimResult, bounds: tuple[int, ...]) -> tuple[IntervalSlope, ...]:
+    tt_mod = np.array([t.model for t in result.totals])
+    tt_imp = np.array([t.imputed for t in result.totals])
+    out = []
+    for a, b in itertools.pairwise(bounds):
+        span = slice(a, b + 1)
+        out.append(
+            IntervalSlope(
+                from_year=result.years[a],
+                to_year=result.years[b],
+                df=b - a - 1,
+                model=_slope_estimate(tt_mod[span], result.var_totals_model[span, span]),
+                imputed=_slope_estimate(tt_imp[span], result.var_totals_imputed[span, span]),
+            )
+        )
+    return tuple(out)
+
+
+def _slope_estimate(tt: FloatArray, var_tt: FloatArray) -> SlopeEstimate | None:
+    fitted = _log_slope(tt, var_tt)
+    if fitted is None:
+        return None
+    add, add_se = fitted
+    mul = math.exp(add)
+    df = len(tt) - 2
+    p = _slope_p(add, add_se, df)
+    cls = classify_slope(mul, mul * add_se) if df > 0 else None
+    return SlopeEstimate(add, add_se, mul, mul * add_se, p, cls)
+
+
+def _slope_p(add: float, add_se: float, df: int) -> float | None:
+    """Two-sided p of t = add/se on df degrees of freedom; None when there is no test."""
+    if df <= 0 or not add_se > 0:
+        return None
+    return float(2 * stdtr(df, -abs(add / add_se)))
+
+
+# --- stepwise selection of changepoints --------------------------------------------------------
+
+
+def _stepwise(
+    fit: _Fit, candidates: Sequence[int] | None = None
+) -> tuple[_Fit, tuple[StepwiseStep, ...], list[str]]:
+    """TRIM's stepwise selection among the changepoints of ``fit`` (already estimated).
+
+    Each iteration removes at most one changepoint (the largest Wald p of a change of slope,
+    if above P_REMOVE; the first changepoint, whose test is of the slope itself, is never a
+    candidate) and then puts back at most one of the ``candidates`` (0-based; default: the
+    changepoints of ``fit``) not in the model (the smallest score p, if below P_ENTER); it
+    stops when an iteration does neither.
+    """
+    original = tuple(sorted({*fit.p.cp, *(candidates or ())}))
+    years = fit.p.years
+    steps: list[StepwiseStep] = []
+
+    def refit(active: Sequence[int]) -> _Fit:
+        cps = tuple(sorted(active))
+        prep = replace(fit.p, cp=cps, design=_trend_design(len(years), cps))
+        new = _Fit(prep, fit.overdispersion, fit.serial, fit.max_iter, fit.tol)
+        new.estimate()
+        return new
+
+    def record(
+        iteration: int, action: str, test: str, chosen: StepTest, tests: list[StepTest]
+    ) -> None:
+        steps.append(
+            StepwiseStep(
+                iteration=iteration,
+                action=action,
+                changepoint=chosen.changepoint,
+                test=test,
+                statistic=chosen.statistic,
+                df=chosen.df,
+                p=chosen.p,
+                changepoints=tuple(years[c] for c in fit.p.cp),
+                tests=tuple(tests),
+            )
+        )
+
+    for iteration in range(1, MAX_STEPWISE_ITERATIONS + 1):
+        removed = added = False
+        changes = fit.slope_changes()
+        if changes:
+            worst = max(changes, key=lambda t: t.p)
+            if worst.p > P_REMOVE:
+                c = years.index(worst.changepoint)
+                fit = refit([a for a in fit.p.cp if a != c])
+                record(iteration, "remove", "wald", worst, changes)
+                removed = True
+        scores = [
+            t for t in (fit.score_test(c) for c in original if c not in fit.p.cp) if t is not None
+        ]
+        if scores:
+            best = min(scores, key=lambda t: t.p)
+            if best.p < P_ENTER:
+                fit = refit([*fit.p.cp, years.index(best.changepoint)])
+                record(iteration, "add", "score", best, scores)
+                added = True
+        if not removed and not added:
+            return fit, tuple(steps), []
+    return (
+        fit,
+        tuple(steps),
+        [
+            f"the stepwise selection of changepoints did not settle in "
+            f"{MAX_STEPWISE_ITERATIONS} iterations: the changepoints of the last one are kept"
+        ],
+    )
 
 
 @dataclass
@@ -1046,10 +1338,85 @@ class _Fit:
     # -- iterations --------------------------------------------------------------------------
 
     def run(self) -> TrimResult:
+        self.estimate()
+        return self.results()
+
+    def estimate(self) -> None:
+        """Estimate α and β (ML, then GEE if asked), and σ², ρ and Var(β) at the estimates."""
         self._maximum_likelihood()
         if self.overdispersion or self.serial:
             self._gee()
-        return self._results()
+        mu = self.mu(self.alpha, self.beta)
+        self.sigma2_est, self.rho_est = self.dispersion(self.pearson(mu))
+        self.sigma2 = self.sigma2_est if self.overdispersion else 1.0
+        self.rho = self.rho_est if self.serial else 0.0
+        rinv = self.correlation_inverses(self.rho) if self.serial else None
+        wk = self.working(mu, rinv)
+        if not np.all(np.isfinite(wk.e)) or np.linalg.cond(wk.e) > 1e12:
+            raise self._singular()
+        var_beta = np.linalg.inv(wk.e)
+        self.var_beta = self.sigma2 * (var_beta + var_beta.T) / 2
+        self.final = (mu, wk)
+
+    # -- tests of the changepoints (stepwise selection) ----------------------------------------
+
+    def _change_rows(self, k: int) -> FloatArray:
+        """The contrasts of the change of slope at changepoint k (the slope itself at k = 0),
+        one row per block: the baseline and each covariate class."""
+        n_par = len(self.beta)
+        rows = []
+        for _, block in self._blocks():
+            row = np.zeros(n_par)
+            row[block.start + k] = 1.0
+            if k:
+                row[block.start + k - 1] = -1.0
+            rows.append(row)
+        return np.array(rows)
+
+    def slope_changes(self) -> list[StepTest]:
+        """Wald tests of the change of slope at every changepoint but the first."""
+        tests = []
+        for k in range(1, len(self.p.cp)):
+            transform = self._change_rows(k)
+            theta = transform @ self.beta
+            cov = transform @ self.var_beta @ transform.T
+            try:
+                stat = float(theta @ np.linalg.solve(cov, theta))
+            except np.linalg.LinAlgError:
+                continue
+            df = len(theta)
+            tests.append(StepTest(self.p.years[self.p.cp[k]], stat, df, float(chdtrc(df, stat))))
+        return tests
+
+    def score_test(self, c: int) -> StepTest | None:
+        """Score test of adding the changepoint c (0-based) to this model, at its estimates.
+
+        The extended model gives the new segment the slope of the segment it splits, in every
+        block, so μ, σ² and ρ stay those of the fit; the score of the extended model's time
+        parameters (α eliminated), weighed by its information, is χ² with one degree of freedom
+        per block. None when the extended model is not estimable (e.g. a segment without counts).
+        """
+        p = self.p
+        cps = tuple(sorted({*p.cp, c}))
+        k = cps.index(c)
+        prep = replace(p, cp=cps, design=_trend_design(len(p.years), cps))
+        ext = _Fit(prep, self.overdispersion, self.serial, self.max_iter, self.tol)
+        blocks = self.beta.reshape(self.n_class, self.p0)
+        beta = np.insert(blocks, k, blocks[:, k - 1], axis=1).ravel()
+        if not self.sigma2 > 0:
+            return None
+        try:
+            mu = ext.mu(self.alpha, beta)
+            rinv = ext.correlation_inverses(self.rho) if self.serial else None
+            wk = ext.working(mu, rinv)
+            _, d_beta = ext.step(wk)
+        except TrimError:
+            return None
+        if not np.all(np.isfinite(wk.e)) or np.linalg.cond(wk.e) > 1e12:
+            return None
+        stat = float(d_beta @ wk.e @ d_beta) / self.sigma2
+        df = self.n_class
+        return StepTest(p.years[c], stat, df, float(chdtrc(df, stat)))
 
     def _maximum_likelihood(self) -> None:
         """Poisson ML by Newton steps, halved while they lower the likelihood (it is concave)."""
@@ -1116,19 +1483,14 @@ class _Fit:
 
     # -- what is reported --------------------------------------------------------------------
 
-    def _results(self) -> TrimResult:
+    def results(self) -> TrimResult:
+        """Everything reported, from the estimates of :meth:`estimate`."""
         p = self.p
-        mu = self.mu(self.alpha, self.beta)
+        mu, wk = self.final
         r = self.pearson(mu)
-        sigma2_est, rho_est = self.dispersion(r)
-        sigma2 = sigma2_est if self.overdispersion else 1.0
-        rho = rho_est if self.serial else 0.0
-        rinv = self.correlation_inverses(rho) if self.serial else None
-        wk = self.working(mu, rinv)
-        if not np.all(np.isfinite(wk.e)) or np.linalg.cond(wk.e) > 1e12:
-            raise self._singular()
-        var_beta = np.linalg.inv(wk.e)
-        var_beta = sigma2 * (var_beta + var_beta.T) / 2
+        sigma2_est, rho_est = self.sigma2_est, self.rho_est
+        sigma2, rho = self.sigma2, self.rho
+        var_beta = self.var_beta
 
         # Time totals and their covariances (TRIM's delta method through α and β).
         weighted = p.w[:, None] * mu
@@ -1254,15 +1616,8 @@ class _Fit:
             # Change of slope at each changepoint (the slope itself at the first), jointly for
             # the baseline and every covariate class.
             for k, c in enumerate(p.cp):
-                rows = []
-                for _, block in blocks:
-                    row = np.zeros(n_par)
-                    row[block.start + k] = 1.0
-                    if k:
-                        row[block.start + k - 1] = -1.0
-                    rows.append(row)
                 name = "slope" if len(p.cp) == 1 else f"change in slope at {p.years[c]}"
-                wald(name, np.array(rows))
+                wald(name, self._change_rows(k))
         elif not p.classes and len(p.years) > 2:
             # Deviations of the year effects from their least-squares line (J − 2 of them free).
             J = len(p.years)
@@ -1326,8 +1681,9 @@ def _indices(
     )
 
 
-def _overall_slope(tt: FloatArray, var_tt: FloatArray) -> OverallSlope | None:
-    """OLS slope of ln T_j on j, with the sandwich variance from Var(ln T) = Var(T)/T T'."""
+def _log_slope(tt: FloatArray, var_tt: FloatArray) -> tuple[float, float] | None:
+    """OLS slope of ln T_j on j and its standard error, with the sandwich variance from
+    Var(ln T) = Var(T)/T T'; None when a total is zero."""
     if np.any(tt <= 0):
         return None
     J = len(tt)
@@ -1336,6 +1692,20 @@ def _overall_slope(tt: FloatArray, var_tt: FloatArray) -> OverallSlope | None:
     coef = hat @ np.log(tt)
     var_log = var_tt / np.outer(tt, tt)
     var = hat @ var_log @ hat.T
-    add, add_se = float(coef[1]), math.sqrt(max(float(var[1, 1]), 0.0))
+    return float(coef[1]), math.sqrt(max(float(var[1, 1]), 0.0))
+
+
+def _overall_slope(tt: FloatArray, var_tt: FloatArray) -> OverallSlope | None:
+    fitted = _log_slope(tt, var_tt)
+    if fitted is None:
+        return None
+    add, add_se = fitted
     mul = math.exp(add)
-    return OverallSlope(add, add_se, mul, mul * add_se, classify_slope(mul, mul * add_se))
+    return OverallSlope(
+        add,
+        add_se,
+        mul,
+        mul * add_se,
+        classify_slope(mul, mul * add_se),
+        _slope_p(add, add_se, len(tt) - 2),
+    )

@@ -17,8 +17,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from app.stats.labels import Convention
+
 if TYPE_CHECKING:
-    from app.stats.trim import OverallSlope, TimePoint, TrimResult
+    from app.stats.trim import OverallSlope, SlopeEstimate, TimePoint, TrimResult
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -48,6 +50,26 @@ def trim(
         typer.Option(
             help="Model 2: where the slope may change, comma-separated, as years of the data "
             "or as time points 1, 2, … (e.g. 1,2). The first year always is one.",
+            show_default=False,
+        ),
+    ] = None,
+    stepwise: Annotated[
+        bool,
+        typer.Option(
+            "--stepwise",
+            help="Model 2: select among --changepoints (default: every year but the last) as "
+            "TRIM does: remove the least significant change of slope (Wald test, p > 0.20), put "
+            "back a removed one whose score test gives p < 0.15, until stable. The first year "
+            "is kept.",
+        ),
+    ] = False,
+    slope_intervals: Annotated[
+        str | None,
+        typer.Option(
+            "--slope-intervals",
+            help="Also give the overall slope between these years (or time points), "
+            "comma-separated: from the first year to the first given, then to the next, … to "
+            "the last year, both ends included (e.g. 1984,1985).",
             show_default=False,
         ),
     ] = None,
@@ -87,12 +109,20 @@ def trim(
         int | None,
         typer.Option(help="Year whose index is 1 (default: the first year).", show_default=False),
     ] = None,
+    convention: Annotated[
+        Convention,
+        typer.Option(
+            help="The convention of the trend's label in the JSON (slope.*.label): pecbms "
+            "(TRIM 3, the European schemes: the multiplicative slope ± 1.96 SE) or rtrim "
+            "(exp(add ± t·SE), n − 2 degrees of freedom). The class beside it stays TRIM's.",
+        ),
+    ] = Convention.pecbms,
     as_json: Annotated[
         bool,
         typer.Option(
             "--json",
             help="Print one JSON object (sigma2, rho, chi2, lr, df, aic, totals, indices, "
-            "slope) instead of tables.",
+            "slope, changepoints, stepwise, slope_intervals) instead of tables.",
         ),
     ] = False,
 ) -> None:
@@ -105,10 +135,13 @@ def trim(
 
     Without --overdispersion and --serial-correlation the fit is Poisson
     maximum likelihood, as in TRIM; monitoring schemes switch both on.
+    --stepwise keeps only the changepoints the data support; --slope-intervals
+    adds the overall slope of each interval between the years given.
     """
     from app.stats.trim import TrimError, fit_trim, read_trim_csv
 
     cps = _parse_changepoints(changepoints)
+    intervals = _parse_years(slope_intervals, "--slope-intervals")
     try:
         data = read_trim_csv(file, weights=weights, covariate=covariate)
         result = fit_trim(
@@ -118,6 +151,8 @@ def trim(
             overdispersion=overdispersion,
             serial_correlation=serial_correlation,
             base_year=base_year,
+            stepwise=stepwise,
+            slope_intervals=intervals,
         )
     except TrimError as exc:
         raise _fail(f"{file.name}: {exc.message}") from None
@@ -125,7 +160,15 @@ def trim(
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        from app.stats import labels
+
+        labels.remember_support(result, data)
+        body = result.to_dict()
+        for name, slope in (("model", result.slope_model), ("imputed", result.slope_imputed)):
+            label = labels.trend_label(result, slope, convention=convention)
+            if label is not None and body["slope"].get(name) is not None:
+                body["slope"][name]["label"] = label.to_dict()
+        typer.echo(json.dumps(body, indent=2))
     else:
         _print_result(result, file.name)
 
@@ -136,13 +179,17 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _parse_changepoints(text: str | None) -> list[int] | None:
+    return _parse_years(text, "--changepoints")
+
+
+def _parse_years(text: str | None, option: str) -> list[int] | None:
     if text is None or not text.strip():
         return None
     try:
         return [int(part) for part in text.replace(" ", "").split(",") if part]
     except ValueError:
         raise _fail(
-            f"--changepoints wants whole numbers separated by commas, such as 1,2; not {text!r}"
+            f"{option} wants whole numbers separated by commas, such as 1,2; not {text!r}"
         ) from None
 
 
@@ -215,6 +262,46 @@ def _print_result(result: TrimResult, name: str) -> None:
     for label, slope in (("imputed", result.slope_imputed), ("model", result.slope_model)):
         slopes.add_row(label, *_slope_cells(slope))
     out.print(slopes)
+    tests = [
+        f"{label} {_p_cell(slope.p)}"
+        for label, slope in (("imputed", result.slope_imputed), ("model", result.slope_model))
+        if slope is not None
+    ]
+    if tests:
+        df = len(result.years) - 2
+        out.print(f"p of the overall slope (t, {df} df): {', '.join(tests)}")
+
+    if result.slope_intervals is not None:
+        per = Table(title="Overall slope per interval", title_justify="left")
+        per.add_column("years")
+        per.add_column("from")
+        for column in ("additive", "se", "multiplicative", "se"):
+            per.add_column(column, justify="right")
+        per.add_column("trend")
+        per.add_column("p", justify="right")
+        for interval in result.slope_intervals:
+            span = f"{interval.from_year}-{interval.to_year}"
+            for label, estimate in (("imputed", interval.imputed), ("model", interval.model)):
+                per.add_row(span, label, *_estimate_cells(estimate))
+        out.print(per)
+
+    if result.stepwise is not None:
+        steps = Table(title="Stepwise selection of changepoints", title_justify="left")
+        for column in ("step", "changepoint", "test", "statistic", "df", "p", "changepoints"):
+            steps.add_column(column, justify="left" if column == "changepoints" else "right")
+        for s in result.stepwise:
+            steps.add_row(
+                str(s.iteration),
+                f"{'removed' if s.action == 'remove' else 'added'} {s.changepoint}",
+                s.test,
+                f"{s.statistic:.2f}",
+                str(s.df),
+                f"{s.p:.4f}",
+                ", ".join(map(str, s.changepoints)),
+            )
+        out.print(steps)
+        kept = ", ".join(map(str, result.changepoints))
+        out.print(f"changepoints kept: {kept}")
 
 
 def _yearly_table(title: str) -> Table:
@@ -227,6 +314,24 @@ def _yearly_table(title: str) -> Table:
 
 def _values(p: TimePoint) -> tuple[float, float, float, float]:
     return p.model, p.model_se, p.imputed, p.imputed_se
+
+
+def _p_cell(p: float | None) -> str:
+    return "-" if p is None else f"{p:.4f}"
+
+
+def _estimate_cells(estimate: SlopeEstimate | None) -> list[str]:
+    if estimate is None:
+        return ["-", "-", "-", "-", "undefined (a total is zero)", "-"]
+    trend = estimate.slope_class.value if estimate.slope_class else "unknown (df <= 0)"
+    return [
+        f"{estimate.add:.4f}",
+        f"{estimate.add_se:.4f}",
+        f"{estimate.mul:.4f}",
+        f"{estimate.mul_se:.4f}",
+        trend,
+        _p_cell(estimate.p),
+    ]
 
 
 def _slope_cells(slope: OverallSlope | None) -> list[str]:

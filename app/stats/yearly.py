@@ -9,9 +9,13 @@ synonym stay with their taxon. A sensitive species is counted for the whole terr
 (``zone_id`` null) for anyone but staff: a count per commune would place it more precisely than
 its blur allows.
 
-The protocols' value of a (year, species, zone) is the sum over that zone's sites of their
-yearly values (``app.surveys.yearly``: the largest count of nests; the sum over months of each
-month's largest butterfly count), from validated visits only.
+Units are never added together: a casual sighting counts individuals or nests
+(``count_unit``), and the row keeps the two apart (``individuals``, ``nests``). The protocols'
+values are another figure again, kept apart per unit too: a (year, species, zone)'s nest value
+is the sum over that zone's nest sites of their yearly values (the largest count of occupied
+nests), its individuals value the sum over its gardens and transects of theirs (the sum over
+months of each month's largest count), from validated visits only. No figure stands in for
+another where it is missing: a year only counted by a protocol has no casual individuals.
 
 ``yearly_statistics`` answers ``GET /stats/yearly`` from these rows.
 """
@@ -31,7 +35,7 @@ from sqlmodel import Session, col, select
 from app.core.db import utcnow
 from app.core.errors import FieldError
 from app.core.settings import Settings
-from app.observations.models import Observation, ObservationStatus
+from app.observations.models import CountUnit, Observation, ObservationStatus
 from app.species.models import Species
 from app.stats.parameters import accepted_species, invalid, resolve_species, year_range
 from app.stats.schemas import CountSource, YearlyStatsItem, YearlyStatsResponse
@@ -44,13 +48,30 @@ class YearlyRow:
     year: int
     cd_ref: int
     zone_id: uuid.UUID | None
-    count_sum: int = 0
+    individuals: int = 0
+    nests: int = 0
     observations: int = 0
     observers: int = 0
-    protocol_value: int | None = None
-    protocol_unit: str | None = None
-    sites: int = 0
-    units: set[str] = field(default_factory=set)
+    # Per unit (``nests``, ``individuals``), the sum of the sites' yearly values and the sites.
+    protocol: dict[str, int] = field(default_factory=dict)
+    protocol_sites: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def protocol_unit(self) -> str | None:
+        """The unit of ``protocol_value``: nests where a nest site counted the taxon."""
+        if "nests" in self.protocol:
+            return "nests"
+        return "individuals" if "individuals" in self.protocol else None
+
+    @property
+    def protocol_value(self) -> int | None:
+        unit = self.protocol_unit
+        return None if unit is None else self.protocol[unit]
+
+    @property
+    def sites(self) -> int:
+        unit = self.protocol_unit
+        return 0 if unit is None else self.protocol_sites[unit]
 
 
 def yearly_rows(
@@ -82,12 +103,14 @@ def yearly_rows(
         clauses.append(col(Observation.zone_id) == zone_id)
         if not staff:
             clauses.append(col(Species.sensitive).is_(False))
+    unit = col(Observation.count_unit)
     statement = (
         sa_select(
             year.label("year"),
             col(Species.cd_ref).label("cd_ref"),
             zone.label("zone_id"),
-            func.sum(col(Observation.count)),
+            func.sum(case((unit == CountUnit.individuals.value, col(Observation.count)), else_=0)),
+            func.sum(case((unit == CountUnit.nests.value, col(Observation.count)), else_=0)),
             func.count(),
             func.count(func.distinct(col(Observation.observer_id))),
         )
@@ -96,12 +119,13 @@ def yearly_rows(
         .where(*clauses)
         .group_by(year, col(Species.cd_ref), zone)
     )
-    for y, ref, z, total, n, observers in session.execute(statement):
+    for y, ref, z, individuals, nests, n, observers in session.execute(statement):
         rows[(y, ref, z)] = YearlyRow(
             year=y,
             cd_ref=ref,
             zone_id=z,
-            count_sum=int(total or 0),
+            individuals=int(individuals or 0),
+            nests=int(nests or 0),
             observations=n,
             observers=observers,
         )
@@ -136,8 +160,9 @@ def add_protocols(
         species_ids=None if cd_ref is None else list(species),
         zone_id=zone_id,
     )
-    totals: dict[tuple[int, int, uuid.UUID | None], list[Any]] = defaultdict(
-        lambda: [0, set(), set()]
+    # Per (year, taxon, place) and unit: the sum of the sites' values, and the sites.
+    totals: dict[tuple[int, int, uuid.UUID | None], dict[str, tuple[int, set[Any]]]] = defaultdict(
+        dict
     )
     for value in values:
         taxon = species.get(value.species_id)
@@ -145,15 +170,15 @@ def add_protocols(
             continue
         place = None if (taxon.sensitive and not staff) else value.zone_id
         key = (value.year, taxon.cd_ref, place)
-        totals[key][0] += value.value
-        totals[key][1].add(value.site_id)
-        totals[key][2].add(UNITS[SiteKind(value.kind)])
-    for key, (total, counted, units) in totals.items():
+        unit = UNITS[SiteKind(value.kind)]
+        total, counted = totals[key].get(unit, (0, set()))
+        counted.add(value.site_id)
+        totals[key][unit] = (total + value.value, counted)
+    for key, by_unit in totals.items():
         row = rows.setdefault(key, YearlyRow(year=key[0], cd_ref=key[1], zone_id=key[2]))
-        row.protocol_value = total
-        row.sites = len(counted)
-        row.protocol_unit = "nests" if "nests" in units else "individuals"
-        row.units = units
+        for unit, (total, counted) in by_unit.items():
+            row.protocol[unit] = total
+            row.protocol_sites[unit] = len(counted)
 
 
 # --- the request ----------------------------------------------------------------------------
@@ -194,14 +219,17 @@ def yearly_statistics(
                 species_id=taxa[row.cd_ref],
                 cd_ref=row.cd_ref,
                 zone_id=row.zone_id,
-                count=row.count_sum if row.observations else (row.protocol_value or 0),
+                count=row.individuals,
                 observations=row.observations,
                 observers=row.observers,
-                count_source=CountSource.observations if row.observations else CountSource.protocol,
-                observed_count=row.count_sum,
+                nests=row.nests,
+                count_source=CountSource.observations,
+                observed_count=row.individuals,
                 protocol_value=row.protocol_value,
                 protocol_unit=row.protocol_unit,
                 sites=row.sites,
+                protocol_nests=row.protocol.get("nests"),
+                protocol_individuals=row.protocol.get("individuals"),
             )
             for row in rows
         ]

@@ -57,6 +57,14 @@ def qr_svg(text: str, label: str) -> str:
     return svg.replace("<svg", f'<svg role="img" aria-label="{label}"', 1)
 
 
+def join_url(request: Request, code: str) -> str:
+    """The address the QR code holds: the residents' app, at its « Rejoindre ma classe » view
+    with the code filled in (the public address when set, else the one the page was asked at)."""
+    settings = request.app.state.settings
+    base = (settings.public_url or str(request.base_url)).rstrip("/")
+    return f"{base}/observe/#/classe/{code}"
+
+
 def _classes_page(
     request: Request,
     session: Session,
@@ -167,7 +175,9 @@ def _class_page(
         {
             "school_class": school_class,
             "pupils": _pupils(session, school_class),
-            "qr": qr_svg(code, f"QR code du code de la classe : {' '.join(code)}")
+            "qr": qr_svg(
+                join_url(request, code), f"QR code du code de la classe : {' '.join(code)}"
+            )
             if school_class.active
             else None,
             "spelt": " ".join(code),

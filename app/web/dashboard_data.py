@@ -190,15 +190,18 @@ def build(session: Session, settings: Settings, year: int) -> Dashboard:
         from_year=min(year, this_year) - 24,
         to_year=max(year, this_year),
     )
-    seen = {item.cd_ref for item in per_year.items if item.year == year and item.count > 0}
+    # Seen: some individuals or nests reported, or counted by a survey protocol.
+    seen = {
+        item.cd_ref
+        for item in per_year.items
+        if item.year == year
+        and (item.count > 0 or item.nests > 0 or (item.protocol_value or 0) > 0)
+    }
     years = sorted({item.year for item in per_year.items} | {this_year, year}, reverse=True)
     compared = comparison.comparison_statistics(
         session, settings, staff=False, year=year, zone_id=None
     )
-    rows = [
-        (item.vernacular_name or item.scientific_name, item.change_pct, item.status.value)
-        for item in compared.items
-    ]
+    rows = charts.comparison_bars(compared.items)
     title = f"{settings.territory_name} en {year} : évolution depuis l'inventaire"
     dashboard = Dashboard(
         year=year,

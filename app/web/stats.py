@@ -42,11 +42,14 @@ STATUS_LABELS = {
     "new": "Nouvelle",
     "not_seen": "Non revue",
 }
-SOURCE_LABELS = {
-    "protocol": "protocoles de suivi",
-    "observations": "observations validées",
+# The figure each count is (``compared_figure``): nests with nests, individuals with individuals.
+FIGURE_LABELS = {
+    "protocol_nests": "nids des sites de suivi",
+    "observed_nests": "nids signalés (observations validées)",
+    "protocol_individuals": "jardins et transects suivis",
+    "observed_individuals": "plus grand effectif observé",
     "presence": "présence",
-    "none": "–",
+    "none": "aucun comptage dans cette unité",
 }
 YEARS_BACK = 10
 
@@ -81,10 +84,7 @@ def _comparison_chart(
     answer = comparison.comparison_statistics(
         session, settings, staff=True, year=year, zone_id=zone_id
     )
-    rows = [
-        (item.vernacular_name or item.scientific_name, item.change_pct, item.status.value)
-        for item in answer.items
-    ]
+    rows = charts.comparison_bars(answer.items)
     title = f"{settings.territory_name} en {answer.year} : évolution depuis l'inventaire"
     return charts.comparison_chart(rows, title=title)
 
@@ -162,7 +162,7 @@ def stats_page(
             "items": items,
             "all_items": answer.items,
             "statuses": STATUS_LABELS,
-            "sources": SOURCE_LABELS,
+            "figures": FIGURE_LABELS,
             "trend_classes": charts.SLOPE_FR,
             "units": UNIT_LABELS,
             "comparison_src": "/stats/comparison.svg?" + urlencode(chart_params),

@@ -759,7 +759,7 @@ def check_yearly(answer: dict, floor: dict, cd_ref: int) -> list[str]:
     sites, as the floors found them."""
     api = {
         (i["year"], _uuid(i["zone_id"])): (
-            i["observed_count"],
+            i["count"] + i["nests"],  # individuals and nests: every count, as the floor sums
             i["observations"],
             i["observers"],
             i["protocol_value"],
@@ -810,6 +810,9 @@ def check_comparison(answer: dict, floor: dict) -> list[str]:
         unit = base[2] if base else "individuals"
         total, _n, nests, largest = obs.get(ref, (0, 0, 0, 0))
         value, proto_unit = proto.get(ref, (None, None))
+        if base is None and not largest and proto_unit != "individuals":
+            # Without a baseline, a species counted only in nests is compared in nests.
+            unit = "nests" if nests or proto_unit == "nests" else unit
         if ref not in obs and ref not in proto and not nests:
             count = 0.0
         elif unit == "presence":

@@ -1,5 +1,6 @@
 """``GET /stats/yearly`` on hand-built data with known answers: local years, synonyms by
-``cd_ref``, validated data only, sensitive species by territory only, the protocols' values."""
+``cd_ref``, validated data only, sensitive species by territory only, the protocols' values,
+individuals, nests and the protocols' values each apart."""
 
 from __future__ import annotations
 
@@ -21,7 +22,14 @@ LOOS = (50.4571, 2.7852)
 SWALLOW, PEREGRINE, PEACOCK = 3696, 2938, 608364
 
 
-def _observe(client: TestClient, headers: dict[str, str], cd_nom: int, at: str, count: int) -> str:
+def _observe(
+    client: TestClient,
+    headers: dict[str, str],
+    cd_nom: int,
+    at: str,
+    count: int,
+    unit: str = "individuals",
+) -> str:
     body = {
         "client_id": str(uuid.uuid4()),
         "cd_nom": cd_nom,
@@ -29,6 +37,7 @@ def _observe(client: TestClient, headers: dict[str, str], cd_nom: int, at: str, 
         "latitude": LOOS[0],
         "longitude": LOOS[1],
         "count": count,
+        "count_unit": unit,
     }
     answer = client.post("/observations", json=body, headers=headers)
     assert answer.status_code == 201, answer.text
@@ -146,7 +155,92 @@ def test_the_protocols_value_is_the_sum_of_the_sites_yearly_values(
     (row,) = _rows(client, f"cd_nom={PEACOCK}&from_year=2025&to_year=2025")
     # Garden 1: May 4 + June max(2, 3) = 7; garden 2: May 1 (July pending) = 1.
     assert (row["protocol_value"], row["protocol_unit"], row["sites"]) == (8, "individuals", 2)
-    assert (row["count"], row["count_source"], row["observations"]) == (8, "protocol", 0)
+    # Only the protocols counted it: no casual individuals, nothing falls back.
+    assert (row["count"], row["nests"], row["observations"]) == (0, 0, 0)
+    assert (row["protocol_individuals"], row["protocol_nests"]) == (8, None)
+
+
+def _site(client: TestClient, headers: dict[str, str], kind: str) -> str:
+    site = client.post(
+        "/sites",
+        json={
+            "client_id": str(uuid.uuid4()),
+            "kind": kind,
+            "name": f"Site {kind}",
+            "latitude": LOOS[0],
+            "longitude": LOOS[1],
+        },
+        headers=headers,
+    )
+    assert site.status_code == 201, site.text
+    return str(site.json()["id"])
+
+
+def _visit(
+    client: TestClient, headers: dict[str, str], site_id: str, at: str, counts: list[Any]
+) -> uuid.UUID:
+    visit = client.post(
+        f"/sites/{site_id}/visits",
+        json={
+            "client_id": str(uuid.uuid4()),
+            "started_at": at,
+            "duration_min": 30,
+            "counts": counts,
+        },
+        headers=headers,
+    )
+    assert visit.status_code == 201, visit.text
+    return uuid.UUID(visit.json()["id"])
+
+
+def test_individuals_nests_and_the_protocols_are_never_added_together(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    load_reference_data(session)
+    alice, bob = create_user(session, settings), create_user(session, settings)
+    a, b = auth_headers(alice, settings), auth_headers(bob, settings)
+    validated = [
+        # 2026: 558 individuals and 90 nests reported as casual sightings.
+        _observe(client, a, SWALLOW, "2026-05-01T10:00:00+02:00", 500),
+        _observe(client, b, SWALLOW, "2026-06-01T10:00:00+02:00", 58),
+        _observe(client, a, SWALLOW, "2026-06-02T10:00:00+02:00", 60, "nests"),
+        _observe(client, b, SWALLOW, "2026-06-03T10:00:00+02:00", 30, "nests"),
+    ]
+    _validate(session, validated)
+    farm = _site(client, a, "nest_site")
+    garden = _site(client, a, "garden")
+    visits = [
+        # The farm's nests: 2025 (only the protocol that year) 25, 2026 max(20, 31) = 31.
+        _visit(client, a, farm, "2025-06-10T10:00:00+02:00", [{"cd_nom": SWALLOW, "occupied": 25}]),
+        _visit(client, a, farm, "2026-05-10T10:00:00+02:00", [{"cd_nom": SWALLOW, "occupied": 20}]),
+        _visit(client, a, farm, "2026-06-10T10:00:00+02:00", [{"cd_nom": SWALLOW, "occupied": 31}]),
+        # A garden's swallows in 2026: 12 in June.
+        _visit(client, a, garden, "2026-06-11T10:00:00+02:00", [{"cd_nom": SWALLOW, "count": 12}]),
+    ]
+    session.execute(update(Visit).where(col(Visit.id).in_(visits)).values(status="validated"))
+    session.flush()
+
+    rows = {r["year"]: r for r in _rows(client, f"cd_nom={SWALLOW}&from_year=2024&to_year=2026")}
+    assert sorted(rows) == [2025, 2026]
+    only_protocol, both = rows[2025], rows[2026]
+    assert (both["count"], both["nests"], both["observations"], both["observers"]) == (
+        558,
+        90,
+        4,
+        2,
+    )
+    assert (both["protocol_value"], both["protocol_unit"], both["sites"]) == (31, "nests", 1)
+    assert (both["protocol_nests"], both["protocol_individuals"]) == (31, 12)
+    assert both["observed_count"] == 558 and both["count_source"] == "observations"
+    # A year with only a protocol visit: no casual sighting, so no individuals; the nests
+    # stay in the protocol's fields.
+    assert (only_protocol["count"], only_protocol["nests"], only_protocol["observations"]) == (
+        0,
+        0,
+        0,
+    )
+    assert (only_protocol["protocol_value"], only_protocol["protocol_unit"]) == (25, "nests")
+    assert (only_protocol["protocol_nests"], only_protocol["protocol_individuals"]) == (25, None)
 
 
 def test_bad_requests(client: TestClient, session: Session) -> None:

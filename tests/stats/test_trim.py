@@ -476,7 +476,7 @@ def test_direct_matrices_are_checked() -> None:
 def test_the_json_shape_is_exactly_the_documented_one(skylark: TrimData) -> None:
     payload = fit_trim(skylark, model=2).to_dict()
     point = {"year", "model", "model_se", "imputed", "imputed_se"}
-    slope = {"add", "add_se", "mul", "mul_se", "class"}
+    slope = {"add", "add_se", "mul", "mul_se", "class", "p"}
     assert set(payload) == {
         "sigma2",
         "rho",
@@ -487,7 +487,12 @@ def test_the_json_shape_is_exactly_the_documented_one(skylark: TrimData) -> None
         "totals",
         "indices",
         "slope",
+        "changepoints",
+        "stepwise",
+        "slope_intervals",
     }
+    assert payload["changepoints"] == [1]
+    assert payload["stepwise"] is None and payload["slope_intervals"] is None
     assert all(set(p) == point for p in payload["totals"] + payload["indices"])
     assert set(payload["slope"]) == {"model", "imputed"}
     assert all(set(s) == slope for s in payload["slope"].values())
@@ -704,6 +709,9 @@ def test_cli_json_has_the_documented_keys_and_trims_values() -> None:
         "totals",
         "indices",
         "slope",
+        "changepoints",
+        "stepwise",
+        "slope_intervals",
     ]
     assert payload["sigma2"] == pytest.approx(1.439, abs=1e-3)
     assert payload["rho"] == pytest.approx(0.281, abs=1e-3)
@@ -718,7 +726,20 @@ def test_cli_json_has_the_documented_keys_and_trims_values() -> None:
         [0.0509, 0.0139, 1.0522, 0.0146], abs=TOL
     )
     assert imputed["class"] == "moderate increase"
-    assert set(payload["slope"]["model"]) == {"add", "add_se", "mul", "mul_se", "class"}
+    assert set(payload["slope"]["model"]) == {
+        "add", "add_se", "mul", "mul_se", "class", "p", "label"
+    }  # fmt: skip
+    # The label says its convention (PECBMS by default), with its p and interval.
+    assert imputed["label"]["convention"] == "pecbms"
+    assert imputed["label"]["text"] == "moderate increase (p<0.01)"
+    assert imputed["label"]["p"] < 0.01
+    rtrim = runner.invoke(
+        cli, ["trim", str(SKYLARK), "--model", "2", "--convention", "rtrim", "--json"]
+    )
+    assert rtrim.exit_code == 0, rtrim.output
+    assert json.loads(rtrim.stdout)["slope"]["imputed"]["label"]["convention"] == "rtrim"
+    wrong = runner.invoke(cli, ["trim", str(SKYLARK), "--convention", "ebcc", "--json"])
+    assert wrong.exit_code == 2 and "pecbms" in wrong.output
 
 
 def test_cli_weights_covariate_changepoints_and_base_year() -> None:

@@ -84,18 +84,37 @@ def test_a_teacher_opens_a_class_shows_its_code_and_sees_the_pupils_sighting(
         stored = session.exec(select(SchoolClass).where(col(SchoolClass.name) == "CM1 B")).one()
     assert code == stored.join_code
 
-    # The QR code on the board holds the join code, as segno draws it.
+    # The QR code on the board opens the app's « Rejoindre ma classe » with the code, as
+    # segno draws that address.
     qr = page.get_by_role("img", name=re.compile("QR code du code de la classe"))
     expect(qr).to_be_visible()
     markup = qr.evaluate("el => el.outerHTML")
-    expected = segno.make(code, error="m").svg_inline(scale=1, border=4, omitsize=True)
+    origin = re.match(r"https?://[^/]+", page.url)
+    assert origin is not None
+    join = f"{origin.group(0)}/observe/#/classe/{code}"
+    expected = segno.make(join, error="m").svg_inline(scale=1, border=4, omitsize=True)
     assert _qr_path(markup) == _qr_path(expected)
     box = qr.bounding_box()
     assert box is not None and box["width"] >= 200  # readable from the back of the room
     assert axe_violations(page) == []
     screenshots(page, "class-board")
 
-    # A pupil joins on a tablet (the API, as the tablets' app does) and records a swallow.
+    # A pupil scans it: the app opens with the code filled in, asks a pseudonym, and joins.
+    tablet = page.context.new_page()
+    tablet.goto(join)
+    expect(tablet.get_by_label("Code de la classe")).to_have_value(code)
+    tablet.get_by_label("Ton pseudonyme").fill("Hibou 7")
+    tablet.get_by_role("button", name="Rejoindre la classe").click()
+    expect(tablet.locator("main .notice")).to_have_text(
+        "Bienvenue, Hibou 7 : tu observes avec ta classe."
+    )
+    tablet.goto(f"{origin.group(0)}/observe/#/compte")
+    expect(tablet.get_by_role("heading", level=1)).to_have_text("Ma classe")
+    expect(tablet.locator("main")).to_contain_text("sous le pseudonyme « Hibou 7 »")
+    assert axe_violations(tablet) == []
+    tablet.close()
+
+    # Another pupil joins on a tablet through the API, as any client may, and records a swallow.
     joined = page.request.post(
         "/api/v1/classes/join", data={"join_code": code.lower(), "pseudonym": "Renard 12"}
     )
@@ -105,7 +124,8 @@ def test_a_teacher_opens_a_class_shows_its_code_and_sees_the_pupils_sighting(
     assert posted.status == 201, posted.text()
 
     page.reload()
-    expect(page.locator(".pupils")).to_have_text("Renard 12")
+    expect(page.locator(".pupils")).to_contain_text("Renard 12")
+    expect(page.locator(".pupils")).to_contain_text("Hibou 7")
     page.get_by_role("link", name="Afficher le bilan au vidéoprojecteur").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("CM1 B")
     expect(page.locator("table").first).to_contain_text("Hirondelle rustique")
@@ -134,7 +154,7 @@ def test_a_teacher_opens_a_class_shows_its_code_and_sees_the_pupils_sighting(
     assert refused.status == 401
     with Session(committed) as session:
         pupils = session.exec(select(Pupil).where(col(Pupil.class_id) == stored.id)).all()
-        assert [p.pseudonym for p in pupils] == [None]
+        assert [p.pseudonym for p in pupils] == [None, None]  # Hibou 7's and Renard 12's
     assert axe_violations(page) == []
     screenshots(page, "class-closed")
 

@@ -160,13 +160,43 @@ def test_the_dashboard_shows_the_year_in_french_against_the_inventory(
     assert "4 avril" in html and "9 avril" in html and "20 avril" in html
     assert f'<th scope="row">{year - 2}</th>' in html
     # The comparison: 6 swallows against the inventory's 10 is −40 %.
-    assert "Hirondelle rustique" in html and "-40 %" in html and "en baisse" in html
+    assert "Hirondelle rustique" in html and "−40&nbsp;%" in html and "en baisse" in html
     assert "10 individus" in html and f"({year - 6})" in html
     # The chart the comparison table goes with, and the protected species' cell only.
     chart = _pages(app).get(f"/dashboard/comparison.svg?year={year}")
     assert chart.status_code == 200 and chart.headers["content-type"] == "image/svg+xml"
     for secret in _secret_strings():
         assert secret not in html
+
+
+def test_the_dashboard_compares_nests_with_nests_and_says_the_unit(
+    app: FastAPI, session: Session, settings: Settings
+) -> None:
+    year = this_year()
+    camille = create_user(session, settings, display_name="Camille")
+    now = datetime.now(UTC) - timedelta(minutes=30)
+    for count, unit in ((14, "nests"), (200, "individuals")):
+        create_observation(
+            session,
+            observer=camille,
+            cd_nom=HOUSE_MARTIN,
+            observed_at=now,
+            count=count,
+            count_unit=unit,
+            status="validated",
+        )
+    create_baseline(session, year=year - 6, cd_nom=HOUSE_MARTIN, count=20, unit="nests")
+    create_baseline(session, year=year - 6, cd_nom=SWALLOW, count=10, unit="individuals")
+    session.commit()
+
+    html = _pages(app).get("/").text
+    table = " ".join(re.sub(r"<[^>]+>", " ", html.split('class="comparison"')[1]).split())
+    # 14 nests against 20 (the 200 birds are not nests): −30 %.
+    assert "20 nids" in table and "14 nids" in table and "−30&nbsp;%" in table
+    # The swallow has a baseline but nothing this year: said in words.
+    assert "non revue cette année" in table
+    chart = _pages(app).get(f"/dashboard/comparison.svg?year={year}").text
+    assert "<!-- non revue cette année -->" in chart and "<!-- −30\u00a0% -->" in chart
 
 
 def test_the_map_data_show_a_protected_species_only_as_its_cell(
@@ -302,7 +332,7 @@ def test_an_anonymous_visitor_sees_the_map_and_charts_but_never_the_nest(
     expect(page.get_by_role("img", name=re.compile("évolution de chaque espèce"))).to_be_visible()
     table = page.get_by_role("table", name=re.compile("comparées à l'inventaire"))
     expect(table.get_by_role("row", name=re.compile("Hirondelle rustique"))).to_contain_text(
-        "-40 %"
+        "−40 %"
     )
     expect(table.get_by_role("row", name=re.compile("Faucon pèlerin"))).to_contain_text("nouvelle")
     # The cell is there to be clicked; it says it is a protected species.

@@ -115,6 +115,40 @@ def test_the_comparison_filters_by_group(client: TestClient, session: Session) -
     assert "Hirondelle de fenêtre" in page(client, "/stats?year=abc&zone_id=x&species_id=y")
 
 
+def test_the_comparison_says_which_figure_and_unit(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    """Nests against nests, in words; a species seen only as individuals against a nests
+    baseline, and one not reported at all, get words, not a −100 %."""
+    observer = create_user(session, settings)
+    create_baseline(session, year=2010, cd_nom=HOUSE_MARTIN, count=40, unit="nests")
+    create_baseline(session, year=2010, cd_nom=SWALLOW, count=20, unit="nests")
+    create_baseline(session, year=2010, cd_nom=TOAD, count=1, unit="presence")
+    for cd_nom, count, unit in ((HOUSE_MARTIN, 30, "nests"), (SWALLOW, 55, "individuals")):
+        create_observation(
+            session,
+            observer=observer,
+            cd_nom=cd_nom,
+            observed_at="2025-06-01T10:00:00+02:00",
+            count=count,
+            count_unit=unit,
+            status="validated",
+        )
+    table = page(client, "/stats?year=2025").split('id="comparison-table"')[1]
+    table = html.unescape(table.split("</table>")[0])
+    rows = {
+        name: re.sub(r"<[^>]+>", " ", row)
+        for row in table.split("<tr>")[2:]
+        for name in ("Hirondelle de fenêtre", "Hirondelle rustique", "Crapaud commun")
+        if name in row
+    }
+    martin = " ".join(rows["Hirondelle de fenêtre"].split())
+    assert "40 nids 30 nids nids signalés (observations validées) −25,0 %" in martin
+    swallow = " ".join(rows["Hirondelle rustique"].split())
+    assert "vue, mais pas de comptage en nids" in swallow and "%" not in swallow
+    assert "non revue cette année" in rows["Crapaud commun"]
+
+
 def test_the_export_count_follows_the_filters(
     client: TestClient, session: Session, settings: Settings
 ) -> None:

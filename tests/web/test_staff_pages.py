@@ -196,7 +196,7 @@ def test_the_yearly_comparison_and_its_charts(ecologist_page: Page, martins: Non
     martin = page.locator("#comparison-table tbody tr", has_text="Hirondelle de fenêtre")
     # 40 nests in 2010, 8 + 4 + 12 = 24 in 2025: -40 %.
     expect(martin.locator("td")).to_have_text(
-        ["2010", "40 nids", re.compile(r"^24 nids"), "-40,0 %", "En baisse", "fort déclin"]
+        ["2010", "40 nids", re.compile(r"^24 nids"), "−40,0 %", "En baisse", "fort déclin"]
     )
     toad = page.locator("#comparison-table tbody tr", has_text="Crapaud commun")
     expect(toad).to_contain_text("Non revue")

@@ -80,6 +80,11 @@ async function refresh(stale) {
     if (!current) throw new SignedOut("auth.unauthenticated");
     // Another tab (or request) rotated the pair while this one waited: use its tokens.
     if (current.refresh_token !== stale.refresh_token) return current;
+    if (!current.refresh_token) {
+      // A pupil's token has no refresh: the class is joined again with its code.
+      await signOut("auth.invalid_token");
+      throw new SignedOut("auth.invalid_token");
+    }
     const answer = await send("/auth/refresh", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
@@ -123,6 +128,43 @@ export async function call(path, { method = "GET", json, form, auth = true } = {
   }
 }
 
+// The phone changes hands: nothing of the previous account's stays, but what it has not sent
+// yet is never thrown away (nor sent in another's name). `account` names the new one.
+async function adopt(account) {
+  const previous = await db.get("meta", "account");
+  if (previous && previous !== account) {
+    const stores = await Promise.all(["observations", "sites", "visits"].map((n) => db.all(n)));
+    if (stores.flat().some((r) => r.state === "queued" || r.state === "invalid")) {
+      await db.remove("meta", "session");
+      throw new OtherAccountPending();
+    }
+    await db.clear(["observations", "sites", "visits", "photos"]);
+    await db.remove("meta", "last_sync");
+  }
+  await db.put("meta", account, "account");
+}
+
+// A pupil joins a class with its code and a pseudonym: no account, a token for the class
+// (no refresh: when it expires or the class closes, the pupil joins again).
+export async function joinClass(code, pseudonym) {
+  const answer = await send("/classes/join", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json, application/problem+json" },
+    body: JSON.stringify({ join_code: code, pseudonym }),
+  });
+  const data = await body(answer);
+  if (!answer.ok) throw new Problem(answer.status, data);
+  await adopt(`pupil:${data.pupil_id}`);
+  const user = { id: data.pupil_id, display_name: data.pseudonym, pupil: true, class_id: data.class_id };
+  await db.put("meta", {
+    access_token: data.access_token,
+    refresh_token: null,
+    expires_at: Date.now() + (data.expires_in || 0) * 1000,
+    user,
+  }, "session");
+  return user;
+}
+
 export async function signIn(email, password) {
   const form = new URLSearchParams({ username: email, password });
   const answer = await send("/auth/token", {
@@ -134,19 +176,7 @@ export async function signIn(email, password) {
   if (!answer.ok) throw new Problem(answer.status, data);
   const kept = await keep(data);
   const me = await call("/me");
-  const previous = await db.get("meta", "account");
-  if (previous && previous !== me.data.id) {
-    // Another resident signs in on this phone: nothing of the previous one's stays, but what
-    // they have not sent yet is never thrown away (nor sent in another's name).
-    const stores = await Promise.all(["observations", "sites", "visits"].map((n) => db.all(n)));
-    if (stores.flat().some((r) => r.state === "queued" || r.state === "invalid")) {
-      await db.remove("meta", "session");
-      throw new OtherAccountPending();
-    }
-    await db.clear(["observations", "sites", "visits", "photos"]);
-    await db.remove("meta", "last_sync");
-  }
-  await db.put("meta", me.data.id, "account");
+  await adopt(me.data.id);
   await db.put("meta", { ...kept, user: me.data }, "session");
   return me.data;
 }

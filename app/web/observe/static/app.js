@@ -826,6 +826,17 @@ function problemText(error) {
 async function viewAccount(mode) {
   currentTab("compte");
   const current = await api.session();
+  if (current && current.user && current.user.pupil) {
+    return page("Ma classe",
+      h("p", {}, `Tu observes avec ta classe, sous le pseudonyme « ${current.user.display_name} ».`),
+      h("p", {}, "Tes observations partent à la classe dès que le réseau revient ; ton enseignant·e les vérifie avant les écologues du CPIE."),
+      h("div", { class: "actions" },
+        h("button", { type: "button", class: "secondary", onclick: async () => {
+          await db.remove("meta", "session");
+          notice = { text: "Tu as quitté la classe sur ce téléphone. Tes observations déjà envoyées restent à la classe.", kind: "ok" };
+          route();
+        } }, "Quitter la classe")));
+  }
   if (current) {
     const user = current.user || {};
     return page("Mon compte",
@@ -877,7 +888,44 @@ async function viewAccount(mode) {
     form,
     register
       ? h("p", {}, "Déjà inscrit·e ? ", h("a", { href: "#/compte" }, "Se connecter"))
-      : h("p", {}, "Pas encore de compte ? ", h("a", { href: "#/inscription" }, "Créer un compte")));
+      : h("p", {}, "Pas encore de compte ? ", h("a", { href: "#/inscription" }, "Créer un compte")),
+    h("p", {}, "En classe ? ", h("a", { href: "#/classe" }, "Rejoindre ma classe avec son code")));
+}
+
+// A pupil joins the class with the code on the board (or the QR code, which opens this view
+// with the code filled in) and a pseudonym: no account, no e-mail, nothing personal.
+async function viewJoin(code) {
+  currentTab("compte");
+  const current = await api.session();
+  if (current && current.user && current.user.pupil) return viewAccount();
+  const codeInput = h("input", {
+    type: "text", required: true, autocomplete: "off", autocapitalize: "characters",
+    spellcheck: "false", maxlength: "20", value: code ? decodeURIComponent(code) : "",
+  });
+  const pseudonym = h("input", { type: "text", required: true, autocomplete: "off", maxlength: "40" });
+  const error = h("p", { class: "error", role: "alert" });
+  const form = h("form", { class: "record" },
+    current ? h("p", { class: "notice warn" }, "Ce téléphone est connecté à un compte : rejoindre la classe l'en déconnecte.") : null,
+    field({ id: uid("code"), label: "Code de la classe", input: codeInput, hint: "Le code affiché au tableau, avec ou sans tirets." }),
+    field({ id: uid("pseudonyme"), label: "Ton pseudonyme", input: pseudonym, hint: "Un surnom, jamais ton nom de famille ni ton adresse." }),
+    error,
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Rejoindre la classe")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    try {
+      const pupil = await api.joinClass(codeInput.value.trim(), pseudonym.value.trim());
+      notice = { text: `Bienvenue, ${pupil.display_name} : tu observes avec ta classe.`, kind: "ok" };
+      go("#/");
+      autoSync();
+    } catch (e) {
+      error.textContent = e instanceof api.Offline
+        ? "Pas de réseau : rejoindre la classe demande le réseau."
+        : problemText(e);
+    }
+  });
+  return page("Rejoindre ma classe", form,
+    h("p", {}, "Tu as un compte ? ", h("a", { href: "#/compte" }, "Se connecter")));
 }
 
 // --- routing -----------------------------------------------------------------------------------
@@ -914,6 +962,7 @@ async function draw({ keepFocus = false, passiveOnly = false } = {}) {
     case "visite": heading = await viewVisitForm(parts[1], parts[2]); break;
     case "compte": heading = await viewAccount(); break;
     case "inscription": heading = await viewAccount("inscription"); break;
+    case "classe": heading = await viewJoin(parts[1]); break;
     default: heading = await viewList();
   }
   await showNetwork();
