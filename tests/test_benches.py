@@ -37,10 +37,10 @@ def test_every_bench_runs_and_gives_its_measures(database: str, tmp_path: Path) 
     # fmt: off
     command = [
         sys.executable, str(RUNNER), "--smoke", "--db", database, "--json", str(output),
-        "--pg-admin-url", PG_ADMIN_URL, "--timeout", "300",
+        "--pg-admin-url", PG_ADMIN_URL, "--timeout", "600",
     ]
     # fmt: on
-    done = subprocess.run(command, capture_output=True, text=True, timeout=1200, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=3000, check=False)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
     doc = json.loads(output.read_text(encoding="utf-8"))

@@ -244,7 +244,7 @@ def run_server(
     workers: int = 1,
     app: str = "app.main:app_factory",
     extra_env: dict[str, str] | None = None,
-    ready_timeout: float = 60.0,
+    ready_timeout: float = 180.0,  # a busy 2-core machine can take a minute to import the app
 ) -> Iterator[Server]:
     """Start ``uvicorn`` on a free port of 127.0.0.1 as production does, wait for ``/readyz``,
     and stop it (SIGTERM, then SIGKILL) on the way out. ``app`` is the factory to serve (an
