@@ -565,10 +565,9 @@ def export_command(
         )
         kind = exports_service.ExportFormat(format_)
         total = count_observations(db, viewer=viewer, filters=filters)
-        passes = 2 if kind is exports_service.ExportFormat.dwca else 1
         written = 0
         with _progress(MofNCompleteColumn()) as progress:
-            task = progress.add_task(f"Exporting to {output.name}", total=total * passes)
+            task = progress.add_task(f"Exporting to {output.name}", total=total)
 
             def on_rows(n: int) -> None:
                 progress.advance(task, n)

@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI
-from fastapi.middleware.gzip import GZipMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 from starlette.types import ASGIApp
@@ -26,7 +25,7 @@ from app.classwork.router import router as classwork_router
 from app.core.db import Database, make_engine
 from app.core.errors import Problem, install_error_handlers
 from app.core.headers import SecurityHeaders
-from app.core.middleware import BodySizeLimit
+from app.core.middleware import BodySizeLimit, GZipExcept
 from app.core.routing import add_schemas
 from app.core.settings import Settings, get_settings
 from app.core.validation import StorableText
@@ -56,6 +55,11 @@ reference data, everyone sees yearly counts and trends.
 
 Errors are RFC 9457 `application/problem+json` with a stable `code`.
 """
+
+
+# The streamed export files of the API and of the pages (not the open-data snapshot's, read
+# from disk).
+EXPORT_FILES = r"/exports/[^/]+\.(csv|geojson|zip)$"
 
 
 def tile_origin(url: str | None) -> str | None:
@@ -158,8 +162,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
     # Level 6: as small as 9 on JSON within a few per cent, at a third of the CPU.
     # Archives and pictures are compressed already: gzip would spend CPU to gain nothing.
+    # Streamed exports go out as they are written: see GZipExcept.
     app.add_middleware(
-        GZipMiddleware,
+        GZipExcept,
+        skip=EXPORT_FILES,
         minimum_size=2048,
         compresslevel=6,
         exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/zip", "image/png"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import PayloadTooLarge, problem_response
@@ -71,3 +72,33 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+class GZipExcept(GZipMiddleware):
+    """Starlette's gzip, except for the paths matching ``skip``: streamed exports, whose
+    compression would cost the server a core for bytes a client saves to disk (the archive is
+    deflated already), and whose size is not bounded by any buffer."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        skip: str,
+        minimum_size: int = 500,
+        compresslevel: int = 9,
+        exclude_content_types: tuple[str, ...] = DEFAULT_EXCLUDED_CONTENT_TYPES,
+    ) -> None:
+        super().__init__(
+            app,
+            minimum_size=minimum_size,
+            compresslevel=compresslevel,
+            exclude_content_types=exclude_content_types,
+        )
+        self.plain = app
+        self.skip = re.compile(skip)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.skip.search(scope["path"]):
+            await self.plain(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)

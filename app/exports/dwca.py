@@ -15,10 +15,11 @@ The archive is a sampling-event dataset:
 Text files are tab-separated without quotes (the IPT habit), so no value may hold a tab or a
 line break: every string is cleaned of them, the users' ones above all (pseudonyms, site names).
 
-Nothing is held in memory but the current rows: each file reads its rows afresh through the
-factories, and the zip is written to a sink that is emptied every :data:`PIECE_ROWS` rows. Rows
-are read twice (events, then occurrences); a row changed in between must not give an occurrence
-whose event was never written (GBIF drops such orphans). Observations changed after
+Nothing is held in memory but the current rows: the zip is written to a sink that is emptied
+every :data:`PIECE_ROWS` rows. Observations are read once, their occurrence and photo lines
+spooled (to disk beyond a megabyte) while their events are written; visits are read twice
+(events, then occurrences), and a visit changed in between must not give an occurrence whose
+event was never written (GBIF drops such orphans). Observations changed after
 ``generated_at`` are therefore left out of both files (the next export has them, and so does
 one asked with ``updated_since`` set to this one's time), and the
 occurrences of a visit are written only when its event was: the visits' ids are kept, which
@@ -28,6 +29,7 @@ hundreds of thousands).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -202,12 +204,16 @@ def _decimal(value: float, places: int = 7) -> str:
     return "0" if text in ("", "-0") else text
 
 
+# The event and the occurrence of an observation, written one after the other, format the same
+# instant and the same coordinates: the second is a cache hit.
+@functools.lru_cache(maxsize=16)
 def _uncertainty(metres: float | None, default: float) -> str:
     if metres is None or not math.isfinite(metres) or metres <= 0:
         metres = default
     return _decimal(max(metres, 1.0), 1)
 
 
+@functools.lru_cache(maxsize=16)
 def _instant(at: datetime, tz: tzinfo = UTC) -> str:
     """ISO 8601 to the second: the territory's local time with its offset (``tz``), so that a
     sighting at 00:30 on 1 July is on 1 July here as in every other export; ``Z`` in UTC."""
@@ -217,6 +223,7 @@ def _instant(at: datetime, tz: tzinfo = UTC) -> str:
     return local.isoformat(timespec="seconds")
 
 
+@functools.lru_cache(maxsize=16)
 def _coordinate(value: float, uncertainty_m: float) -> str:
     """A coordinate to the decimals its uncertainty supports (a 10 km cell's centre to the
     hundred metres, a GPS fix to the metre)."""
@@ -291,8 +298,18 @@ def _member(name: str, at: datetime) -> zipfile.ZipInfo:
     return info
 
 
+# The breaks but the tab: a line joined by tabs holds no other break if none of its values did.
+_BREAKS_BUT_TAB = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+
+
 def _line(values: Sequence[object]) -> bytes:
-    return ("\t".join(clean(v) for v in values) + "\n").encode("utf-8", "replace")
+    """The values as a line of a text file, each ``clean``: joined first, then cleaned value by
+    value only if the line holds a break other than its own tabs (one search a line rather than
+    one per value)."""
+    text = "\t".join(["" if v is None else v if type(v) is str else str(v) for v in values])
+    if text.count("\t") != len(values) - 1 or _BREAKS_BUT_TAB.search(text) is not None:
+        text = "\t".join([clean(v) for v in values])
+    return (text + "\n").encode("utf-8", "replace")
 
 
 def _header(terms: Sequence[str], key: str = "") -> bytes:
@@ -898,12 +915,25 @@ def _members(
     tz = settings.tz
 
     def rows_out(out: IO[bytes], lines: Iterable[Sequence[object]]) -> Iterator[bytes]:
+        # Handed to the member (and its compressor) a piece's lines at a time, not line by line.
+        batch: list[bytes] = []
         for n, values in enumerate(lines, 1):
-            out.write(_line(values))
+            batch.append(_line(values))
             if n % PIECE_ROWS == 0:
+                out.write(b"".join(batch))
+                batch.clear()
                 piece = take()
                 if piece:
                     yield piece
+        if batch:
+            out.write(b"".join(batch))
+
+    # The observations are read once: their occurrence lines (and their photos' lines) are
+    # written as their events are, into spooled files (in memory up to a megabyte, on disk
+    # beyond), which follow the visits' occurrences and the multimedia header.
+    held = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 (closed below)
+    photos = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 (closed below)
+    taxa: dict[int, Taxon] = {}
 
     def events() -> Iterator[Sequence[object]]:
         for visit in visits():
@@ -915,9 +945,15 @@ def _members(
         for row in observations():
             if not _changed_since(row, generated_at):
                 seen.events += 1
+                seen.occurrences += 1
+                taxa.setdefault(row.taxon.cd_nom, row.taxon)
+                for photo in row.photos:
+                    seen.media += 1
+                    photos.write(_line(_photo_row(row, photo, tz)))
+                held.write(_line(_observation_occurrence(row, settings)))
                 yield _observation_event(row, seen, tz)
 
-    def occurrences() -> Iterator[Sequence[object]]:
+    def visit_occurrences() -> Iterator[Sequence[object]]:
         for visit in visits():
             if visit.id in seen.visits:
                 for line in _visit_occurrences(visit, settings):
@@ -925,38 +961,30 @@ def _members(
                     yield line
                 for count in visit.counts:
                     seen.taxa.setdefault(count.taxon.cd_nom, count.taxon)
-        for row in observations():
-            if not _changed_since(row, generated_at):
-                seen.occurrences += 1
-                seen.taxa.setdefault(row.taxon.cd_nom, row.taxon)
-                for photo in row.photos:
-                    seen.media += 1
-                    photos.write(_line(_photo_row(row, photo, tz)))
-                yield _observation_occurrence(row, settings)
+        for cd_nom, taxon in taxa.items():
+            seen.taxa.setdefault(cd_nom, taxon)
 
-    # The photos are met with their observations in the occurrences' pass: their lines wait
-    # in a spooled file (in memory up to a megabyte, on disk beyond) rather than a third
-    # reading of every observation.
-    photos = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 (closed below)
+    def copied(out: IO[bytes], spool: IO[bytes]) -> Iterator[bytes]:
+        spool.seek(0)
+        while chunk := spool.read(1 << 16):
+            out.write(chunk)
+            piece = take()
+            if piece:
+                yield piece
 
     with archive.open(_member("meta.xml", generated_at), "w") as out:
         out.write(meta_xml(settings))
-    with photos:
-        for name, terms, lines in (
-            ("event.txt", EVENT_TERMS, events),
-            ("occurrence.txt", OCCURRENCE_TERMS, occurrences),
-        ):
-            with archive.open(_member(name, generated_at), "w") as out:
-                out.write(_header(terms))
-                yield from rows_out(out, lines())
+    with held, photos:
+        with archive.open(_member("event.txt", generated_at), "w") as out:
+            out.write(_header(EVENT_TERMS))
+            yield from rows_out(out, events())
+        with archive.open(_member("occurrence.txt", generated_at), "w") as out:
+            out.write(_header(OCCURRENCE_TERMS))
+            yield from rows_out(out, visit_occurrences())
+            yield from copied(out, held)
         with archive.open(_member("multimedia.txt", generated_at), "w") as out:
             out.write(_header(MULTIMEDIA_TERMS, key="coreid"))
-            photos.seek(0)
-            while chunk := photos.read(1 << 16):
-                out.write(chunk)
-                piece = take()
-                if piece:
-                    yield piece
+            yield from copied(out, photos)
     with archive.open(_member("eml.xml", generated_at), "w") as out:
         out.write(eml_xml(settings, generated_at, seen))
 

@@ -422,10 +422,10 @@ def current(settings: Settings, root: Path | None = None) -> Snapshot | None:
 
 
 def planned_rows(db: Database, settings: Settings) -> int:
-    """How many rows :func:`publish` reads, for a progress bar: the sightings four times
-    (events, occurrences, CSV, GeoJSON), the visits twice."""
+    """How many rows :func:`publish` reads, for a progress bar: the sightings three times
+    (the archive, the CSV, the GeoJSON), the visits twice."""
     filters = export_filters(ObservationFilters())
     staff = Viewer(user_id=uuid.uuid4(), role=Role.admin.value)
     observations = count_observations(db, viewer=None, filters=filters)
     visits = sum(1 for _ in visit_rows(db, viewer=staff, filters=filters))
-    return observations * 4 + visits * 2
+    return observations * 3 + visits * 2

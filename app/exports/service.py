@@ -81,7 +81,7 @@ def export(
 ) -> Export:
     """The export ``viewer`` may have under ``filters`` (validated data unless a status is
     asked for), as pieces of bytes produced as they are read. ``on_rows`` is told of every
-    hundred observations read (a progress bar's feed; the archive reads them twice)."""
+    hundred observations read (a progress bar's feed)."""
     filters = export_filters(filters)
     filter_clauses(filters, viewer=viewer)  # refuses now what it would refuse mid-stream
     base = settings.public_url or base_url

@@ -91,7 +91,13 @@ def _record(row: ObservationRow, tz: ZoneInfo) -> dict[str, object]:
 
 def _cells(row: ObservationRow, tz: ZoneInfo) -> list[object]:
     """The CSV row in ``CSV_COLUMNS`` order, as RFC 4180 writes it: empty for none, ``true``
-    / ``false``; built in one go, the export's inner loop."""
+    / ``false``, text neutralised (``neutralised``); built in one go, the export's inner loop.
+
+    Only the cells that hold text from people or from the reference (names, zones, the
+    observer's name, the photos' links and licences) are looked at: the others are numbers,
+    the id's hexadecimal digits, dates that start with their year's digits, and the values of
+    closed vocabularies (``true``, ``nests``, ``validated``), none of which can start like a
+    formula."""
     local = row.observed_at.astimezone(tz).isoformat(timespec="minutes")
     taxon = row.taxon
     photos = row.photos
@@ -102,21 +108,26 @@ def _cells(row: ObservationRow, tz: ZoneInfo) -> list[object]:
         local[11:16],
         taxon.cd_nom,
         taxon.cd_ref,
-        taxon.scientific_name,
-        taxon.vernacular_name or "",
+        _text(taxon.scientific_name),
+        _text(taxon.vernacular_name or ""),
         row.latitude,
         row.longitude,
         "" if row.accuracy_m is None else row.accuracy_m,
         "true" if row.generalised else "false",
         row.count,
         row.count_unit,
-        row.zone_code or "",
-        row.zone_name or "",
+        _text(row.zone_code or ""),
+        _text(row.zone_name or ""),
         row.status,
-        row.observer,
-        " ".join(p.url for p in photos) if photos else "",
-        " ".join(p.licence for p in photos) if photos else "",
+        _text(row.observer),
+        _text(" ".join(p.url for p in photos)) if photos else "",
+        _text(" ".join(p.licence for p in photos)) if photos else "",
     ]
+
+
+def _text(cell: str) -> str:
+    """``neutralised`` for one text cell."""
+    return "'" + cell if cell[:1] in _FORMULA_FIRST else cell
 
 
 def neutralised(cells: Iterable[object]) -> list[object]:
@@ -163,7 +174,7 @@ def csv_pieces(
             record = _record(row, tz)
             writer.writerow([_excel_fr(record[c]) for c in CSV_COLUMNS])
         else:
-            writer.writerow(neutralised(_cells(row, tz)))
+            writer.writerow(_cells(row, tz))
         if n % PIECE_ROWS == 0:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -19,17 +19,19 @@ def reviews_of(
     found: dict[uuid.UUID, list[ReviewPublic]] = defaultdict(list)
     if not ids:
         return found
+    # Columns, not entities: a review queue's page reads about fifty of them on every call.
     statement = (
-        select(ReviewDecision)
+        select(
+            col(ReviewDecision.target_id),
+            col(ReviewDecision.decision),
+            col(ReviewDecision.comment),
+            col(ReviewDecision.created_at),
+        )
         .where(col(ReviewDecision.target) == target.value, col(ReviewDecision.target_id).in_(ids))
         .order_by(col(ReviewDecision.created_at), col(ReviewDecision.id))
     )
-    for decision in session.exec(statement):
-        found[decision.target_id].append(
-            ReviewPublic(
-                decision=decision.decision,
-                comment=decision.comment,
-                created_at=decision.created_at,
-            )
+    for target_id, decision, comment, created_at in session.exec(statement):
+        found[target_id].append(
+            ReviewPublic.model_construct(decision=decision, comment=comment, created_at=created_at)
         )
     return found

@@ -74,13 +74,18 @@ _ENTITIES = {
 
 
 def explain(codes: Sequence[str]) -> list[FlagPublic]:
-    """Flags as an ecologist reads them."""
+    """Flags as an ecologist reads them (one shared, never changed, object per known code:
+    a queue's page explains a hundred of them on every call)."""
     return [
-        FlagPublic(code=code, label=FLAGS[code].label, explanation=FLAGS[code].explanation)
-        if code in FLAGS
-        else FlagPublic(code=code, label=code, explanation=code)
+        _EXPLAINED.get(code) or FlagPublic(code=code, label=code, explanation=code)
         for code in codes
     ]
+
+
+_EXPLAINED = {
+    code: FlagPublic(code=code, label=flag.label, explanation=flag.explanation)
+    for code, flag in FLAGS.items()
+}
 
 
 def all_flags() -> list[FlagPublic]:
@@ -354,17 +359,27 @@ def observation_queue(
     ids = [row["id"] for row in rows]
     photos = photos_service.photos_by_observation(session, ids)
     reviews = reviews_of(session, ReviewTarget.observation, ids)
-    items = [
-        ObservationQueueItem.model_construct(
-            id=row["id"],
-            species=SpeciesBrief.model_construct(
+    # A page names few species and observers many times: each brief is built once.
+    species: dict[uuid.UUID, SpeciesBrief] = {}
+    observers: dict[uuid.UUID, ObserverBrief] = {}
+    for row in rows:
+        if row["species_id"] not in species:
+            species[row["species_id"]] = SpeciesBrief.model_construct(
                 id=row["species_id"],
                 cd_nom=row["cd_nom"],
                 scientific_name=row["scientific_name"],
                 vernacular_name=row["vernacular_name"],
                 group=row["group"],
                 sensitive=row["sensitive"],
-            ),
+            )
+        if row["observer_id"] not in observers:
+            observers[row["observer_id"]] = ObserverBrief.model_construct(
+                id=row["observer_id"], display_name=row["display_name"]
+            )
+    items = [
+        ObservationQueueItem.model_construct(
+            id=row["id"],
+            species=species[row["species_id"]],
             observed_at=row["observed_at"],
             latitude=row["latitude"],
             longitude=row["longitude"],
@@ -374,9 +389,7 @@ def observation_queue(
             notes=row["notes"],
             zone_id=row["zone_id"],
             status=ObservationStatus(row["status"]),
-            observer=ObserverBrief.model_construct(
-                id=row["observer_id"], display_name=row["display_name"]
-            ),
+            observer=observers[row["observer_id"]],
             # Staff never see the photos' EXIF: it is the observer's alone.
             photos=[present_photo(p, with_exif=False) for p in photos.get(row["id"], ())],
             flags=explain(row["flags"] or []),

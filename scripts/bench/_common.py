@@ -244,7 +244,7 @@ def run_server(
     workers: int = 1,
     app: str = "app.main:app_factory",
     extra_env: dict[str, str] | None = None,
-    ready_timeout: float = 60.0,
+    ready_timeout: float = 180.0,  # a busy 2-core machine can take a minute to import the app
 ) -> Iterator[Server]:
     """Start ``uvicorn`` on a free port of 127.0.0.1 as production does, wait for ``/readyz``,
     and stop it (SIGTERM, then SIGKILL) on the way out. ``app`` is the factory to serve (an
@@ -496,3 +496,59 @@ def databases(choice: str, pg_admin_url: str, console: Any) -> Iterator[str]:
             console.print(f"[yellow]PostgreSQL skipped: {reason}[/]")
         else:
             yield "postgresql"
+
+
+# --- the measures every bench emits (read by scripts/bench/all) ---------------------------------
+
+
+def as_measure(
+    name: str,
+    db: str,
+    value: float | None,
+    unit: str,
+    *,
+    floor: float | None = None,
+    ratio: float | None = None,
+    aim: str | None = None,
+) -> dict[str, Any]:
+    """One measure in the shape ``scripts/bench/all`` collects: ``{"name", "db", "value", "unit",
+    "floor", "ratio", "aim", "met"}``. ``ratio`` defaults to value / floor. ``aim`` reads
+    ``"ratio ≥ X"``, ``"ratio ≤ X"``, ``"value ≥ X"`` or ``"value ≤ X"`` (``<``/``>`` also
+    accepted); ``met`` says whether it holds, None when there is no aim or nothing to read it on."""
+
+    def number(x: float | None) -> float | None:
+        return None if x is None or x != x else float(x)
+
+    value, floor = number(value), number(floor)
+    if ratio is None and value is not None and floor:
+        ratio = value / floor
+    ratio = number(ratio)
+    return {
+        "name": name,
+        "db": db,
+        "value": value,
+        "unit": unit,
+        "floor": floor,
+        "ratio": ratio,
+        "aim": aim,
+        "met": aim_met(aim, value=value, ratio=ratio),
+    }
+
+
+def aim_met(aim: str | None, *, value: float | None, ratio: float | None) -> bool | None:
+    """Whether ``value`` or ``ratio`` meets an aim written as in :func:`as_measure`."""
+    if not aim:
+        return None
+    subject, op, threshold = aim.split()
+    read = ratio if subject == "ratio" else value
+    if read is None:
+        return False
+    limit = float(threshold.rstrip("×"))
+    return {
+        "≥": read >= limit,
+        ">=": read >= limit,
+        ">": read > limit,
+        "≤": read <= limit,
+        "<=": read <= limit,
+        "<": read < limit,
+    }[op]

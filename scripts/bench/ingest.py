@@ -62,6 +62,7 @@ from _common import (
     CpuUse,
     PostgresProbe,
     Server,
+    as_measure,
     databases,
     fresh_database,
     machine_info,
@@ -683,6 +684,29 @@ def summarise(runs: list[RunResult]) -> list[dict[str, Any]]:
     return summary
 
 
+def measures(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The figures in the shape of ``scripts/bench/all``: the median rate against its floor."""
+    out = []
+    for s in summary:
+        single = s["measure"] == "single POST"
+        aim = SINGLE_AIM_RATIO if single else BATCH_AIM_RATIO
+        failed = any(run["errors"] for run in s["runs"])
+        out.append(
+            as_measure(
+                s["measure"],
+                s["db"],
+                s["rate"],
+                "req/s" if single else "obs/s",
+                floor=s["floor_rate"],
+                ratio=s["ratio"],
+                aim=f"ratio ≥ {aim}",
+            )
+        )
+        if failed:
+            out[-1]["met"] = False
+    return out
+
+
 def _database_cpu(s: dict[str, Any]) -> str:
     if s["db"] != "postgresql":
         return "(in server)"
@@ -806,7 +830,13 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]stored rows differ from the floor's: {problem}[/]")
     if args.json:
         settings = {**vars(args), "pg_admin_url": make_url(args.pg_admin_url).render_as_string()}
-        doc = {"machine": machine, "settings": settings, "results": summary, "checks": problems}
+        doc = {
+            "machine": machine,
+            "settings": settings,
+            "measures": measures(summary),
+            "results": summary,
+            "checks": problems,
+        }
         text = json.dumps(doc, indent=2, default=str)
         write: Callable[[str], Any] = (
             sys.stdout.write if args.json == "-" else Path(args.json).write_text

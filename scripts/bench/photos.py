@@ -67,6 +67,7 @@ from _common import (
     PostgresProbe,
     RssSampler,
     Server,
+    as_measure,
     databases,
     fresh_database,
     machine_cpu_jiffies,
@@ -686,9 +687,11 @@ def run_once(db: str, args: argparse.Namespace, photo: bytes) -> RunResult:
         with contextlib.ExitStack() as stack:
             server = stack.enter_context(run_server(url, workdir=workdir, extra_env=extra_env))
             account = sign_up(server.api)
-            obs, idle_posts = create_observations(server, account, WARMUP + BURST + args.uploads)
+            obs, idle_posts = create_observations(
+                server, account, WARMUP + args.burst + args.uploads
+            )
             warm_ids, burst_ids, timed_ids = (
-                obs[:WARMUP], obs[WARMUP : WARMUP + BURST], obs[WARMUP + BURST :]
+                obs[:WARMUP], obs[WARMUP : WARMUP + args.burst], obs[WARMUP + args.burst :]
             )  # fmt: skip
             console.log(f"{db}: server pid {server.pid} on {server.base_url}, warming up")
             warm = upload(server, account, warm_ids, body, content_type, concurrency=1)
@@ -697,14 +700,20 @@ def run_once(db: str, args: argparse.Namespace, photo: bytes) -> RunResult:
                 probe = PostgresProbe(url)
                 stack.callback(probe.close)
 
-            console.log(f"{db}: {BURST} uploads at once, memory watched")
+            console.log(f"{db}: {args.burst} uploads at once, memory watched")
             time.sleep(0.5)  # let the allocator settle after the warm-up
             peak_before = server.peak_rss_mib() or 0.0  # signing up (argon2) included
             rss_before = rss_mib(server.pid) or float("nan")
             reset = reset_peak_rss(server.pid)
             with RssSampler(server.pid) as sampler:
                 burst = upload(
-                    server, account, burst_ids, body, content_type, concurrency=BURST, probe=probe
+                    server,
+                    account,
+                    burst_ids,
+                    body,
+                    content_type,
+                    concurrency=args.burst,
+                    probe=probe,
                 )
             peak = (peak_rss_mib(server.pid) if reset else sampler.peak_mib) or float("nan")
             rss_after_burst = rss_mib(server.pid) or float("nan")
@@ -728,7 +737,7 @@ def run_once(db: str, args: argparse.Namespace, photo: bytes) -> RunResult:
             ("process_photo", service_work(photo)),
             ("bare Pillow", bare_pillow_work(photo)),
         ):
-            for threads in sorted({1, floor_threads(args.concurrency), floor_threads(BURST)}):
+            for threads in sorted({1, floor_threads(args.concurrency), floor_threads(args.burst)}):
                 floors.append(
                     measure_floor(db, variant, work, photos=args.uploads, threads=threads)
                 )
@@ -739,7 +748,7 @@ def run_once(db: str, args: argparse.Namespace, photo: bytes) -> RunResult:
         threads = floor_threads(concurrency)
         return next(f for f in floors if f.variant == "process_photo" and f.threads == threads)
 
-    aim_mib = floor_workers + BURST * len(photo) / 2**20
+    aim_mib = floor_workers + args.burst * len(photo) / 2**20
     growth = peak - rss_before
     memory = MemoryFigure(
         db=db, photo_workers=photo_workers, rss_before_mib=rss_before, peak_mib=peak,
@@ -754,7 +763,7 @@ def run_once(db: str, args: argparse.Namespace, photo: bytes) -> RunResult:
             _figure(
                 db, f"upload, {args.concurrency} concurrent", timed, service_floor(args.concurrency)
             ),
-            _figure(db, f"upload, {BURST} concurrent", burst, service_floor(BURST)),
+            _figure(db, f"upload, {args.burst} concurrent", burst, service_floor(args.burst)),
         ],
         floors=floors,
         memory=memory,
@@ -847,6 +856,26 @@ def summarise(runs: list[RunResult]) -> dict[str, Any]:
     return out
 
 
+def measures(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The figures in the shape of ``scripts/bench/all``: each upload rate against
+    ``process_photo`` on as many threads, and the memory growth against its bound."""
+    out = []
+    for s in summary["uploads"]:
+        m = as_measure(
+            f"photo {s['measure']}", s["db"], s["rate"], "photos/s",
+            floor=s["floor_rate"], ratio=s["ratio"], aim=f"ratio ≥ {RATE_AIM_RATIO:g}",
+        )  # fmt: skip
+        m["met"] = bool(s["met"])
+        out.append(m)
+    for mem in summary["memory"]:
+        m = as_measure(
+            "photo upload, memory growth", mem["db"], mem["growth_mib"], "MiB",
+            floor=mem["aim_mib"], aim="ratio ≤ 1",
+        )  # fmt: skip
+        out.append(m)
+    return out
+
+
 def _fmt(value: float, digits: int = 2) -> str:
     return f"{value:,.{digits}f}" if value == value else "—"
 
@@ -878,7 +907,7 @@ def print_report(
     )
     console.print(
         f"[bold]Settings[/]: {args.uploads} uploads at concurrency {args.concurrency} and "
-        f"{BURST} at once (after {WARMUP} for warm-up), each to its own observation; "
+        f"{args.burst} at once (after {WARMUP} for warm-up), each to its own observation; "
         f"photo_workers {workers}; {args.runs} run(s) per database"
         f"{' (medians)' if args.runs > 1 else ''}; floor = app.media.images.process_photo on "
         "the same bytes in this process, on as many threads as the concurrency (at most one "
@@ -895,7 +924,7 @@ def print_report(
         )  # fmt: skip
     for m in summary["memory"]:
         table.add_row(
-            m["db"], f"memory, {BURST} concurrent", f"+{m['growth_mib']:.0f} MiB peak",
+            m["db"], f"memory, {args.burst} concurrent", f"+{m['growth_mib']:.0f} MiB peak",
             f"+{m['floor_workers_mib']:.0f} MiB ({m['photo_workers']} at once)",
             f"{m['growth_mib'] / m['floor_workers_mib']:.1f}×" if m["floor_workers_mib"] else "—",
             f"≤ {m['aim_mib']:.0f} MiB", _met(m["met"], m["runs_met"], len(m["runs"])),
@@ -940,7 +969,7 @@ def print_report(
         + " (p50)."
     )
 
-    mem = Table(title=f"Server memory around {BURST} concurrent uploads (MiB, medians)")
+    mem = Table(title=f"Server memory around {args.burst} concurrent uploads (MiB, medians)")
     for col in (
         "DB", "RSS before", "peak during", "growth (max)", "after / at end",
         "run's peak", "nominal bound", "floor: 1 / workers at once",
@@ -999,11 +1028,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=20261126, help="seed of the photo's pixels")
     parser.add_argument("--save-photo", metavar="PATH", help="also write the test photo there")
     parser.add_argument(
+        "--burst", type=int, default=BURST, help=f"uploads at once, memory watched ({BURST})"
+    )
+    parser.add_argument(
         "--json", metavar="PATH", help="also write the figures as JSON ('-': stdout)"
     )
     args = parser.parse_args(argv)
-    if min(args.uploads, args.concurrency, args.runs, args.photo_workers or 1) < 1:
-        parser.error("--uploads, --concurrency, --runs and --photo-workers must be at least 1")
+    if min(args.uploads, args.concurrency, args.runs, args.burst, args.photo_workers or 1) < 1:
+        parser.error(
+            "--uploads, --concurrency, --runs, --burst and --photo-workers must be at least 1"
+        )
     return args
 
 
@@ -1039,6 +1073,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine,
             "settings": settings,
             "photo": {"size": PHOTO_SIZE, "bytes": len(photo), "quality": SOURCE_QUALITY},
+            "measures": measures(summary),
             "results": summary,
             "checks": problems,
         }

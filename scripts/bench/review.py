@@ -43,6 +43,7 @@ import contextlib
 import itertools
 import json
 import math
+import os
 import random
 import re
 import sqlite3
@@ -74,6 +75,7 @@ from _common import (
     CpuUse,
     PostgresProbe,
     Server,
+    as_measure,
     databases,
     fresh_database,
     machine_info,
@@ -291,6 +293,56 @@ def generate(
 ) -> Iterator[Chunk]:
     """``n`` observations in arrival order over ``YEARS`` years, ``CHUNK`` at a time, with the
     review history and photos that go with them. ``now`` is naive UTC."""
+    for first in range(0, n, CHUNK):
+        yield generate_chunk(first, min(CHUNK, n - first), n, world, rng, history=history, now=now)
+
+
+def _chunk_job(job: tuple[int, int, int, World, int, bool, datetime]) -> Chunk:
+    first, size, n, world, seed, history, now = job
+    rng = random.Random(f"{seed}:{first}")
+    return generate_chunk(first, size, n, world, rng, history=history, now=now)
+
+
+def generate_parallel(
+    n: int, world: World, seed: int, *, history: bool, now: datetime, workers: int
+) -> Iterator[Chunk]:
+    """As :func:`generate`, the chunks made by ``workers`` processes while this one loads the
+    previous ones; chunk *k* draws from its own generator, seeded by ``seed`` and *k*, so that
+    the data do not depend on the number of workers (they differ from :func:`generate`'s, drawn
+    from one generator, by the draws only: the same distributions)."""
+    import collections
+    import multiprocessing
+
+    jobs = iter(
+        [
+            (first, min(CHUNK, n - first), n, world, seed, history, now)
+            for first in range(0, n, CHUNK)
+        ]
+    )
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        # A window of chunks ahead, not all of them: ten million rows would not fit in memory.
+        window: collections.deque[Any] = collections.deque()
+        for job in itertools.islice(jobs, 2 * workers):
+            window.append(pool.apply_async(_chunk_job, (job,)))
+        while window:
+            chunk = window.popleft().get()
+            job = next(jobs, None)
+            if job is not None:
+                window.append(pool.apply_async(_chunk_job, (job,)))
+            yield chunk
+
+
+def generate_chunk(
+    first: int,
+    size: int,
+    n: int,
+    world: World,
+    rng: random.Random,
+    *,
+    history: bool,
+    now: datetime,
+) -> Chunk:
+    """Observations ``first`` to ``first + size`` of the ``n`` of :func:`generate`."""
     span = timedelta(days=365 * YEARS).total_seconds()
     start = now - timedelta(seconds=span)
     statuses = list(STATUS_SHARES)
@@ -303,50 +355,48 @@ def generate(
     }
     bits, rand, uniform, choice = rng.getrandbits, rng.random, rng.uniform, rng.choice
     second = timedelta(seconds=1)
-    for first in range(0, n, CHUNK):
-        size = min(CHUNK, n - first)
-        chunk = Chunk()
-        species = rng.choices(world.species, cum_weights=world.species_cum_weights, k=size)
-        observers = rng.choices(world.observers, cum_weights=world.observer_cum_weights, k=size)
-        drawn = rng.choices(statuses, cum_weights=status_cum, k=size)
-        for j in range(size):
-            created_at = start + second * (span * (first + j + rand()) / n)
-            created = _text_time(created_at)
-            observed_at = created_at - second * min(rng.expovariate(1 / 7200), 20 * 86400)
-            observed = _text_time(observed_at)
-            status = drawn[j]
-            updated = created
-            if status != "pending":
-                updated = _text_time(min(now, created_at + second * uniform(3600, 30 * 86400)))
-            lat = round(uniform(*LAT_RANGE), 6)
-            lon = round(uniform(*LON_RANGE), 6)
-            accuracy = float(3 + int(rand() * 48))
-            flags = flag_texts[bisect.bisect_right(flag_cuts, rand())]
-            obs_id, observer = _uuid_hex(bits), observers[j]
-            chunk.observations.append((
-                obs_id, _uuid_hex(bits), observer, species[j][0], observed, lat, lon, accuracy,
-                1 + int(rand() * 12), "nests" if rand() < 0.1 else "individuals",
-                choice(NOTES), lat, lon, accuracy, False, world.zone_id, status, created,
-                updated, None, flags,
+    chunk = Chunk()
+    species = rng.choices(world.species, cum_weights=world.species_cum_weights, k=size)
+    observers = rng.choices(world.observers, cum_weights=world.observer_cum_weights, k=size)
+    drawn = rng.choices(statuses, cum_weights=status_cum, k=size)
+    for j in range(size):
+        created_at = start + second * (span * (first + j + rand()) / n)
+        created = _text_time(created_at)
+        observed_at = created_at - second * min(rng.expovariate(1 / 7200), 20 * 86400)
+        observed = _text_time(observed_at)
+        status = drawn[j]
+        updated = created
+        if status != "pending":
+            updated = _text_time(min(now, created_at + second * uniform(3600, 30 * 86400)))
+        lat = round(uniform(*LAT_RANGE), 6)
+        lon = round(uniform(*LON_RANGE), 6)
+        accuracy = float(3 + int(rand() * 48))
+        flags = flag_texts[bisect.bisect_right(flag_cuts, rand())]
+        obs_id, observer = _uuid_hex(bits), observers[j]
+        chunk.observations.append((
+            obs_id, _uuid_hex(bits), observer, species[j][0], observed, lat, lon, accuracy,
+            1 + int(rand() * 12), "nests" if rand() < 0.1 else "individuals",
+            choice(NOTES), lat, lon, accuracy, False, world.zone_id, status, created,
+            updated, None, flags,
+        ))  # fmt: skip
+        if history and status != "pending":
+            reviewer = choice(world.reviewers)
+            chunk.decisions.append((
+                _uuid_hex(bits), "observation", obs_id, reviewer, status, comments[status],
+                updated,
             ))  # fmt: skip
-            if history and status != "pending":
-                reviewer = choice(world.reviewers)
-                chunk.decisions.append((
-                    _uuid_hex(bits), "observation", obs_id, reviewer, status, comments[status],
-                    updated,
-                ))  # fmt: skip
-                chunk.audits.append((
-                    _uuid_hex(bits), updated, reviewer, "observation", obs_id, "review",
-                    changes[status],
-                ))  # fmt: skip
-            if rand() < PHOTO_SHARE:
-                digest = f"{first + j:064x}"
-                chunk.photos.append((
-                    _uuid_hex(bits), obs_id, observer, digest, digest, digest, digest, 3024,
-                    4032, "image/jpeg", 3_100_000, 420_000, 38_000, "jpeg", "CC-BY-4.0", False,
-                    lat, lon, observed, 0, _text_time(created_at + 40 * second),
-                ))  # fmt: skip
-        yield chunk
+            chunk.audits.append((
+                _uuid_hex(bits), updated, reviewer, "observation", obs_id, "review",
+                changes[status],
+            ))  # fmt: skip
+        if rand() < PHOTO_SHARE:
+            digest = f"{first + j:064x}"
+            chunk.photos.append((
+                _uuid_hex(bits), obs_id, observer, digest, digest, digest, digest, 3024,
+                4032, "image/jpeg", 3_100_000, 420_000, 38_000, "jpeg", "CC-BY-4.0", False,
+                lat, lon, observed, 0, _text_time(created_at + 40 * second),
+            ))  # fmt: skip
+    return chunk
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -372,6 +422,10 @@ class Loader:
         if db == "sqlite":
             self.conn: Any = sqlite3.connect(make_url(url).database, isolation_level=None)
             self.conn.execute("PRAGMA synchronous=OFF")  # this connection's writes only
+            # No rollback journal nor WAL while loading a throwaway database (a crash loses it
+            # anyway); WAL again on the way out, as the app's connections set it.
+            self.conn.execute("PRAGMA journal_mode=OFF")
+            self.conn.execute("PRAGMA temp_store=MEMORY")
             self.conn.execute("PRAGMA cache_size=-1000000")  # 1 GB, for the index builds
             self.conn.execute("PRAGMA foreign_keys=OFF")
             self.conn.execute("BEGIN")
@@ -464,6 +518,7 @@ class Loader:
     def close(self) -> None:
         if self.db == "sqlite":
             self.conn.execute("COMMIT")
+            self.conn.execute("PRAGMA journal_mode=WAL")
         else:
             self.conn.commit()
         self.conn.close()
@@ -578,6 +633,26 @@ class LoadProgress:
             self.bar.stop()
 
 
+PARALLEL_FROM_ROWS = 2_000_000  # --load-workers auto: one process generating from there on
+
+
+def load_workers(args: argparse.Namespace) -> int:
+    """The processes generating rows while this one loads them (0: in this process, the rows
+    of earlier runs); ``--load-workers`` (-1 or absent: auto)."""
+    workers = getattr(args, "load_workers", -1)
+    if workers is None or workers < 0:
+        return max(1, (os.cpu_count() or 2) - 1) if args.rows >= PARALLEL_FROM_ROWS else 0
+    return int(workers)
+
+
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--load-workers", type=int, default=-1, metavar="N",
+        help="processes generating the rows while they load (0: in this process; default: "
+        f"auto, one per core but one from {PARALLEL_FROM_ROWS:,} rows on, else 0)",
+    )  # fmt: skip
+
+
 def load(
     db: str, url: str, args: argparse.Namespace, rng: random.Random
 ) -> tuple[LoadFigure, World, dict[str, Any], list[str]]:
@@ -601,7 +676,14 @@ def load(
         t1 = time.perf_counter()
         ddl = loader.drop_indexes()
         now = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=1)
-        chunks = generate(args.rows, world, rng, history=args.history, now=now)
+        workers = load_workers(args)
+        if workers:
+            chunks = generate_parallel(
+                args.rows, world, rng.getrandbits(64), history=args.history, now=now,
+                workers=workers,
+            )  # fmt: skip
+        else:
+            chunks = generate(args.rows, world, rng, history=args.history, now=now)
         first: dict[str, list[tuple[Any, ...]]] = {}
         while True:
             tg = time.perf_counter()
@@ -1303,6 +1385,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-history", dest="history", action="store_false",
         help="load no review decisions nor audit events for the reviewed observations",
     )  # fmt: skip
+    add_load_arguments(parser)
     parser.add_argument(
         "--no-explain", dest="explain", action="store_false", help="do not print query plans"
     )
@@ -1319,6 +1402,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.rows < least:
         parser.error(f"--rows must be at least {least:,} for {args.bulk_rounds} bulk rounds")
     return args
+
+
+def measures(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The figures in the shape of ``scripts/bench/all``: each measure's median against its SQL
+    floor; the queue's aim (issue 20) on the ratio."""
+    out = []
+    for s in summary["results"]:
+        queue = s["met"] is not None
+        m = as_measure(
+            s["measure"].split(" (")[0], s["db"], s["median_ms"], "ms",
+            floor=s["floor_median_ms"], ratio=s["ratio"],
+            aim=f"ratio ≤ {QUEUE_AIM_RATIO:g}" if queue else None,
+        )  # fmt: skip
+        if queue and any(run["errors"] for run in s["runs"]):
+            m["met"] = False
+        out.append(m)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1349,6 +1449,7 @@ def main(argv: list[str] | None = None) -> int:
         doc = {
             "machine": {**machine, "sqlite": sqlite3.sqlite_version},
             "settings": settings,
+            "measures": measures(summary),
             **summary,
             "plans": plans,
             "checks": problems,

@@ -56,6 +56,7 @@ from _common import (
     DEFAULT_PG_ADMIN_URL,
     CpuMeter,
     PostgresProbe,
+    as_measure,
     databases,
     fresh_database,
     machine_info,
@@ -287,6 +288,23 @@ def print_report(machine: dict[str, Any], args: argparse.Namespace, runs: list[d
     )
 
 
+def measures(runs: list[dict]) -> list[dict[str, Any]]:
+    """The figures in the shape of ``scripts/bench/all``: each page against the API call for the
+    same data; the queue pages' aim (issue 16) on the time itself."""
+    out = []
+    for run in runs:
+        for f in run["figures"]:
+            queue = "record" not in f.measure
+            m = as_measure(
+                f"review {f.measure}", f.db, f.page_median, "ms", floor=f.floor_median,
+                ratio=f.ratio, aim=f"value < {PAGE_AIM_MS:g}" if queue else None,
+            )  # fmt: skip
+            if queue and f.errors:
+                m["met"] = False
+            out.append(m)
+    return out
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
@@ -328,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         doc = {
             "machine": {**machine, "sqlite": sqlite3.sqlite_version},
             "settings": settings,
+            "measures": measures(runs),
             "runs": [
                 {
                     **{k: v for k, v in r.items() if k != "figures"},

@@ -561,3 +561,18 @@ def test_text_that_starts_like_a_formula_is_neutralised_in_every_csv(
     # Text that only contains such characters further on is not touched.
     unchanged = _get(client, "/exports/observations.csv", staff, settings).text
     assert "Mésange du Terril" in unchanged and "'Mésange" not in unchanged
+
+
+@pytest.mark.parametrize("path", EXPORTS)
+def test_streamed_exports_are_sent_as_written_not_gzipped(
+    client: TestClient, settings: Settings, world: World, path: str
+) -> None:
+    """Gzip over a streamed export would cost the server a core for bytes a client saves to
+    disk (the archive is deflated already): exports go out as written, other answers stay
+    compressed."""
+    headers = {**auth_headers(world.ecologist, settings), "Accept-Encoding": "gzip"}
+    answer = client.get(path, headers=headers)
+    assert answer.status_code == 200
+    assert "content-encoding" not in answer.headers
+    listed = client.get("/openapi.json", headers={"Accept-Encoding": "gzip"})
+    assert listed.headers["content-encoding"] == "gzip"
