@@ -249,8 +249,8 @@ def test_rollups_follow_every_change(
     run_state_machine_as_test(
         Rollups,
         settings=run_settings(
-            max_examples=5,
-            stateful_step_count=15,
+            max_examples=3,
+            stateful_step_count=10,
             deadline=None,
             suppress_health_check=list(HealthCheck),
         ),
