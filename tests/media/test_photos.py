@@ -857,13 +857,17 @@ def test_resetting_the_demo_removes_the_files_of_photos_on_demo_observations(
         select(Observation).where(col(Observation.observer_id) == sentinel.id)
     ).first()
     assert demo_obs is not None
+    demo_photos = set(files_under(settings.media_dir))  # the demo's own pictures
     answer = upload(client, str(demo_obs.id), jpeg((40, 30)), headers=headers)
     assert answer.status_code == 201
-    assert len(files_under(settings.media_dir)) == 3
+    before = set(files_under(settings.media_dir))
+    assert len(before - demo_photos) == 3  # the upload's three sizes
 
     report = load_demo(session, settings, random.Random(1), sentinels=1, observations=2, reset=True)
-    assert len(files_under(settings.media_dir)) == 3  # not before the reset is committed
+    assert before <= set(files_under(settings.media_dir))  # not before the reset is committed
     session.commit()
 
     assert report.observations_deleted == 2
-    assert files_under(settings.media_dir) == []
+    after = set(files_under(settings.media_dir))
+    assert not after & before  # every file of the old demo's photos is gone
+    assert len(after) == 3 * report.photos_created  # the new demo's pictures only
