@@ -283,39 +283,32 @@ class TrendRequest:
     slope_intervals: list[int] | None = None
 
 
-def parse_changepoints(raw: str | None) -> list[int] | None:
+def _years(raw: str | None, field: str, code: str, message: str) -> list[int] | None:
+    """Years separated by commas, or a 422 naming ``field``."""
     if raw is None or not raw.strip():
         return None
     try:
         return [int(part) for part in raw.split(",") if part.strip()]
     except ValueError:
-        raise invalid(
-            [
-                FieldError(
-                    field="changepoints",
-                    message="Give the changepoints as years separated by commas (2012,2018).",
-                    code="stats.invalid_changepoints",
-                )
-            ]
-        ) from None
+        raise invalid([FieldError(field=field, message=message, code=code)]) from None
+
+
+def parse_changepoints(raw: str | None) -> list[int] | None:
+    return _years(
+        raw,
+        "changepoints",
+        "stats.invalid_changepoints",
+        "Give the changepoints as years separated by commas (2012,2018).",
+    )
 
 
 def parse_slope_intervals(raw: str | None) -> list[int] | None:
-    if raw is None or not raw.strip():
-        return None
-    try:
-        return [int(part) for part in raw.split(",") if part.strip()]
-    except ValueError:
-        raise invalid(
-            [
-                FieldError(
-                    field="slope_intervals",
-                    message="Give the slope intervals' bounds as years separated by commas "
-                    "(2012,2018).",
-                    code="stats.invalid_slope_intervals",
-                )
-            ]
-        ) from None
+    return _years(
+        raw,
+        "slope_intervals",
+        "stats.invalid_slope_intervals",
+        "Give the slope intervals' bounds as years separated by commas (2012,2018).",
+    )
 
 
 #: The request parameter a TRIM error is about, when it is not the species' data.
