@@ -174,24 +174,12 @@ def _before_flush(session: OrmSession, _context: Any, _instances: Any) -> None:
             marks.sites.add(obj.site_id)
         elif isinstance(obj, VisitCount):
             marks.visits.add(obj.visit_id)
-    for obj in session.dirty:
-        if not session.is_modified(obj):
-            continue
+    changed = [(obj, False) for obj in session.dirty if session.is_modified(obj)]
+    for obj, deleted in changed + [(obj, True) for obj in session.deleted]:
         if isinstance(obj, Observation):
-            observations.append((obj, False))
+            observations.append((obj, deleted))
         elif isinstance(obj, Visit):
-            visits.append((obj, False))
-        elif isinstance(obj, VisitCount):
-            marks.visits.add(obj.visit_id)
-        elif isinstance(obj, Site):
-            sites.append(obj)
-        elif isinstance(obj, Species):
-            species.append(obj)
-    for obj in session.deleted:
-        if isinstance(obj, Observation):
-            observations.append((obj, True))
-        elif isinstance(obj, Visit):
-            visits.append((obj, True))
+            visits.append((obj, deleted))
         elif isinstance(obj, VisitCount):
             marks.visits.add(obj.visit_id)
         elif isinstance(obj, Site):
